@@ -1,0 +1,33 @@
+"""ssl_skel: self-supervised skeleton action representation learning.
+
+The public API is re-exported here lazily, so `import ssl_skel` stays cheap.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_config": "ssl_skel.config",
+    "Config": "ssl_skel.config",
+    "ConfigError": "ssl_skel.config",
+    "get_layout": "ssl_skel.data.graphs",
+    "Layout": "ssl_skel.data.graphs",
+    "open_arrays": "ssl_skel.data.storage",
+    "load_encoder": "ssl_skel.evaluation.api",
+    "export_encoder": "ssl_skel.evaluation.api",
+    "FrozenEncoder": "ssl_skel.evaluation.api",
+    "build_encoder": "ssl_skel.models.encoders",
+    "SkeletonEncoder": "ssl_skel.models.encoders.base",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ssl_skel' has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""`ssl-skel <command> ...`: one entry point, each command in its own module.
+
+Why: commands import heavy modules (torch, faiss, matplotlib) only when they run, so
+`ssl-skel --help` is instant, and every command is a plain `main(argv) -> int` that
+tests and notebooks can call directly. Errors the user can fix (bad config, bad file,
+missing data) print one line and exit with status 2; anything else is a bug and keeps
+its traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+COMMANDS = {
+    "gendata": ("ssl_skel.commands.gendata", "convert raw data or generate the built-in dataset"),
+    "pretrain": ("ssl_skel.commands.pretrain", "self-supervised pretraining (run under torchrun for DDP)"),
+    "linear": ("ssl_skel.commands.linear", "linear probe of a frozen encoder"),
+    "knn": ("ssl_skel.commands.knn", "KNN retrieval with faiss on frozen features"),
+    "semi": ("ssl_skel.commands.semi", "semi-supervised evaluation with 1%/10% of the labels"),
+    "finetune": ("ssl_skel.commands.finetune", "supervised fine-tuning with a classification head"),
+    "ensemble": ("ssl_skel.commands.ensemble", "combine saved class scores of several runs"),
+    "export": ("ssl_skel.commands.export", "write an encoder-only file from a checkpoint"),
+    "fusion": ("ssl_skel.commands.fusion", "train/evaluate RGB-D and pose fusion adapters"),
+    "info": ("ssl_skel.commands.info", "describe a dataset folder, a config or a checkpoint"),
+}
+
+
+class UserError(Exception):
+    """An error caused by input the user can fix; printed as one line, exit status 2."""
+
+
+def _usage() -> str:
+    lines = ["usage: ssl-skel <command> [options]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run `ssl-skel <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean 'bad input', not 'bug'."""
+    from ssl_skel.config import ConfigError
+    from ssl_skel.data.storage import DataFormatError
+
+    errors: list[type[BaseException]] = [UserError, ConfigError, DataFormatError, FileNotFoundError]
+    try:
+        from ssl_skel.engine.checkpoint import CheckpointError
+
+        errors.append(CheckpointError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"ssl-skel: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except user_errors() as exc:
+        print(f"ssl-skel {name}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

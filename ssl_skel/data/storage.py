@@ -1,0 +1,213 @@
+"""The on-disk array format that every converter writes and every dataset reads.
+
+A dataset folder holds all samples once, plus index lists per benchmark split:
+
+    manifest.json          format, version, layout, shape, classes, splits, source
+    data.npy               (N, C, T_max, V, M) float32, memory-mappable
+    labels.npy             (N,) int64, 0-based
+    num_frames.npy         (N,) int64, valid frames per sample (the rest is zero padding)
+    names.txt              one sample name per line
+    splits/<bench>_<part>.npy   int64 sample indices; part is "train" or "test"
+
+Why this shape: one copy of the data serves every benchmark (xsub, xview, ...), readers
+memory-map it so memory does not grow with the dataset, and the manifest is written last,
+so a folder with a manifest is complete and a half-finished conversion is never mistaken
+for a finished one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+FORMAT = "ssl_skel/skeleton-arrays"
+VERSION = 1
+PARTS = ("train", "test")
+
+
+class DataFormatError(ValueError):
+    """A dataset folder or file that cannot be read; the message names the path."""
+
+
+def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class DataWriter:
+    """Fill a dataset folder sample by sample without holding it in memory.
+
+    `data.npy` is created as a memory-mapped temporary file and renamed into place by
+    `finish`, which writes the manifest last. If the process dies, no manifest exists and
+    readers refuse the folder.
+    """
+
+    def __init__(self, root: str | Path, num_samples: int, shape: Sequence[int]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "manifest.json").unlink(missing_ok=True)
+        self.shape = (num_samples, *shape)
+        self._tmp = self.root / ".data.npy.tmp"
+        self.data = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.float32, shape=self.shape)
+
+    def finish(
+        self,
+        labels: Sequence[int],
+        num_frames: Sequence[int],
+        names: Sequence[str],
+        splits: Mapping[str, Mapping[str, Sequence[int]]],
+        layout: str,
+        class_names: Sequence[str] | None = None,
+        source: Mapping[str, Any] | None = None,
+    ) -> Path:
+        n = self.shape[0]
+        if not (len(labels) == len(num_frames) == len(names) == n):
+            raise ValueError(f"{self.root}: {n} samples but {len(labels)} labels, {len(num_frames)} lengths, {len(names)} names")
+        self.data.flush()
+        with open(self._tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        del self.data
+        os.replace(self._tmp, self.root / "data.npy")
+        atomic_save_npy(self.root / "labels.npy", np.asarray(labels, dtype=np.int64))
+        atomic_save_npy(self.root / "num_frames.npy", np.asarray(num_frames, dtype=np.int64))
+        atomic_write_bytes(self.root / "names.txt", ("\n".join(names) + "\n").encode())
+        split_counts: dict[str, dict[str, int]] = {}
+        for bench, parts in splits.items():
+            split_counts[bench] = {}
+            for part, idx in parts.items():
+                if part not in PARTS:
+                    raise ValueError(f"split part {part!r} must be one of {PARTS}")
+                atomic_save_npy(self.root / "splits" / f"{bench}_{part}.npy", np.asarray(idx, dtype=np.int64))
+                split_counts[bench][part] = len(idx)
+        labels_arr = np.asarray(labels)
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "layout": layout,
+            "shape": list(self.shape),
+            "num_samples": n,
+            "num_classes": int(len(class_names)) if class_names else int(labels_arr.max()) + 1 if n else 0,
+            "class_names": list(class_names) if class_names else None,
+            "splits": split_counts,
+            "source": dict(source or {}),
+        }
+        atomic_write_bytes(self.root / "manifest.json", json.dumps(manifest, indent=2).encode())
+        return self.root
+
+
+def write_arrays(root: str | Path, data: np.ndarray, **kwargs: Any) -> Path:
+    """Write an in-memory `(N, C, T, V, M)` array set; keyword arguments as `DataWriter.finish`."""
+    writer = DataWriter(root, data.shape[0], data.shape[1:])
+    writer.data[:] = data
+    return writer.finish(**kwargs)
+
+
+@dataclass
+class SkeletonArrays:
+    """One split of a dataset: memory-mapped clips plus their labels and lengths."""
+
+    data: np.ndarray  # (N_all, C, T, V, M), usually a read-only memmap
+    labels: np.ndarray  # (N_all,)
+    num_frames: np.ndarray  # (N_all,)
+    names: list[str]  # (N_all,)
+    indices: np.ndarray  # the split's rows of the arrays above
+    layout: str
+    num_classes: int
+    class_names: list[str] | None
+    root: Path
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def clip(self, i: int) -> tuple[np.ndarray, int, int]:
+        """(C, T, V, M) float32 clip, its label and its valid length, for split position i."""
+        row = int(self.indices[i])
+        return np.asarray(self.data[row], dtype=np.float32), int(self.labels[row]), int(self.num_frames[row])
+
+    @property
+    def split_labels(self) -> np.ndarray:
+        return self.labels[self.indices]
+
+
+def read_manifest(root: str | Path) -> dict:
+    root = Path(root)
+    path = root / "manifest.json"
+    if not path.exists():
+        raise DataFormatError(f"{root}: no manifest.json (not a converted dataset, or the conversion did not finish)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{path}: not valid JSON ({exc})") from None
+    if manifest.get("format") != FORMAT:
+        raise DataFormatError(f"{path}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def open_arrays(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
+    """Open one split of a dataset folder (native, or a legacy layout; see formats.legacy)."""
+    root = Path(root)
+    if part not in PARTS:
+        raise DataFormatError(f"{root}: split part {part!r} must be one of {PARTS}")
+    if not root.exists():
+        raise DataFormatError(f"{root}: dataset not found")
+    if not (root / "manifest.json").exists():
+        from ssl_skel.data.formats import legacy
+
+        if legacy.detect(root):
+            return legacy.open_legacy(root, benchmark, part)
+    manifest = read_manifest(root)
+    if benchmark not in manifest["splits"]:
+        known = ", ".join(sorted(manifest["splits"]))
+        raise DataFormatError(f"{root}: no benchmark split {benchmark!r} (available: {known})")
+    try:
+        data = np.load(root / "data.npy", mmap_mode="r")
+        labels = np.load(root / "labels.npy")
+        num_frames = np.load(root / "num_frames.npy")
+        names = (root / "names.txt").read_text().splitlines()
+        indices = np.load(root / "splits" / f"{benchmark}_{part}.npy")
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(f"{root}: cannot read dataset files ({exc})") from None
+    if tuple(data.shape) != tuple(manifest["shape"]):
+        raise DataFormatError(f"{root}/data.npy: shape {data.shape} differs from manifest {manifest['shape']}")
+    return SkeletonArrays(
+        data=data,
+        labels=labels,
+        num_frames=num_frames,
+        names=names,
+        indices=indices,
+        layout=manifest["layout"],
+        num_classes=int(manifest["num_classes"]),
+        class_names=manifest.get("class_names"),
+        root=root,
+    )

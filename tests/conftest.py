@@ -1,0 +1,21 @@
+"""Shared fixtures. Real data in ../shared/data is optional: tests using it skip."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("SSL_SKEL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# keep the 2-core machine responsive when several test processes run
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder of real research data (never shipped); skip when it is not beside the repo."""
+    if not SHARED_DATA.exists():
+        pytest.skip(f"real data not found at {SHARED_DATA} (set SSL_SKEL_SHARED_DATA to its location)")
+    return SHARED_DATA
