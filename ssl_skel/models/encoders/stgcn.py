@@ -1,0 +1,228 @@
+"""ST-GCN: the single-stream graph-convolutional baseline of skeleton SSL papers.
+
+Follows Yan et al., "Spatial Temporal Graph Convolutional Networks for Skeleton-Based
+Action Recognition" (AAAI 2018), in the reduced form that SkeletonCLR / CrosSCLR
+(Li et al., CVPR 2021) and AimCLR use for self-supervised pretraining:
+
+- input batch norm over (V * C) per person, persons folded into the batch;
+- 10 blocks `GCN(K partitions) -> BN -> ReLU -> temporal conv (9 x 1) -> BN -> dropout`
+  with a residual, channels b, b, b, b, 2b, 2b, 2b, 4b, 4b, out (stride 2 entering the
+  2b and 4b stages), b = 16 and out = 256 as in those papers ("1/4 of the channels of
+  the standard ST-GCN"), learnable edge-importance masks per block, dropout 0.5;
+- global average pooling over (T, V), then the mean over the M persons -> (N, out).
+
+The graph comes from the layout's one declaration of bones (`ssl_skel.data.graphs`), so
+any layout (NTU-25, Kinect-20, COCO-17) works. The "spatial" partition splits each
+joint's 1-hop neighbourhood into root / centripetal / centrifugal by hop distance to the
+layout's root joint (spine_shoulder for NTU, as in ST-GCN); "uniform" (K=1) and
+"distance" (K=2) are the paper's other two strategies.
+
+Differences from the reference code: the classifier `fc` is not part of the encoder (the
+methods own their heads), `num_layers` generalises the fixed 10-block schedule (stage
+boundaries at 40% and 70% of the depth), and the stream (joint / bone / motion /
+bone_motion) is derived inside the encoder from raw joints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_skel.config import check
+from ssl_skel.data.graphs import Layout
+from ssl_skel.data.modalities import MODALITIES, to_modality
+from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
+from ssl_skel.registry import ENCODERS
+
+Stream = Literal["joint", "bone", "motion", "bone_motion"]
+Partition = Literal["spatial", "uniform", "distance"]
+
+
+@dataclass(frozen=True)
+class STGCNParams:
+    """ST-GCN hyper-parameters; defaults are the SkeletonCLR/CrosSCLR pretraining ones."""
+
+    stream: Stream = "joint"
+    base_channels: int = 16  # b: channels of the first stage (64 in the supervised ST-GCN)
+    out_channels: int = 256  # channels of the last block = feature dim
+    num_layers: int = 10
+    temporal_kernel: int = 9
+    dropout: float = 0.5
+    partition: Partition = "spatial"
+    edge_importance: bool = True  # learnable mask on each block's adjacency
+
+    def __post_init__(self) -> None:
+        check(self.stream in MODALITIES, f"stream must be one of {list(MODALITIES)}")
+        check(self.base_channels >= 1 and self.out_channels >= 1, "channels must be >= 1")
+        check(self.num_layers >= 1, "num_layers must be >= 1")
+        check(self.temporal_kernel >= 1 and self.temporal_kernel % 2 == 1, "temporal_kernel must be odd")
+        check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+
+
+# --------------------------------------------------------------------------- graph
+def hop_distance(layout: Layout) -> np.ndarray:
+    """(V, V) shortest-path lengths along bones (BFS; the skeleton is a tree)."""
+    v = layout.num_joints
+    neighbours: list[list[int]] = [[] for _ in range(v)]
+    for c, p in layout.bones:
+        neighbours[c].append(p)
+        neighbours[p].append(c)
+    dist = np.full((v, v), np.inf)
+    for source in range(v):
+        dist[source, source] = 0
+        frontier = [source]
+        while frontier:
+            nxt = []
+            for node in frontier:
+                for n in neighbours[node]:
+                    if np.isinf(dist[source, n]):
+                        dist[source, n] = dist[source, node] + 1
+                        nxt.append(n)
+            frontier = nxt
+    return dist
+
+
+def root_joint(layout: Layout) -> int:
+    """The joint that is its own parent: the graph centre of the spatial partition."""
+    return next(v for v, p in enumerate(layout.parents) if v == p)
+
+
+def partition_adjacency(layout: Layout, strategy: str = "spatial") -> np.ndarray:
+    """(K, V, V) normalised adjacency; A[k, v, w] weights input joint v into output joint w.
+
+    Each column is divided by the degree of the output joint (self-loop included), so a
+    joint averages its neighbourhood, as ST-GCN's `normalize_digraph`.
+    """
+    hops = hop_distance(layout)
+    reach = (hops <= 1).astype(np.float32)  # 1-hop neighbourhood with self-loops
+    norm = reach / reach.sum(axis=0, keepdims=True)
+    if strategy == "uniform":
+        return norm[None]
+    self_loops = np.where(hops == 0, norm, 0.0)
+    neighbours = np.where(hops == 1, norm, 0.0)
+    if strategy == "distance":
+        return np.stack([self_loops, neighbours]).astype(np.float32)
+    if strategy == "spatial":
+        to_centre = hops[:, root_joint(layout)]
+        # input v is closer to the centre than output w: centripetal; farther: centrifugal
+        closer = to_centre[:, None] < to_centre[None, :]
+        centripetal = np.where(closer, neighbours, 0.0)
+        centrifugal = np.where(~closer, neighbours, 0.0)
+        return np.stack([self_loops, centripetal, centrifugal]).astype(np.float32)
+    raise ValueError(f"unknown graph partition {strategy!r} (known: spatial, uniform, distance)")
+
+
+# --------------------------------------------------------------------------- blocks
+class GraphConv(nn.Module):
+    """x: (N, C, T, V) -> sum_k A_k-weighted 1x1 convolutions: (N, C_out, T, V)."""
+
+    def __init__(self, in_channels: int, out_channels: int, partitions: int) -> None:
+        super().__init__()
+        self.partitions = partitions
+        self.conv = nn.Conv2d(in_channels, out_channels * partitions, kernel_size=1)
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        n, _, t, v = x.shape
+        y = self.conv(x).view(n, self.partitions, -1, t, v)
+        return torch.einsum("nkctv,kvw->nctw", y, adjacency)
+
+
+class STGCNBlock(nn.Module):
+    """Spatial graph conv -> BN/ReLU -> temporal conv -> BN/dropout, plus a residual."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, partitions: int, temporal_kernel: int,
+        stride: int, dropout: float, residual: bool,
+    ) -> None:
+        super().__init__()
+        self.gcn = GraphConv(in_channels, out_channels, partitions)
+        self.tcn = nn.Sequential(
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, (temporal_kernel, 1), (stride, 1), ((temporal_kernel - 1) // 2, 0)),
+            nn.BatchNorm2d(out_channels),
+            nn.Dropout(dropout),
+        )
+        if not residual:
+            self.residual: nn.Module | None = None
+        elif in_channels == out_channels and stride == 1:
+            self.residual = nn.Identity()
+        else:
+            self.residual = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """x: (N, C_in, T, V) -> (N, C_out, T / stride, V)."""
+        y = self.tcn(self.gcn(x, adjacency))
+        if self.residual is not None:
+            y = y + self.residual(x)
+        return F.relu(y)
+
+
+def channel_schedule(params: STGCNParams) -> list[tuple[int, int]]:
+    """(channels, stride) per block: b until 40% depth, 2b until 70%, then 4b; last = out."""
+    depth, b = params.num_layers, params.base_channels
+    second, third = round(0.4 * depth), round(0.7 * depth)
+    blocks = []
+    for i in range(depth):
+        channels = b if i < second else 2 * b if i < third else 4 * b
+        stride = 2 if i > 0 and i in (second, third) else 1
+        blocks.append((params.out_channels if i == depth - 1 else channels, stride))
+    return blocks
+
+
+# --------------------------------------------------------------------------- encoder
+@ENCODERS.register("stgcn", params=STGCNParams)
+class STGCN(SkeletonEncoder):
+    """Single-stream ST-GCN: x: (N, C, T, V, M) joints -> (N, out_channels) features."""
+
+    def __init__(self, spec: InputSpec, params: STGCNParams) -> None:
+        super().__init__(spec)
+        self.params = params
+        self.stream = params.stream
+        self.modalities = (params.stream,)
+        self.dim = params.out_channels
+        adjacency = torch.from_numpy(partition_adjacency(self.layout, params.partition))
+        self.register_buffer("adjacency", adjacency)
+        v, c = self.layout.num_joints, spec.in_channels
+        self.data_bn = nn.BatchNorm1d(c * v)
+        blocks = []
+        in_channels = c
+        for i, (channels, stride) in enumerate(channel_schedule(params)):
+            blocks.append(STGCNBlock(
+                in_channels, channels, adjacency.shape[0], params.temporal_kernel, stride,
+                dropout=0.0 if i == 0 else params.dropout, residual=i > 0,
+            ))
+            in_channels = channels
+        self.blocks = nn.ModuleList(blocks)
+        if params.edge_importance:
+            self.edge_importance = nn.ParameterList(
+                [nn.Parameter(torch.ones_like(adjacency)) for _ in self.blocks]
+            )
+        else:
+            self.edge_importance = None
+
+    def embed_stream(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, C, T, V, M) already in this encoder's stream -> (N, dim)."""
+        n, c, t, v, m = x.shape
+        x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)  # persons into the batch
+        x = self.data_bn(x)
+        x = x.view(n * m, v, c, t).permute(0, 2, 3, 1).contiguous()  # (N*M, C, T, V)
+        for i, block in enumerate(self.blocks):
+            adjacency = self.adjacency if self.edge_importance is None else self.adjacency * self.edge_importance[i]
+            x = block(x, adjacency)
+        x = x.mean(dim=(2, 3))  # global average pooling over (T, V)
+        return x.view(n, m, -1).mean(dim=1)
+
+    def forward_modalities(self, x: torch.Tensor, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
+        """x: (N, C, T, V, M) raw joints -> {stream: (N, dim)}."""
+        self.check_modalities(modalities)
+        self.check_input(x)
+        features = self.embed_stream(to_modality(x, self.stream, self.layout))
+        return {name: features for name in modalities}
