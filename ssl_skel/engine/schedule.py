@@ -1,0 +1,79 @@
+"""Learning-rate schedule: linear warm-up, then cosine decay, evaluated per optimiser step.
+
+Why per step rather than per epoch: the warm-up of large-batch SSL runs is a few
+hundred steps, and a per-step schedule makes the learning rate a pure function of the
+step counter, so a resumed run reproduces it exactly from one integer in the checkpoint.
+
+    factor(s) = (s + 1) / W                                   for s < W (warm-up)
+    factor(s) = r + (1 - r) * 0.5 * (1 + cos(pi * p))         otherwise,
+                p = (s - W) / max(1, S - W)
+
+with S total steps, W warm-up steps and r = min_lr_ratio; lr(s) = base_lr * factor(s).
+"""
+from __future__ import annotations
+
+import math
+
+from torch.optim import Optimizer
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: float = 0.0) -> float:
+    """Multiplier of the base learning rate before optimiser step `step` (0-based)."""
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if not 0 <= warmup_steps <= total_steps:
+        raise ValueError(f"warmup_steps must be in [0, {total_steps}], got {warmup_steps}")
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def scaled_lr(lr: float, global_batch: int, reference_batch: int = 256) -> float:
+    """Linear scaling rule (Goyal et al. 2017): lr is given for `reference_batch` samples."""
+    return lr * global_batch / reference_batch
+
+
+class WarmupCosine:
+    """Sets every param group's lr to `group["base_lr"] * lr_factor(step)`.
+
+    State is the step counter only, so `state_dict()` holds one int (checkpoint-safe).
+    Call `apply()` before each optimiser step and `step()` after it.
+    """
+
+    def __init__(self, optimizer: Optimizer, total_steps: int, warmup_steps: int, min_lr_ratio: float = 0.0) -> None:
+        lr_factor(0, total_steps, warmup_steps, min_lr_ratio)  # validates the arguments
+        self.optimizer = optimizer
+        self.total_steps = total_steps
+        self.warmup_steps = warmup_steps
+        self.min_lr_ratio = min_lr_ratio
+        self.last_step = 0
+        for group in optimizer.param_groups:
+            group.setdefault("base_lr", group["lr"])
+        self.apply()
+
+    def factor(self) -> float:
+        return lr_factor(self.last_step, self.total_steps, self.warmup_steps, self.min_lr_ratio)
+
+    def apply(self) -> float:
+        """Write the current lr into the optimiser; returns the first group's lr."""
+        f = self.factor()
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * f
+        return self.optimizer.param_groups[0]["lr"]
+
+    def step(self) -> None:
+        self.last_step += 1
+        self.apply()
+
+    def state_dict(self) -> dict:
+        return {"last_step": self.last_step, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("total_steps") != self.total_steps:
+            raise ValueError(
+                f"checkpoint schedule spans {state.get('total_steps')} steps, this run {self.total_steps}: "
+                "epochs, batch size, accumulation or dataset size changed since it was written"
+            )
+        self.last_step = int(state["last_step"])
+        self.apply()

@@ -1,0 +1,385 @@
+"""The one training loop: every method (SSL objective or supervised head) trains here.
+
+Why one loop: methods declare only their forward pass and loss (`Method.forward(batch) ->
+{"loss": ..., other logged scalars}`); data order, optimisation, AMP, DDP, accumulation,
+the learning-rate schedule, clipping, checkpoints, resume and logging live here once
+(solo-learn's lesson, without its 900-line base class).
+
+Determinism: the sampler is seeded by (seed, epoch), the dataset derives augmentation
+randomness from (seed, epoch, index), and the global torch/numpy/python generators are
+reseeded from (seed, epoch, rank) at the start of every epoch. A run resumed from an
+epoch-boundary checkpoint therefore replays exactly what an uninterrupted run does, and
+ends with bit-identical weights on CPU, whatever the number of data-loader workers.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+from ssl_skel.config import TrainConfig
+from ssl_skel.engine import distributed as D
+from ssl_skel.engine.amp import resolve_amp
+from ssl_skel.engine.checkpoint import (
+    KINDS,
+    CheckpointError,
+    capture_rng,
+    find_resume,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from ssl_skel.engine.logging import RunLogger, format_scalars, progress
+from ssl_skel.engine.plots import plot_history
+from ssl_skel.engine.schedule import WarmupCosine, scaled_lr
+
+log = logging.getLogger(__name__)
+
+EvalHook = Callable[[nn.Module, int], "Mapping[str, float] | None"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN/inf; the message names the step and the term."""
+
+
+@dataclass
+class FitResult:
+    last_checkpoint: Path
+    history: list[dict] = field(default_factory=list)  # per-epoch mean scalars
+    epochs_completed: int = 0
+    steps: int = 0
+
+
+# --------------------------------------------------------------------------- seeding
+def derive_seed(*parts: int) -> int:
+    """A well-mixed 32-bit seed from integers (seed, epoch, rank, ...)."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _worker_init(worker_id: int) -> None:
+    # torch already seeds each worker with base_seed + worker_id; derive numpy/python from it
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+# --------------------------------------------------------------------------- building blocks
+def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    """AdamW / SGD / LARS; biases and norm weights (ndim <= 1) get no weight decay."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    if not decay and not no_decay:
+        raise ValueError("the method has no trainable parameters")
+    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay},
+                          {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+    if cfg.optimizer == "lars":
+        from lightly.utils.lars import LARS
+
+        return LARS(groups, lr=lr, momentum=cfg.momentum)
+    raise ValueError(f"train.optimizer: unknown optimizer {cfg.optimizer!r} (adamw, sgd, lars)")
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict:
+    nb = device.type == "cuda"
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            out[key] = value.to(device, non_blocking=nb)
+        elif isinstance(value, (list, tuple)):
+            out[key] = [v.to(device, non_blocking=nb) if isinstance(v, torch.Tensor) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _scalar_terms(out: Any) -> dict[str, torch.Tensor]:
+    """The method's output as {name: 0-d float tensor}; checks the contract."""
+    if not isinstance(out, Mapping) or "loss" not in out:
+        raise TypeError(f"a method's forward must return a dict with a 'loss' entry, got {type(out).__name__}")
+    terms = {}
+    for name, value in out.items():
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"method output {name!r} must be a scalar, got shape {tuple(value.shape)}")
+            terms[name] = value.detach().float().reshape(())
+        elif isinstance(value, (int, float)):
+            terms[name] = torch.tensor(float(value))
+    return terms
+
+
+def _check_finite(names: list[str], values: torch.Tensor, step: int, epoch: int, batch: int, last_good: Path | None) -> None:
+    bad = [f"{n}={v}" for n, v in zip(names, values.tolist()) if not math.isfinite(v)]
+    if bad:
+        where = f"{last_good}" if last_good is not None else "none written yet"
+        raise NonFiniteLossError(
+            f"non-finite loss at step {step} (epoch {epoch}, batch {batch}): {', '.join(bad)}; "
+            f"training stopped before this update; last good checkpoint: {where}. "
+            "Lower train.lr, raise train.warmup_epochs or set train.clip_grad, then resume."
+        )
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(dst)
+
+
+def _write_config(meta: Mapping[str, Any], run_dir: Path) -> None:
+    config = meta.get("config")
+    if config is not None:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+# --------------------------------------------------------------------------- fit
+def fit(
+    method: nn.Module,
+    train_set: Dataset,
+    train_cfg: TrainConfig,
+    run_dir: str | Path,
+    *,
+    seed: int,
+    checkpoint_meta: dict,
+    num_workers: int = 2,
+    resume: bool | str | Path = "auto",
+    eval_hook: EvalHook | None = None,
+    device: str | torch.device | None = None,
+    stop_after_epoch: int | None = None,
+) -> FitResult:
+    """Train `method` on `train_set` and checkpoint to `run_dir` (see module docstring).
+
+    method: a `Method`; `method(batch)` returns {"loss", other scalars}. An attribute
+      `ddp_find_unused_parameters = True` on it is passed to DDP for methods that leave
+      some parameters out of a step.
+    train_set: items {"views": [(C, T, V, M)], "label", "index"}; `set_epoch(e)` is called
+      each epoch when present.
+    checkpoint_meta: stored verbatim in every checkpoint; must hold "kind" (and normally
+      "config" and "encoder"); "config" is also written to run_dir/config.yaml.
+    resume: "auto"/True (run_dir/last.pt if present), False/"none", or a checkpoint path.
+    eval_hook(method, epochs_completed) -> {name: float} | None, called on every rank after
+      each epoch; its numbers join that epoch's history and checkpoint metrics.
+    stop_after_epoch: return after this many completed epochs although the schedule spans
+      train_cfg.epochs (time-limited jobs; continue later with resume).
+    """
+    if not isinstance(checkpoint_meta, Mapping) or checkpoint_meta.get("kind") not in KINDS:
+        raise ValueError(f"checkpoint_meta must be a dict with 'kind' in {KINDS}")
+    info = D.setup(device)
+    try:
+        return _fit(method, train_set, train_cfg, Path(run_dir), info, seed=seed, meta=dict(checkpoint_meta),
+                    num_workers=num_workers, resume=resume, eval_hook=eval_hook, stop_after_epoch=stop_after_epoch)
+    finally:
+        D.cleanup(info)
+
+
+def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *, seed, meta, num_workers,
+         resume, eval_hook, stop_after_epoch) -> FitResult:
+    dev = info.device
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(meta, run_dir)
+
+    # ---- model, data, optimisation
+    method.to(dev)
+    if info.distributed and cfg.sync_batchnorm:
+        if dev.type == "cuda":
+            method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        elif any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.modules()):
+            log.warning("SyncBatchNorm needs CUDA; batch norm statistics stay per process on CPU")
+    sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
+                                 shuffle=True, seed=seed, drop_last=True)
+    generator = torch.Generator()
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=num_workers,
+                        drop_last=True, generator=generator, worker_init_fn=_worker_init,
+                        pin_memory=dev.type == "cuda", persistent_workers=False)
+    micro_per_epoch = len(loader)
+    if cfg.max_steps_per_epoch:
+        micro_per_epoch = min(micro_per_epoch, cfg.max_steps_per_epoch * cfg.accumulate)
+    steps_per_epoch = micro_per_epoch // cfg.accumulate
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"train.batch_size={cfg.batch_size} x train.accumulate={cfg.accumulate} on {info.world_size} process(es) "
+            f"needs more than the {len(train_set)} training clips: lower the batch size or accumulation"
+        )
+    micro_per_epoch = steps_per_epoch * cfg.accumulate
+    total_steps = cfg.epochs * steps_per_epoch
+    global_batch = cfg.batch_size * info.world_size * cfg.accumulate
+    lr = scaled_lr(cfg.lr, global_batch)
+    optimizer = build_optimizer(method, cfg, lr)
+    scheduler = WarmupCosine(optimizer, total_steps, round(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio)
+    amp = resolve_amp(cfg.amp, cfg.amp_dtype, dev)
+    scaler = amp.make_scaler()
+
+    # ---- resume
+    start_epoch, step, history = 0, 0, []
+    last_good: Path | None = None
+    resume_path = find_resume(run_dir, resume)
+    if resume_path is not None:
+        ck = load_checkpoint(resume_path)
+        if ck["kind"] != meta["kind"]:
+            raise CheckpointError(f"{resume_path}: a {ck['kind']} checkpoint cannot resume a {meta['kind']} run")
+        try:
+            method.load_state_dict(ck["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"{resume_path}: weights do not fit this model ({str(exc).splitlines()[0]} ...)") from None
+        optimizer.load_state_dict(ck["optimizer"])
+        try:
+            scheduler.load_state_dict(ck["scheduler"])
+        except ValueError as exc:
+            raise CheckpointError(f"{resume_path}: {exc}") from None
+        if ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
+        restore_rng(ck["rng"])
+        start_epoch, step = int(ck["epoch"]), int(ck["step"])
+        history = list(ck.get("metrics", {}).get("history", []))
+        last_good = resume_path
+    model: nn.Module = method
+    if info.distributed:
+        model = DistributedDataParallel(
+            method, device_ids=[dev.index] if dev.type == "cuda" else None,
+            find_unused_parameters=bool(getattr(method, "ddp_find_unused_parameters", False)),
+        )
+
+    logger = RunLogger(run_dir, enabled=info.is_main)
+    end_epoch = cfg.epochs if stop_after_epoch is None else max(start_epoch, min(cfg.epochs, stop_after_epoch))
+    if resume_path is not None:
+        logger.line(f"resumed from {resume_path} at epoch {start_epoch}, step {step}")
+    logger.line(
+        f"training {type(method).__name__}: {len(train_set)} clips, {info.world_size} process(es) on {dev}, "
+        f"global batch {global_batch} (batch {cfg.batch_size} x {info.world_size} x accumulate {cfg.accumulate}), "
+        f"lr {lr:.4g} ({cfg.optimizer}), {steps_per_epoch} steps/epoch, {total_steps} steps, {amp.describe()}"
+    )
+    params = [p for p in method.parameters() if p.requires_grad]
+    try:
+        for epoch in range(start_epoch, end_epoch):
+            step = _run_epoch(
+                model, method, loader, sampler, generator, train_set, optimizer, scheduler, scaler, amp, cfg, info,
+                logger, seed=seed, epoch=epoch, step=step, micro_per_epoch=micro_per_epoch,
+                total_steps=total_steps, params=params, last_good=last_good, history=history,
+            )
+            stats = history[-1]
+            if eval_hook is not None:
+                extra = eval_hook(method, epoch + 1) or {}
+                stats.update({k: float(v) for k, v in extra.items()})
+            logger.scalars({k: v for k, v in stats.items() if k != "epoch"}, epoch + 1, prefix="epoch/")
+            logger.line(f"epoch {epoch + 1}/{cfg.epochs} step {step} " + format_scalars(
+                {k: v for k, v in stats.items() if k != "epoch"}))
+            if info.is_main:
+                last_good = _save(run_dir, meta, method, optimizer, scheduler, scaler, epoch + 1, step, history, cfg)
+        D.barrier(info)
+    finally:
+        logger.close()
+    last = run_dir / "last.pt"
+    if info.is_main and history:
+        plot_history(history, run_dir / "curves.png")
+    return FitResult(last_checkpoint=last, history=history, epochs_completed=end_epoch, steps=step)
+
+
+def _run_epoch(model, method, loader, sampler, generator, dataset, optimizer, scheduler, scaler, amp, cfg, info,
+               logger, *, seed, epoch, step, micro_per_epoch, total_steps, params, last_good, history) -> int:
+    sampler.set_epoch(epoch)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    generator.manual_seed(derive_seed(seed, epoch, 1))
+    seed_everything(derive_seed(seed, epoch, 2, info.rank))
+    model.train()
+    sums: dict[str, float] = {}
+    count = 0
+    t_epoch = t_log = time.perf_counter()
+    samples_since_log = 0
+    batches = itertools.islice(loader, micro_per_epoch)
+    bar = progress(batches, micro_per_epoch, info.is_main, f"epoch {epoch + 1}/{cfg.epochs}")
+    for i, batch in enumerate(bar):
+        batch = _to_device(batch, info.device)
+        final_micro = (i + 1) % cfg.accumulate == 0
+        sync = contextlib.nullcontext() if final_micro or not info.distributed else model.no_sync()
+        with sync:
+            with amp.autocast():
+                out = model(batch)
+            terms = _scalar_terms(out)
+            names = list(terms)
+            values = D.all_reduce_mean(torch.stack([terms[n].to(info.device) for n in names]), info).cpu()
+            _check_finite(names, values, step, epoch + 1, i, last_good)
+            scaler.scale(out["loss"] / cfg.accumulate).backward()
+        for n, v in zip(names, values.tolist()):
+            sums[n] = sums.get(n, 0.0) + v
+        count += 1
+        samples_since_log += cfg.batch_size * info.world_size
+        if not final_micro:
+            continue
+        if cfg.clip_grad > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        lr = optimizer.param_groups[0]["lr"]
+        method.on_step_end(step, total_steps)
+        step += 1
+        scheduler.step()
+        if step % cfg.log_every == 0 and info.is_main:
+            now = time.perf_counter()
+            scalars = dict(zip(names, values.tolist()))
+            scalars["lr"] = lr
+            scalars["samples_per_s"] = samples_since_log / max(now - t_log, 1e-9)
+            logger.scalars(scalars, step, prefix="train/")
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{lr:.3g}")
+            t_log, samples_since_log = now, 0
+    elapsed = time.perf_counter() - t_epoch
+    stats = {"epoch": epoch + 1, **{n: s / max(count, 1) for n, s in sums.items()}}
+    stats["lr"] = optimizer.param_groups[0]["lr"]
+    stats["samples_per_s"] = count * cfg.batch_size * info.world_size / max(elapsed, 1e-9)
+    history.append(stats)
+    logger.flush()
+    return step
+
+
+def _save(run_dir: Path, meta: dict, method: nn.Module, optimizer, scheduler, scaler, epoch: int, step: int,
+          history: list[dict], cfg: TrainConfig) -> Path:
+    payload = {
+        **meta,
+        "model": method.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+        "epoch": epoch,
+        "step": step,
+        "rng": capture_rng(),
+        "metrics": {"history": [dict(h) for h in history], "last": dict(history[-1]) if history else {}},
+    }
+    last = save_checkpoint(payload, run_dir / "last.pt")
+    if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
+        _copy_atomic(last, run_dir / f"epoch_{epoch:04d}.pt")
+    return last
