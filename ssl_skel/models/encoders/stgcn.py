@@ -19,7 +19,8 @@ layout's root joint (spine_shoulder for NTU, as in ST-GCN); "uniform" (K=1) and
 
 Differences from the reference code: the classifier `fc` is not part of the encoder (the
 methods own their heads), `num_layers` generalises the fixed 10-block schedule (stage
-boundaries at 40% and 70% of the depth), and the stream (joint / bone / motion /
+boundaries at 40% and 70% of the depth), convolutions directly followed by batch norm
+have no bias (BN cancels it, so it would never learn), and the stream (joint / bone / motion /
 bone_motion) is derived inside the encoder from raw joints.
 """
 from __future__ import annotations
@@ -143,7 +144,10 @@ class STGCNBlock(nn.Module):
         self.tcn = nn.Sequential(
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, (temporal_kernel, 1), (stride, 1), ((temporal_kernel - 1) // 2, 0)),
+            nn.Conv2d(
+                out_channels, out_channels, (temporal_kernel, 1), (stride, 1), ((temporal_kernel - 1) // 2, 0),
+                bias=False,  # BN follows
+            ),
             nn.BatchNorm2d(out_channels),
             nn.Dropout(dropout),
         )
@@ -153,7 +157,7 @@ class STGCNBlock(nn.Module):
             self.residual = nn.Identity()
         else:
             self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1), bias=False),
                 nn.BatchNorm2d(out_channels),
             )
 
