@@ -1,0 +1,237 @@
+"""UmURL's unified multi-modal skeleton encoder (Sun et al., ACM MM 2023).
+
+Why one encoder for three modalities: joint, bone and motion streams are embedded
+separately and fused early, so one transformer serves them all at roughly the cost of a
+single-stream model, and the same weights also embed each modality alone.
+
+Design (followed from the paper and the authors' public code, HuiGuanLab/UmURL, `umurl.py`):
+- Two token streams per clip `x: (N, C, T, V, M)`:
+  temporal tokens, one per frame, holding all persons' joints `(N, T, M*V*C)`;
+  spatial tokens, one per (person, joint), holding that joint's trajectory `(N, M*V, T*C)`.
+- Per modality (joint, bone, motion) and per stream a small embedding MLP
+  Linear -> LayerNorm -> ReLU -> Linear to width `hidden_size`.
+- "fused": the three modality embeddings are averaged, then a bias-free Linear per stream.
+- One modality-agnostic transformer per stream, shared by all modalities: post-norm layers
+  (LayerNorm after each residual, ReLU feed-forward of width `ffn_size`, the authors'
+  `dim_feedforward = d_model`), sinusoidal positions on the temporal stream only.
+- Max-pooling over tokens in each stream and concatenation: a `2 * hidden_size` feature.
+- Defaults = the authors' NTU settings: hidden 1024, 1 head, 1 layer, no dropout. With the
+  UmURL objective's three projectors (2048-2048-4096) the model has ~72M parameters.
+
+Where this differs:
+- Bone and motion come from the shared layout declarations (ssl_skel.data.modalities), so any
+  layout works (25/20/17 joints, 2D or 3D, one or two persons).
+- Speed: the attention layer uses one fused QKV projection and
+  F.scaled_dot_product_attention; and `forward_streams` runs every requested stream
+  (fused and single modalities, possibly of different augmented views) through ONE
+  batched transformer call per token stream, concatenated along the batch axis, and each
+  modality's embedding MLP once over all views that need it. The authors run the
+  transformer once per modality.
+- Positions are a non-persistent buffer built from `clip_length` (not saved in weights).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_skel.config import check
+from ssl_skel.data.modalities import to_modality
+from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
+from ssl_skel.registry import ENCODERS
+
+SINGLE_MODALITIES = ("joint", "bone", "motion")
+
+
+@dataclass(frozen=True)
+class UnifiedParams:
+    """Width and depth of the unified encoder (defaults: the UmURL paper's)."""
+
+    hidden_size: int = 1024
+    num_heads: int = 1
+    num_layers: int = 1
+    ffn_size: int = 0  # 0: equal to hidden_size, as in the authors' code
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        check(self.hidden_size >= 1 and self.num_heads >= 1 and self.num_layers >= 1,
+              "hidden_size, num_heads and num_layers must be >= 1")
+        check(self.hidden_size % self.num_heads == 0, "hidden_size must be divisible by num_heads")
+        check(self.ffn_size >= 0, "ffn_size must be >= 0 (0 = hidden_size)")
+        check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """(length, dim) sine/cosine table of "Attention is all you need" (Vaswani et al. 2017)."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq[: dim // 2])
+    return table
+
+
+class TokenEmbedding(nn.Module):
+    """Linear -> LayerNorm -> ReLU -> Linear: raw token values -> hidden width."""
+
+    def __init__(self, in_features: int, hidden: int) -> None:
+        super().__init__()
+        self.inp = nn.Linear(in_features, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.out = nn.Linear(hidden, hidden)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: (B, L, in_features) -> (B, L, hidden)."""
+        return self.out(F.relu(self.norm(self.inp(tokens))))
+
+
+class TransformerLayer(nn.Module):
+    """Post-norm transformer layer (as torch.nn.TransformerEncoderLayer, norm_first=False).
+
+    x = LN1(x + Attn(x)); x = LN2(x + W2 relu(W1 x)). One fused QKV projection and
+    scaled_dot_product_attention keep the work in a few large matrix products.
+    """
+
+    def __init__(self, dim: int, heads: int, ffn: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.ff1 = nn.Linear(dim, ffn)
+        self.ff2 = nn.Linear(ffn, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+        # torch's MultiheadAttention initialisation: Xavier input projection, zero biases
+        nn.init.xavier_uniform_(self.qkv.weight)
+        nn.init.zeros_(self.qkv.bias)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, L, dim) -> (B, L, dim)."""
+        b, length, dim = x.shape
+        h = self.heads
+        qkv = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4)
+        p = self.dropout if self.training else 0.0
+        att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=p)
+        att = att.transpose(1, 2).reshape(b, length, dim)
+        x = self.norm1(x + self.drop(self.proj(att)))
+        return self.norm2(x + self.drop(self.ff2(self.drop(F.relu(self.ff1(x))))))
+
+
+class TokenTransformer(nn.Module):
+    """A stack of layers then max-pooling over tokens: (B, L, dim) -> (B, dim)."""
+
+    def __init__(self, dim: int, heads: int, layers: int, ffn: int, dropout: float) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(TransformerLayer(dim, heads, ffn, dropout) for _ in range(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x.amax(dim=1)
+
+
+@ENCODERS.register("unified", params=UnifiedParams)
+class UnifiedEncoder(SkeletonEncoder):
+    """Joint, bone and motion fused early into one spatio-temporal transformer (UmURL).
+
+    `forward_modalities(x, names)` and `forward_streams([(name, x), ...])` return
+    (N, 2 * hidden_size) features; "fused" is the unified multi-modal embedding.
+    """
+
+    modalities = ("fused",) + SINGLE_MODALITIES
+
+    def __init__(self, spec: InputSpec, params: UnifiedParams) -> None:
+        super().__init__(spec)
+        self.params = params
+        d = params.hidden_size
+        ffn = params.ffn_size or d
+        c, t, v, m = spec.in_channels, spec.clip_length, self.layout.num_joints, spec.num_persons
+        self.temporal_embed = nn.ModuleDict({k: TokenEmbedding(m * v * c, d) for k in SINGLE_MODALITIES})
+        self.spatial_embed = nn.ModuleDict({k: TokenEmbedding(t * c, d) for k in SINGLE_MODALITIES})
+        self.temporal_fuse = nn.Linear(d, d, bias=False)
+        self.spatial_fuse = nn.Linear(d, d, bias=False)
+        self.temporal = TokenTransformer(d, params.num_heads, params.num_layers, ffn, params.dropout)
+        self.spatial = TokenTransformer(d, params.num_heads, params.num_layers, ffn, params.dropout)
+        self.register_buffer("positions", sinusoidal_positions(t, d), persistent=False)
+        self.dim = 2 * d
+
+    # ------------------------------------------------------------------ input
+    def check_input(self, x: torch.Tensor) -> None:
+        """Also checks T: spatial tokens hold a joint's whole trajectory (T*C values)."""
+        super().check_input(x)
+        if x.shape[2] != self.spec.clip_length:
+            raise ValueError(
+                f"unified encoder built for clips of T={self.spec.clip_length} frames "
+                f"(spatial tokens hold T*C values), got T={x.shape[2]}; "
+                f"resample clips to data.clip_length={self.spec.clip_length}"
+            )
+        if not x.is_floating_point():
+            raise ValueError(f"expected floating-point joint coordinates, got dtype {x.dtype}")
+
+    @staticmethod
+    def _tokens(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, C, T, V, M) -> temporal (N, T, M*V*C) and spatial (N, M*V, T*C) tokens."""
+        n, c, t, v, m = x.shape
+        temporal = x.permute(0, 2, 4, 3, 1).reshape(n, t, m * v * c)
+        spatial = x.permute(0, 4, 3, 2, 1).reshape(n, m * v, t * c)
+        return temporal, spatial
+
+    def _embed(self, modality: str, clips: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One embedding MLP call per stream over all clips that need `modality`."""
+        x = torch.cat(clips) if len(clips) > 1 else clips[0]
+        temporal, spatial = self._tokens(to_modality(x, modality, self.layout))
+        temporal = self.temporal_embed[modality](temporal)
+        spatial = self.spatial_embed[modality](spatial)
+        sizes = [clip.shape[0] for clip in clips]
+        return list(zip(temporal.split(sizes), spatial.split(sizes)))
+
+    # ------------------------------------------------------------------ forward
+    def forward_streams(self, streams: Sequence[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        """[(modality, x: (N_i, C, T, V, M)), ...] -> [(N_i, dim) features], in order.
+
+        Different streams may use different clips (e.g. augmented views); all of them go
+        through the transformers in one batched call per token stream.
+        """
+        if not streams:
+            return []
+        self.check_modalities([name for name, _ in streams])
+        clips: dict[int, torch.Tensor] = {}
+        wanted: dict[str, list[int]] = {k: [] for k in SINGLE_MODALITIES}
+        for name, x in streams:
+            self.check_input(x)
+            clips[id(x)] = x
+            for modality in SINGLE_MODALITIES if name == "fused" else (name,):
+                if id(x) not in wanted[modality]:
+                    wanted[modality].append(id(x))
+        embedded: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        for modality, keys in wanted.items():
+            if keys:
+                for key, pair in zip(keys, self._embed(modality, [clips[k] for k in keys])):
+                    embedded[modality, key] = pair
+
+        temporal_seq, spatial_seq = [], []
+        for name, x in streams:
+            if name == "fused":
+                parts = [embedded[k, id(x)] for k in SINGLE_MODALITIES]
+                temporal_seq.append(self.temporal_fuse(sum(p[0] for p in parts) / len(parts)))
+                spatial_seq.append(self.spatial_fuse(sum(p[1] for p in parts) / len(parts)))
+            else:
+                temporal_seq.append(embedded[name, id(x)][0])
+                spatial_seq.append(embedded[name, id(x)][1])
+        temporal = torch.cat(temporal_seq) if len(streams) > 1 else temporal_seq[0]
+        spatial = torch.cat(spatial_seq) if len(streams) > 1 else spatial_seq[0]
+        temporal = temporal + self.positions.to(temporal.dtype)
+        features = torch.cat([self.temporal(temporal), self.spatial(spatial)], dim=1)
+        return list(features.split([x.shape[0] for _, x in streams]))
+
+    def forward_modalities(self, x: torch.Tensor, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
+        """x: (N, C, T, V, M) -> {modality: (N, dim)}, all in one batched transformer call."""
+        names = list(dict.fromkeys(modalities))
+        return dict(zip(names, self.forward_streams([(name, x) for name in names])))

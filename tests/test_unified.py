@@ -1,0 +1,135 @@
+"""The unified (UmURL) encoder: shapes per layout, gradients, modality batching, input checks."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssl_skel.config import ConfigError
+from ssl_skel.models.encoders import InputSpec, build_encoder
+from ssl_skel.models.encoders.unified import UnifiedEncoder, sinusoidal_positions
+
+SMALL = {"hidden_size": 16, "num_heads": 2, "num_layers": 1}
+MODALITIES = ["fused", "joint", "bone", "motion"]
+
+
+def make(layout="ntu25", c=3, m=2, t=8, params=SMALL) -> UnifiedEncoder:
+    torch.manual_seed(0)
+    return build_encoder("unified", params, InputSpec(layout, c, m, t))
+
+
+@pytest.mark.parametrize(
+    "layout,c,v,m", [("ntu25", 3, 25, 2), ("kinect20", 3, 20, 1), ("coco17", 2, 17, 1), ("coco17", 2, 17, 2)]
+)
+def test_shapes_every_layout(layout, c, v, m):
+    enc = make(layout, c, m)
+    x = torch.randn(3, c, 8, v, m)
+    out = enc.forward_modalities(x, MODALITIES)
+    assert enc.dim == 32 and enc.modalities == tuple(MODALITIES)
+    assert {k: tuple(t.shape) for k, t in out.items()} == {k: (3, 32) for k in MODALITIES}
+    assert enc(x).shape == (3, 32) and enc(x, "bone").shape == (3, 32)
+
+
+def test_parameter_count_matches_hand_count():
+    d, f, c, t, v, m = 16, 16, 3, 8, 25, 2
+    t_in, s_in = m * v * c, t * c
+
+    def embed(n_in):  # Linear, LayerNorm, Linear
+        return n_in * d + d + 2 * d + d * d + d
+
+    layer = 3 * d * d + 3 * d + d * d + d + 2 * d + d * f + f + f * d + d + 2 * d
+    expected = 3 * (embed(t_in) + embed(s_in)) + 2 * d * d + 2 * layer
+    assert make().num_parameters() == expected
+
+
+def test_default_size_is_the_papers():
+    enc = build_encoder("unified", {}, InputSpec("ntu25", 3, 2, 64))
+    # 3 modalities x 2 streams of embeddings, 2 fusion layers, 2 one-layer transformers (d=1024)
+    assert enc.dim == 2048
+    assert 22.0e6 < enc.num_parameters() < 22.1e6
+
+
+def test_gradients_reach_every_parameter():
+    enc = make()
+    x = torch.randn(4, 3, 8, 25, 2)
+    out = enc.forward_modalities(x, MODALITIES)
+    sum((o**2).sum() for o in out.values()).backward()
+    for name, p in enc.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_modalities_differ_and_batched_call_equals_separate_calls():
+    enc = make().eval()
+    x = torch.randn(3, 3, 8, 25, 2)
+    together = enc.forward_modalities(x, MODALITIES)
+    for name in MODALITIES:
+        torch.testing.assert_close(together[name], enc(x, name), rtol=1e-5, atol=1e-5)
+    for a in MODALITIES:
+        for b in MODALITIES:
+            if a < b:
+                assert not torch.allclose(together[a], together[b], atol=1e-3), (a, b)
+
+
+def test_streams_of_different_views_equal_separate_calls():
+    enc = make().eval()
+    v1, v2 = torch.randn(2, 3, 8, 25, 2), torch.randn(2, 3, 8, 25, 2)
+    joint, fused, motion = enc.forward_streams([("joint", v1), ("fused", v2), ("motion", v1)])
+    torch.testing.assert_close(joint, enc(v1, "joint"), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fused, enc(v2, "fused"), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(motion, enc(v1, "motion"), rtol=1e-5, atol=1e-5)
+    assert enc.forward_streams([]) == []
+
+
+def test_bone_of_a_rigid_translation_is_unchanged():
+    # bone = child - parent, so translating every joint leaves the bone stream as it was
+    enc = make().eval()
+    x = torch.randn(2, 3, 8, 25, 2)
+    shifted = x + torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1, 1)
+    torch.testing.assert_close(enc(x, "bone"), enc(shifted, "bone"), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(enc(x, "joint"), enc(shifted, "joint"), atol=1e-3)
+
+
+def test_positions_table():
+    table = sinusoidal_positions(4, 6)
+    assert table.shape == (4, 6)
+    assert table[0].tolist() == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+    assert table[1, 0].item() == pytest.approx(torch.sin(torch.tensor(1.0)).item())
+    assert table[1, 3].item() == pytest.approx(torch.cos(torch.tensor(10000 ** (-2 / 6))).item())
+
+
+@pytest.mark.parametrize(
+    "shape,message",
+    [
+        ((2, 3, 8, 25), "5-d tensor"),
+        ((2, 2, 8, 25, 2), "C=3 channels"),
+        ((2, 3, 8, 20, 2), "V=25 joints"),
+        ((2, 3, 8, 25, 1), "M=2 persons"),
+        ((2, 3, 9, 25, 2), "T=8 frames"),
+    ],
+)
+def test_check_input_errors(shape, message):
+    enc = make()
+    with pytest.raises(ValueError, match=message):
+        enc(torch.randn(*shape))
+
+
+def test_integer_input_and_unknown_modality_are_errors():
+    enc = make()
+    with pytest.raises(ValueError, match="floating-point"):
+        enc(torch.zeros(2, 3, 8, 25, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="bone_motion"):
+        enc(torch.randn(2, 3, 8, 25, 2), "bone_motion")
+
+
+@pytest.mark.parametrize(
+    "params,key",
+    [({"hidden_sise": 8}, "model.params.hidden_sise"), ({"hidden_size": 10, "num_heads": 3}, "divisible"),
+     ({"dropout": 1.5}, "dropout"), ({"hidden_size": "big"}, "model.params.hidden_size")],
+)
+def test_bad_params_are_config_errors(params, key):
+    with pytest.raises(ConfigError, match=key):
+        build_encoder("unified", params, InputSpec("ntu25", 3, 2, 8))
+
+
+def test_unknown_encoder_name():
+    with pytest.raises(ConfigError, match="unified"):
+        build_encoder("transfromer", {}, InputSpec("ntu25", 3, 2, 8))
