@@ -62,8 +62,26 @@ def _run_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ucla(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ucla", help="NW-UCLA all_sqe/*.json + train_split.json/val_split.json")
+    p.add_argument("--raw", required=True, type=Path, help="folder holding all_sqe/ and the two split lists")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--skip-bad", action="store_true", help="convert the readable clips even if some are bad")
+    p.add_argument("--no-centre", action="store_true", help="keep raw camera coordinates (default: spine of frame 0 at the origin)")
+
+
+def _run_ucla(args: argparse.Namespace) -> int:
+    from ssl_skel.data.formats.nw_ucla import convert_ucla
+
+    report = convert_ucla(args.raw, args.out, skip_bad=args.skip_bad, centre_clips=not args.no_centre)
+    print(f"nw_ucla: wrote {report.num_samples} clips to {report.out} (xview train {report.split_sizes['train']}, "
+          f"test {report.split_sizes['test']}, {len(report.bad)} bad)")
+    return 0
+
+
 SUBCOMMANDS = {
     "ntu": (_add_ntu, _run_ntu),
+    "ucla": (_add_ucla, _run_ucla),
     "synthetic": (_add_synthetic, _run_synthetic),
 }
 
