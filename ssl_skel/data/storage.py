@@ -182,9 +182,11 @@ def open_arrays(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
     if not root.exists():
         raise DataFormatError(f"{root}: dataset not found")
     if not (root / "manifest.json").exists():
-        from ssl_skel.data.formats import legacy
-
-        if legacy.detect(root):
+        try:
+            from ssl_skel.data.formats import legacy
+        except ImportError:  # legacy readers not available: only native folders
+            legacy = None
+        if legacy is not None and legacy.detect(root):
             return legacy.open_legacy(root, benchmark, part)
     manifest = read_manifest(root)
     if benchmark not in manifest["splits"]:
