@@ -10,12 +10,9 @@ from dataclasses import is_dataclass
 
 from ssl_skel.config import ConfigError
 from ssl_skel.models.encoders.base import SkeletonEncoder
-from ssl_skel.objectives import skeletonclr, threestream, umurl  # noqa: F401  (register themselves)
+from ssl_skel.objectives import skeletonclr, supervised, threestream, umurl  # noqa: F401  (register themselves)
 from ssl_skel.objectives.base import Method
 from ssl_skel.registry import OBJECTIVES
-
-# TODO(evaluation engineer): uncomment once ssl_skel/objectives/supervised.py exists
-# from ssl_skel.objectives import supervised  # noqa: F401
 
 
 def build_method(name: str, params: dict, encoder: SkeletonEncoder, num_classes: int | None = None) -> Method:
