@@ -1,0 +1,111 @@
+"""Per-clip class scores on disk, and weighted ensembles of them.
+
+Why: the field reports multi-stream results (joint + bone + motion, or several seeds) by
+adding the class scores of separate runs with weights (the "ensemble.py" scripts of
+CTR-GCN / InfoGCN / pyskl). Every evaluation here saves `<name>.npy` (N, K) float32 scores
+plus `<name>.json` naming the clips (dataset indices), their labels and the classes, so
+scores of different runs can be checked to describe the same clips before adding them.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ssl_skel.data.storage import atomic_save_npy, atomic_write_bytes
+from ssl_skel.evaluation.knn import topk_accuracy
+
+FORMAT = "ssl_skel/scores"
+
+
+@dataclass
+class Scores:
+    scores: np.ndarray  # (N, K)
+    labels: np.ndarray  # (N,)
+    indices: np.ndarray  # (N,) dataset indices of the clips
+    meta: dict  # source, split, protocol, class_names...
+    path: Path | None = None
+
+
+def save_scores(path: str | Path, scores: np.ndarray, labels: np.ndarray, indices: np.ndarray,
+                meta: dict | None = None) -> Path:
+    """Write `path` (.npy scores) and the matching `.json`; returns the .npy path."""
+    path = Path(path).with_suffix(".npy")
+    scores = np.asarray(scores, np.float32)
+    if scores.ndim != 2 or len(scores) != len(labels) or len(labels) != len(indices):
+        raise ValueError(f"scores {scores.shape}, labels {len(labels)}, indices {len(indices)} do not line up")
+    atomic_save_npy(path, scores)
+    info = {"format": FORMAT, "labels": [int(v) for v in labels], "indices": [int(v) for v in indices],
+            **(meta or {})}
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps(info).encode())
+    return path
+
+
+def load_scores(path: str | Path) -> Scores:
+    path = Path(path).with_suffix(".npy")
+    side = path.with_suffix(".json")
+    for p in (path, side):
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: scores file not found (write it with an evaluation's --save-scores)")
+    try:
+        info = json.loads(side.read_text())
+        scores = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read scores ({exc})") from None
+    if info.get("format") != FORMAT:
+        raise ValueError(f"{side}: not an ssl_skel scores file")
+    labels, indices = np.asarray(info.pop("labels"), np.int64), np.asarray(info.pop("indices"), np.int64)
+    if scores.shape[0] != len(labels):
+        raise ValueError(f"{path}: {scores.shape[0]} score rows but {len(labels)} labels in {side.name}")
+    return Scores(scores, labels, indices, info, path)
+
+
+def align(runs: Sequence[Scores]) -> list[Scores]:
+    """Reorder every run to the first one's clip order; fail if they cover different clips."""
+    if not runs:
+        raise ValueError("no scores to combine")
+    ref = runs[0]
+    out = [ref]
+    for run in runs[1:]:
+        if run.scores.shape[1] != ref.scores.shape[1]:
+            raise ValueError(f"{run.path}: {run.scores.shape[1]} classes, {ref.path}: {ref.scores.shape[1]}")
+        if set(run.indices.tolist()) != set(ref.indices.tolist()) or len(run.indices) != len(ref.indices):
+            raise ValueError(f"{run.path} and {ref.path} score different clips")
+        pos = {int(v): i for i, v in enumerate(run.indices)}
+        order = np.asarray([pos[int(v)] for v in ref.indices])
+        if not np.array_equal(run.labels[order], ref.labels):
+            raise ValueError(f"{run.path} and {ref.path} disagree on labels of the same clips")
+        out.append(Scores(run.scores[order], ref.labels, ref.indices, run.meta, run.path))
+    return out
+
+
+def combine(runs: Sequence[Scores], weights: Sequence[float]) -> np.ndarray:
+    """sum_i w_i * scores_i over aligned runs -> (N, K)."""
+    if len(weights) != len(runs):
+        raise ValueError(f"{len(runs)} score files but {len(weights)} weights")
+    runs = align(runs)
+    return sum(float(w) * r.scores.astype(np.float64) for w, r in zip(weights, runs))
+
+
+def search_weights(runs: Sequence[Scores], grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+                   ) -> tuple[list[float], float]:
+    """Weights maximising top-1 on these (validation) scores: exhaustive grid search.
+
+    The first run's weight is fixed to 1 (scaling all weights changes nothing). Ties keep
+    the first combination found, so the result is deterministic.
+    """
+    runs = align(runs)
+    labels = runs[0].labels
+    best_w, best_acc = [1.0] * len(runs), -1.0
+    if len(runs) > 5:
+        raise ValueError("grid search supports up to 5 score files; pass --weights for more")
+    for rest in itertools.product(grid, repeat=len(runs) - 1):
+        w = [1.0, *rest]
+        acc = topk_accuracy(combine(runs, w), labels, (1,))["top1"]
+        if acc > best_acc + 1e-9:
+            best_w, best_acc = w, acc
+    return best_w, best_acc

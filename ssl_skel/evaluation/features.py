@@ -1,0 +1,122 @@
+"""Frozen-feature extraction: one function with batching, a progress bar and a disk cache.
+
+Why a cache: the linear probe, KNN, plots and ensembles of one checkpoint all read the
+same features; extracting them is the slow part on CPU, so they are stored once under a
+key made of the checkpoint's bytes, the data split and the modalities.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ssl_skel.data.storage import atomic_save_npy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Features:
+    """Embeddings of one split: {modality: (N, D) float32}, labels (N,), dataset indices (N,)."""
+
+    embeddings: dict[str, np.ndarray]
+    labels: np.ndarray
+    indices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, rows: np.ndarray) -> "Features":
+        return Features({k: v[rows] for k, v in self.embeddings.items()}, self.labels[rows], self.indices[rows])
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (16 hex digits are plenty for a cache key)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def cache_key(checkpoint: str | Path, data: dict, modalities: Sequence[str]) -> str:
+    """Key of a feature file: checkpoint bytes + data identity (root, split, clip length...)."""
+    ident = {"checkpoint": file_digest(checkpoint), "data": data, "modalities": list(modalities)}
+    root = data.get("root")
+    manifest = Path(root) / "manifest.json" if root else None
+    if manifest is not None and manifest.exists():
+        ident["manifest"] = hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _collate(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x = torch.stack([it["views"][0] for it in items])
+    y = torch.as_tensor([int(it["label"]) for it in items], dtype=torch.int64)
+    idx = torch.as_tensor([int(it["index"]) for it in items], dtype=torch.int64)
+    return x, y, idx
+
+
+def _load_cache(folder: Path, modalities: Sequence[str]) -> Features | None:
+    try:
+        emb = {m: np.load(folder / f"{m}.npy") for m in modalities}
+        return Features(emb, np.load(folder / "labels.npy"), np.load(folder / "indices.npy"))
+    except (OSError, ValueError):
+        return None
+
+
+def extract_features(
+    encoder,
+    dataset: Dataset,
+    modalities: Sequence[str] = ("fused",),
+    *,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    cache_dir: str | Path | None = None,
+    key: str | None = None,
+    progress: bool = True,
+    desc: str = "features",
+) -> Features:
+    """Embed every clip of `dataset` (items {"views": [(C, T, V, M)], "label", "index"}).
+
+    `encoder` is a FrozenEncoder (anything with `embed_modalities(x, names)`); the first
+    view of each item is used, so pass a dataset built with `train=False` (un-augmented).
+    With `cache_dir` and `key`, features are read from / written to `cache_dir/key/`.
+    """
+    folder = Path(cache_dir) / key if cache_dir is not None and key else None
+    if folder is not None and (folder / "done").exists():
+        cached = _load_cache(folder, modalities)
+        if cached is not None and len(cached) == len(dataset):
+            log.info("features from cache %s", folder)
+            return cached
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        collate_fn=_collate, persistent_workers=False)
+    chunks: dict[str, list[np.ndarray]] = {m: [] for m in modalities}
+    labels, indices = [], []
+    from tqdm.auto import tqdm
+
+    for x, y, idx in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        out = encoder.embed_modalities(x, modalities)
+        for m in modalities:
+            chunks[m].append(out[m].cpu().numpy().astype(np.float32, copy=False))
+        labels.append(y.numpy())
+        indices.append(idx.numpy())
+    dim = getattr(encoder, "dim", 0)
+    feats = Features(
+        {m: np.concatenate(c) if c else np.zeros((0, dim), np.float32) for m, c in chunks.items()},
+        np.concatenate(labels) if labels else np.zeros(0, np.int64),
+        np.concatenate(indices) if indices else np.zeros(0, np.int64),
+    )
+    if folder is not None:
+        for m, arr in feats.embeddings.items():
+            atomic_save_npy(folder / f"{m}.npy", arr)
+        atomic_save_npy(folder / "labels.npy", feats.labels)
+        atomic_save_npy(folder / "indices.npy", feats.indices)
+        (folder / "done").write_text("ok\n")
+    return feats

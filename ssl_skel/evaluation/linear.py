@@ -1,0 +1,136 @@
+"""Linear probe: a linear classifier trained on frozen, precomputed features.
+
+Protocol (UmURL `action_recognition.py`, following MoCo's linear classification and the
+skeleton SSL papers AimCLR / CMD): the encoder is frozen in eval mode, one
+`nn.Linear(D, num_classes)` is trained with SGD (momentum 0.9, no weight decay), the
+weights initialised N(0, 0.01) and the bias 0, and the learning rate multiplied by 0.1 at
+80% and 93% of the epochs (UmURL: 150 epochs, drops at 120 and 140). UmURL's downstream
+clips are not augmented, so features are computed once and the probe trains on them,
+which makes 100 epochs on NTU-sized features take seconds on CPU.
+
+Reported: the accuracy of the final epoch on the test split. Never the best test epoch
+(UmURL's script prints that); optionally the best epoch on a held-out part of the train
+split (`val_fraction`), which selects nothing that touches the test split.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ssl_skel.evaluation.knn import topk_accuracy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinearProtocol:
+    epochs: int = 100
+    lr: float = 0.1
+    batch_size: int = 256
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    milestones: tuple[float, ...] = (0.8, 0.93)  # fractions of epochs where lr *= 0.1
+    val_fraction: float = 0.0  # held out of the train split to report a best-on-val epoch
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("linear probe needs epochs >= 1, batch_size >= 1 and lr > 0")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class LinearResult:
+    metrics: dict[str, float]  # test top1/top5 of the final epoch (+ val_top1 / best_val_epoch)
+    test_scores: np.ndarray  # (N_test, K) softmax probabilities of the final classifier
+    val_scores: np.ndarray | None  # (N_val, K) on the held-out train part, if any
+    val_rows: np.ndarray | None  # rows of the train features held out
+    history: list[dict] = field(default_factory=list)
+    classifier: dict = field(default_factory=dict)  # state_dict of the final nn.Linear
+
+
+def holdout_rows(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split row indices into (train, val) with `fraction` of each class held out (seeded)."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        n = int(round(fraction * len(rows)))
+        if n and n < len(rows):
+            val.append(rng.choice(rows, n, replace=False))
+    val_rows = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
+    return np.setdiff1d(np.arange(len(labels)), val_rows), val_rows
+
+
+def _scores(layer: nn.Linear, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return torch.softmax(layer(x), dim=1).numpy()
+
+
+def train_linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                       num_classes: int, protocol: LinearProtocol = LinearProtocol(), *,
+                       progress: bool = False) -> LinearResult:
+    """Train the probe on train features (N, D), report final-epoch accuracy on test (M, D)."""
+    train_x = np.asarray(train_x, np.float32)
+    test_x = np.asarray(test_x, np.float32)
+    train_y = np.asarray(train_y, np.int64)
+    test_y = np.asarray(test_y, np.int64)
+    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"features must be (N, D) with one D, got {train_x.shape} and {test_x.shape}")
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise ValueError("features and labels differ in length")
+    for name, y in (("train", train_y), ("test", test_y)):
+        if y.size and (y.min() < 0 or y.max() >= num_classes):
+            raise ValueError(f"{name} labels must be in [0, {num_classes})")
+    fit_rows, val_rows = holdout_rows(train_y, protocol.val_fraction, protocol.seed) if protocol.val_fraction else (
+        np.arange(len(train_y)), np.zeros(0, np.int64))
+
+    gen = torch.Generator().manual_seed(protocol.seed)
+    layer = nn.Linear(train_x.shape[1], num_classes)
+    with torch.no_grad():
+        layer.weight.normal_(0.0, 0.01, generator=gen)
+        layer.bias.zero_()
+    opt = torch.optim.SGD(layer.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                          weight_decay=protocol.weight_decay)
+    milestones = sorted({max(1, int(round(f * protocol.epochs))) for f in protocol.milestones})
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+    xs, ys = torch.from_numpy(train_x[fit_rows]), torch.from_numpy(train_y[fit_rows])
+    xv, yv = torch.from_numpy(train_x[val_rows]), train_y[val_rows]
+    loss_fn = nn.CrossEntropyLoss()
+    history: list[dict] = []
+    best_val, best_epoch = -1.0, -1
+    from tqdm.auto import trange
+
+    for epoch in trange(protocol.epochs, desc="linear probe", disable=not progress, leave=False):
+        perm = torch.randperm(len(xs), generator=gen)
+        total = 0.0
+        for start in range(0, len(perm), protocol.batch_size):
+            rows = perm[start:start + protocol.batch_size]
+            loss = loss_fn(layer(xs[rows]), ys[rows])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(rows)
+        sched.step()
+        row = {"epoch": epoch + 1, "loss": total / max(1, len(xs)), "lr": opt.param_groups[0]["lr"]}
+        if len(val_rows):
+            row["val_top1"] = topk_accuracy(_scores(layer, xv), yv, (1,))["top1"]
+            if row["val_top1"] > best_val:
+                best_val, best_epoch = row["val_top1"], epoch + 1
+        history.append(row)
+        if not np.isfinite(row["loss"]):
+            raise FloatingPointError(f"linear probe diverged at epoch {epoch + 1} (lr={protocol.lr}); lower the lr")
+
+    test_scores = _scores(layer, torch.from_numpy(test_x))
+    metrics = topk_accuracy(test_scores, test_y)
+    if len(val_rows):
+        metrics.update({"val_top1_final": history[-1]["val_top1"], "val_top1_best": best_val,
+                        "best_val_epoch": best_epoch})
+    return LinearResult(metrics, test_scores, _scores(layer, xv) if len(val_rows) else None,
+                        val_rows if len(val_rows) else None, history,
+                        {k: v.clone() for k, v in layer.state_dict().items()})

@@ -1,0 +1,64 @@
+"""The results file every evaluation writes, plus its TensorBoard scalars.
+
+One JSON per evaluation says what was measured on what: dataset, split, checkpoint,
+protocol and metrics, with a `selection` line stating how the reported epoch was chosen
+(final epoch, never the best on the test split), so numbers can be compared with papers.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ssl_skel.data.storage import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+FORMAT = "ssl_skel/results"
+
+
+def write_results(path: str | Path, *, protocol: str, dataset: dict, split: str, checkpoint: str,
+                  metrics: dict, settings: dict | None = None, selection: str = "", extra: dict | None = None) -> Path:
+    """Write the results JSON atomically and return its path."""
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "version": 1,
+        "protocol": protocol,
+        "dataset": dataset,
+        "split": split,
+        "checkpoint": str(checkpoint),
+        "metrics": metrics,
+        "settings": settings or {},
+        "selection": selection,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+    path = Path(path)
+    atomic_write_bytes(path, (json.dumps(payload, indent=2, default=str) + "\n").encode())
+    log.info("results: %s", path)
+    return path
+
+
+def _flat(metrics: dict, prefix: str = "") -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        key = f"{prefix}/{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            out.update(_flat(v, key))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[key] = float(v)
+    return out
+
+
+def log_scalars(log_dir: str | Path, metrics: dict, prefix: str, step: int = 0) -> None:
+    """Nested metrics -> TensorBoard scalars `<prefix>/<modality>/<metric>`."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(log_dir))
+    try:
+        for key, value in _flat(metrics, prefix).items():
+            writer.add_scalar(key, value, step)
+    finally:
+        writer.close()
