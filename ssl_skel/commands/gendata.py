@@ -79,9 +79,46 @@ def _run_ucla(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_pyskl(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pyskl", help="a pyskl/mmaction2 skeleton annotation pickle (2D or 3D)")
+    p.add_argument("--pkl", required=True, type=Path, help="the annotation pickle (only from a trusted source)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--with-score", action="store_true", help="2D only: keypoint score as a third channel")
+    p.add_argument("--max-persons", type=_positive, default=None, help="keep at most this many persons (highest score)")
+    p.add_argument("--skip-bad", action="store_true", help="convert the readable annotations even if some are bad")
+
+
+def _run_pyskl(args: argparse.Namespace) -> int:
+    from ssl_skel.data.formats.pyskl_pkl import convert_pyskl
+
+    r = convert_pyskl(args.pkl, args.out, with_score=args.with_score, max_persons=args.max_persons, skip_bad=args.skip_bad)
+    print(f"pyskl: wrote {r.num_samples} clips {r.shape} ({r.layout}) to {r.out}; splits {r.splits}; {len(r.bad)} bad")
+    return 0
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="a UmURL/AimCLR-style folder or a CTR-GCN .npz, into the native format")
+    p.add_argument("path", type=Path, help="folder with {train,val}_data_joint.npy, or a CTR-GCN .npz file")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--benchmark", default=None, help="benchmark name when the path does not say it (e.g. xsub)")
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from ssl_skel.data.formats.legacy import convert_legacy
+    from ssl_skel.data.storage import read_manifest
+
+    out = convert_legacy(args.path, args.out, args.benchmark)
+    manifest = read_manifest(out)
+    print(f"import: wrote {manifest['num_samples']} clips {tuple(manifest['shape'])} ({manifest['layout']}) to {out}; "
+          f"splits {manifest['splits']}")
+    return 0
+
+
 SUBCOMMANDS = {
     "ntu": (_add_ntu, _run_ntu),
     "ucla": (_add_ucla, _run_ucla),
+    "pyskl": (_add_pyskl, _run_pyskl),
+    "import": (_add_import, _run_import),
     "synthetic": (_add_synthetic, _run_synthetic),
 }
 

@@ -1,0 +1,176 @@
+"""pyskl / mmaction2 skeleton annotation pickles -> the on-disk array format.
+
+The pickle is a dict `{"split": {name: [frame_dir, ...]}, "annotations": [ann, ...]}` with
+`ann = {"frame_dir", "label" (0-based), "keypoint": (M, T, V, C), "keypoint_score": (M, T, V)
+optional, "total_frames"}`. 3D NTU annotations (V = 25, C = 3) become ntu25 clips; 2D ones
+(V = 17 COCO keypoints, C = 2) become coco17 clips with the two pixel coordinates, plus the
+keypoint score as a third channel when `with_score` is set (as pyskl's 2D GCN inputs do).
+Split names `<bench>_train` / `<bench>_val` (or `_test`) become benchmark `<bench>` with parts
+train / test; plain `train` / `val` / `test` become benchmark "default". Coordinates are kept
+as the toolkit prepared them (pyskl already normalised its 3D data).
+
+Unpickling runs code from the file: convert only pickles from a source you trust.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssl_skel.data.formats.common import publish, report_bad, staged_writer
+from ssl_skel.data.storage import DataFormatError
+
+log = logging.getLogger(__name__)
+
+LAYOUT_BY_JOINTS = {25: "ntu25", 20: "kinect20", 17: "coco17"}
+PART_NAMES = {"train": "train", "val": "test", "test": "test"}
+
+
+@dataclass
+class PysklReport:
+    out: Path
+    num_samples: int
+    layout: str
+    shape: tuple[int, ...]
+    splits: dict[str, dict[str, int]]
+    bad: dict[str, str] = field(default_factory=dict)
+
+
+def split_key(name: str) -> tuple[str, str]:
+    """'xsub_train' -> ('xsub', 'train'); 'xview_val' -> ('xview', 'test'); 'val' -> ('default', 'test')."""
+    bench, _, part = name.rpartition("_")
+    if part not in PART_NAMES:
+        raise DataFormatError(f"split {name!r}: expected <benchmark>_train, <benchmark>_val or <benchmark>_test")
+    return bench or "default", PART_NAMES[part]
+
+
+def layout_for_joints(num_joints: int, where: str = "") -> str:
+    if num_joints not in LAYOUT_BY_JOINTS:
+        known = ", ".join(f"{v} ({n})" for v, n in LAYOUT_BY_JOINTS.items())
+        raise DataFormatError(f"{where}{num_joints} joints matches no known layout (known: {known})")
+    return LAYOUT_BY_JOINTS[num_joints]
+
+
+def load_pickle(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except FileNotFoundError:
+        raise DataFormatError(f"{path}: file not found") from None
+    except UnicodeDecodeError:  # python-2 pickles of numpy arrays
+        with open(path, "rb") as fh:
+            return pickle.load(fh, encoding="latin1")
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError) as exc:
+        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+
+
+def _check_annotation(ann: Any, i: int, with_score: bool) -> tuple[str, np.ndarray, np.ndarray | None, int]:
+    """Validate one annotation -> (frame_dir, keypoint (M, T, V, C), score (M, T, V) or None, label)."""
+    if not isinstance(ann, dict):
+        raise DataFormatError(f"annotation {i}: not a dict")
+    name = str(ann.get("frame_dir", f"#{i}"))
+    where = f"annotation {i} ({name})"
+    for key in ("frame_dir", "label", "keypoint"):
+        if key not in ann:
+            raise DataFormatError(f"{where}: no {key!r}")
+    kp = np.asarray(ann["keypoint"])
+    if kp.ndim != 4 or kp.shape[-1] not in (2, 3) or kp.dtype.kind not in "fiu":
+        raise DataFormatError(f"{where}: keypoint has shape {kp.shape} ({kp.dtype}), expected numeric (M, T, V, 2 or 3)")
+    if kp.shape[1] == 0:
+        raise DataFormatError(f"{where}: keypoint has no frames")
+    total = ann.get("total_frames", kp.shape[1])
+    if int(total) != kp.shape[1]:
+        log.warning("%s: total_frames %s but keypoint has %d frames; using the keypoint frames", where, total, kp.shape[1])
+    score = None
+    if with_score:
+        if "keypoint_score" not in ann:
+            raise DataFormatError(f"{where}: no 'keypoint_score' (needed for with_score)")
+        score = np.asarray(ann["keypoint_score"])
+        if score.shape != kp.shape[:3]:
+            raise DataFormatError(f"{where}: keypoint_score shape {score.shape} differs from keypoint {kp.shape[:3]}")
+    try:
+        label = int(ann["label"])
+    except (TypeError, ValueError):
+        raise DataFormatError(f"{where}: label {ann['label']!r} is not an integer") from None
+    if label < 0:
+        raise DataFormatError(f"{where}: label {label} is negative (labels are 0-based)")
+    return name, kp, score, label
+
+
+def _select_persons(kp: np.ndarray, score: np.ndarray | None, raw_score: np.ndarray | None, m: int) -> tuple:
+    """Keep at most m persons: the highest mean keypoint score first when scores exist, else the first m."""
+    if kp.shape[0] <= m:
+        return kp, score
+    order = np.argsort(-raw_score.mean(axis=(1, 2)), kind="stable")[:m] if raw_score is not None else np.arange(m)
+    order = np.sort(order)
+    return kp[order], None if score is None else score[order]
+
+
+def convert_pyskl(
+    path: str | Path, out: str | Path, *, with_score: bool = False, max_persons: int | None = None, skip_bad: bool = False
+) -> PysklReport:
+    """Convert an annotation pickle into `out` (see the module docstring)."""
+    path, out = Path(path), Path(out)
+    obj = load_pickle(path)
+    if not isinstance(obj, dict) or "annotations" not in obj or "split" not in obj:
+        raise DataFormatError(f"{path}: expected a dict with 'split' and 'annotations' (pyskl/mmaction2 format)")
+    good: list[tuple[str, np.ndarray, np.ndarray | None, int, np.ndarray | None]] = []
+    bad: dict[str, str] = {}
+    for i, ann in enumerate(obj["annotations"]):
+        try:
+            name, kp, score, label = _check_annotation(ann, i, with_score)
+        except DataFormatError as exc:
+            bad[str(ann.get("frame_dir", f"#{i}")) if isinstance(ann, dict) else f"#{i}"] = f"{path}: {exc}"
+            continue
+        raw_score = np.asarray(ann["keypoint_score"]) if "keypoint_score" in ann else None
+        good.append((name, kp, score, label, raw_score))
+    shapes = {(kp.shape[2], kp.shape[3]) for _, kp, _, _, _ in good}
+    if len(shapes) > 1:
+        raise DataFormatError(f"{path}: annotations mix joint/channel counts {sorted(shapes)}")
+    report_bad(bad, len(obj["annotations"]), skip_bad, "annotation")
+    if not good:
+        raise DataFormatError(f"{path}: no annotations")
+    (v, c), = shapes
+    layout = layout_for_joints(v, f"{path}: ")
+    channels = c + 1 if with_score else c
+    if with_score and c != 2:
+        raise DataFormatError(f"{path}: with_score needs 2D keypoints, these have {c} channels")
+    m = max(kp.shape[0] for _, kp, _, _, _ in good)
+    m = min(m, max_persons) if max_persons else m
+    t_max = max(kp.shape[1] for _, kp, _, _, _ in good)
+    splits = _splits(obj["split"], [g[0] for g in good], path)
+    writer = staged_writer(out, len(good), (channels, t_max, v, m))
+    for i, (name, kp, score, _, raw_score) in enumerate(good):
+        kp, score = _select_persons(kp, score, raw_score, m)
+        clip = kp.astype(np.float32)
+        if score is not None:
+            clip = np.concatenate([clip, score[..., None].astype(np.float32)], axis=-1)
+        writer.data[i, :, : clip.shape[1], :, : clip.shape[0]] = clip.transpose(3, 1, 2, 0)
+    names = [g[0] for g in good]
+    source = {"converter": "ssl_skel.data.formats.pyskl_pkl", "pickle": str(path.resolve()), "with_score": with_score,
+              "max_persons": max_persons, "bad_annotations": dict(sorted(bad.items()))}
+    writer.finish([g[3] for g in good], [g[1].shape[1] for g in good], names, splits, layout, source=source)
+    publish(out)
+    counts = {b: {p: len(idx) for p, idx in parts.items()} for b, parts in splits.items()}
+    return PysklReport(out, len(good), layout, (len(good), channels, t_max, v, m), counts, bad)
+
+
+def _splits(split: Any, names: list[str], path: Path) -> dict[str, dict[str, list[int]]]:
+    if not isinstance(split, dict):
+        raise DataFormatError(f"{path}: 'split' must be a dict of split name -> list of frame_dir")
+    index = {name: i for i, name in enumerate(names)}
+    if len(index) != len(names):
+        raise DataFormatError(f"{path}: duplicate frame_dir names among the annotations")
+    out: dict[str, dict[str, list[int]]] = {}
+    for key, members in split.items():
+        bench, part = split_key(str(key))
+        rows = [index[str(n)] for n in members if str(n) in index]
+        if len(rows) < len(members):
+            log.warning("%s: split %s names %d frame_dir(s) without a usable annotation", path, key, len(members) - len(rows))
+        out.setdefault(bench, {"train": [], "test": []})[part] = rows
+    return out
