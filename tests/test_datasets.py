@@ -1,6 +1,7 @@
 """SkeletonClips: view shapes, seeded determinism across epochs and workers, memory mapping, errors."""
 from __future__ import annotations
 
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -119,3 +120,53 @@ def test_index_out_of_range(root: Path) -> None:
     ds = build_dataset(config(root), "test", train=False, seed=0)
     with pytest.raises(IndexError, match="out of range"):
         ds[len(ds)]
+
+
+# --------------------------------------------------------------------------- ssl-skel info
+def test_info_describes_a_dataset_folder(root: Path, capsys: pytest.CaptureFixture) -> None:
+    from ssl_skel.cli import main
+
+    assert main(["info", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "layout ntu25" in out and "68 samples, 17 classes" in out
+    assert "split xsub: train 34, test 34" in out and "split xview: train" in out
+    assert re.search(r"raise right hand\s+2\s+2", out)  # class histogram per part
+
+
+def test_info_describes_config_and_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import yaml
+
+    from ssl_skel.cli import main
+    from ssl_skel.engine.checkpoint import save_checkpoint
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"root": "d", "benchmark": "xsub"}, "model": {"name": "stgcn"},
+                                   "objective": {"name": "skeletonclr"}}))
+    assert main(["info", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "(valid)" in out and "clip_length: 64" in out and "run_dir: runs/c" in out
+    ckpt = save_checkpoint({"kind": "pretrain", "config": {"name": "c", "run_dir": "runs/c"},
+                            "encoder": {"name": "stgcn", "params": {}, "prefix": "encoder.",
+                                        "spec": {"layout": "ntu25", "in_channels": 3, "num_persons": 2, "clip_length": 64}},
+                            "model": {"encoder.w": torch.zeros(2, 3)}, "epoch": 4, "step": 40,
+                            "metrics": {"loss": 1.5}}, tmp_path / "last.pt")
+    assert main(["info", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "kind pretrain" in out and "epoch 4 (completed), step 40" in out and "encoder stgcn" in out
+    assert "'layout': 'ntu25'" in out and "1 tensors, 6 values" in out and "loss=1.5" in out
+
+
+def test_info_bad_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from ssl_skel.cli import main
+
+    assert main(["info", str(tmp_path / "nothing")]) == 2
+    assert "nothing: not found" in capsys.readouterr().err
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    assert main(["info", str(tmp_path / "bad.pt")]) == 2
+    assert "bad.pt: truncated or corrupt checkpoint" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["info", str(tmp_path / "empty")]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("data: {root: d}\nmodel: {name: stgcn}\nobjective: {name: skeletonclr}\n")
+    assert main(["info", str(tmp_path / "bad.yaml")]) == 2
+    assert "bad.yaml: data.benchmark: missing required key" in capsys.readouterr().err
