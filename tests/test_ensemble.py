@@ -1,0 +1,71 @@
+"""Score files, alignment checks, weighted combination and searched weights."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ssl_skel.commands import ensemble as cmd
+from ssl_skel.evaluation.ensemble import align, combine, load_scores, save_scores, search_weights
+
+
+def _two_streams(tmp_path, prefix="test"):
+    # stream A right on clips 0,1; stream B right on clip 2; together (A + 2B) right on all three
+    labels = np.array([0, 1, 1])
+    a = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    b = np.array([[0.4, 0.6], [0.45, 0.55], [0.1, 0.9]])
+    pa = save_scores(tmp_path / "a" / prefix, a, labels, np.array([0, 1, 2]))
+    order = np.array([2, 0, 1])  # B saved in a different clip order
+    pb = save_scores(tmp_path / "b" / prefix, b[order], labels[order], order)
+    return pa, pb
+
+
+def test_round_trip_and_alignment(tmp_path):
+    pa, pb = _two_streams(tmp_path)
+    a, b = load_scores(pa), load_scores(pb)
+    assert a.scores.dtype == np.float32 and a.scores.shape == (3, 2)
+    aligned = align([a, b])
+    np.testing.assert_allclose(aligned[1].scores[:, 1], [0.6, 0.55, 0.9], rtol=1e-6)
+    np.testing.assert_allclose(combine([a, b], [1, 2]), [[1.7, 1.3], [1.1, 1.9], [0.8, 2.2]], rtol=1e-6)
+
+
+def test_search_picks_weights_that_fix_both_streams(tmp_path):
+    pa, pb = _two_streams(tmp_path)
+    w, acc = search_weights([load_scores(pa), load_scores(pb)], grid=(0.0, 0.5, 1.0, 2.0))
+    assert acc == 100.0
+    assert w[0] == 1.0 and w[1] > 0
+
+
+def test_mismatched_files_are_refused(tmp_path):
+    pa, _ = _two_streams(tmp_path)
+    other = save_scores(tmp_path / "c" / "t", np.ones((3, 2)), np.array([0, 1, 1]), np.array([0, 1, 5]))
+    with pytest.raises(ValueError, match="score different clips"):
+        align([load_scores(pa), load_scores(other)])
+    wrong = save_scores(tmp_path / "d" / "t", np.ones((3, 2)), np.array([1, 1, 1]), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="disagree on labels"):
+        align([load_scores(pa), load_scores(wrong)])
+    with pytest.raises(ValueError, match="2 weights"):
+        combine([load_scores(pa)], [1, 2])
+    with pytest.raises(FileNotFoundError, match="scores file not found"):
+        load_scores(tmp_path / "none.npy")
+    with pytest.raises(ValueError, match="do not line up"):
+        save_scores(tmp_path / "e", np.ones((2, 2)), np.array([0]), np.array([0]))
+
+
+def test_command_with_weights_and_search(tmp_path, capsys):
+    pa, pb = _two_streams(tmp_path)
+    va, vb = _two_streams(tmp_path, prefix="val")
+    assert cmd.main([str(pa), str(pb), "--weights", "1", "2", "--out", str(tmp_path / "ens")]) == 0
+    res = json.loads((tmp_path / "ens" / "results.json").read_text())
+    assert res["metrics"]["ensemble"]["top1"] == 100.0
+    assert res["metrics"]["input1"]["top1"] == pytest.approx(200 / 3)
+    assert res["metrics"]["input2"]["top1"] == pytest.approx(200 / 3)
+    assert res["settings"]["weights"] == [1.0, 2.0]
+    assert cmd.main([str(pa), str(pb), "--search", str(va), str(vb), "--out", str(tmp_path / "ens2")]) == 0
+    res = json.loads((tmp_path / "ens2" / "results.json").read_text())
+    assert res["metrics"]["ensemble"]["top1"] == 100.0 and "searched" in res["selection"]
+    from ssl_skel.cli import UserError
+
+    with pytest.raises(UserError, match="either --weights or --search"):
+        cmd.main([str(pa), str(pb), "--weights", "1", "1", "--search", str(va), str(vb)])
