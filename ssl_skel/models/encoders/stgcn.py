@@ -182,6 +182,18 @@ def channel_schedule(params: STGCNParams) -> list[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------- encoder
+def fold_persons(x: torch.Tensor, data_bn: nn.BatchNorm1d) -> torch.Tensor:
+    """x: (N, C, T, V, M) -> batch-normalised over (V * C) per person: (N * M, C, T, V)."""
+    n, c, t, v, m = x.shape
+    x = data_bn(x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t))
+    return x.view(n * m, v, c, t).permute(0, 2, 3, 1).contiguous()
+
+
+def pool_persons(x: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """x: (N * M, C, T, V) -> global average over (T, V), then mean over persons: (N, C)."""
+    return x.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)
+
+
 @ENCODERS.register("stgcn", params=STGCNParams)
 class STGCN(SkeletonEncoder):
     """Single-stream ST-GCN: x: (N, C, T, V, M) joints -> (N, out_channels) features."""
@@ -214,15 +226,12 @@ class STGCN(SkeletonEncoder):
 
     def embed_stream(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, T, V, M) already in this encoder's stream -> (N, dim)."""
-        n, c, t, v, m = x.shape
-        x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)  # persons into the batch
-        x = self.data_bn(x)
-        x = x.view(n * m, v, c, t).permute(0, 2, 3, 1).contiguous()  # (N*M, C, T, V)
+        n, m = x.shape[0], x.shape[-1]
+        x = fold_persons(x, self.data_bn)
         for i, block in enumerate(self.blocks):
             adjacency = self.adjacency if self.edge_importance is None else self.adjacency * self.edge_importance[i]
             x = block(x, adjacency)
-        x = x.mean(dim=(2, 3))  # global average pooling over (T, V)
-        return x.view(n, m, -1).mean(dim=1)
+        return pool_persons(x, n, m)
 
     def forward_modalities(self, x: torch.Tensor, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
         """x: (N, C, T, V, M) raw joints -> {stream: (N, dim)}."""
