@@ -143,8 +143,8 @@ class AugmentConfig:
     crop_min: float = 0.5  # temporal crop keeps a fraction in [crop_min, 1] of the valid frames
     noise_std: float = 0.0  # Gaussian noise on coordinates
     blur_prob: float = 0.0  # Gaussian blur along time
-    joint_mask_prob: float = 0.0  # spatial masking: drop random joints
-    frame_mask_prob: float = 0.0  # temporal masking: drop random frames
+    joint_mask_prob: float = 0.0  # spatial masking: fraction of joints zeroed (round(p * V) joints)
+    frame_mask_prob: float = 0.0  # temporal masking: fraction of frames zeroed (round(p * T) frames)
     axis_mask_prob: float = 0.0  # zero one coordinate axis
 
     def __post_init__(self) -> None:
