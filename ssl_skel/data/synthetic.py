@@ -382,7 +382,7 @@ def _wobble(key: str, u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _class_clips(
-    k: int, count: int, seed: int, subjects: dict[str, np.ndarray], max_frames: int, first_row: int
+    k: int, count: int, seed: int, subjects: dict[str, np.ndarray], max_frames: int
 ) -> dict[str, np.ndarray]:
     """All clips of class k at once: data (count, 3, T, 25, 2) plus metadata."""
     cls = CLASSES[k]
@@ -455,7 +455,7 @@ def generate_dataset(
     labels, lengths, names, subj, views = [], [], [], [], []
     for k in range(len(CLASSES)):
         row = k * clips_per_class
-        clips = _class_clips(k, clips_per_class, seed, subjects, max_frames, row)
+        clips = _class_clips(k, clips_per_class, seed, subjects, max_frames)
         writer.data[row : row + clips_per_class] = clips["data"]
         labels += [k] * clips_per_class
         lengths += clips["length"].tolist()
