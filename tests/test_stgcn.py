@@ -220,3 +220,74 @@ def test_multistream_bad_params(params, message):
 def test_multistream_unknown_stream_lookup():
     with pytest.raises(ValueError, match="no stream 'bone_motion'"):
         multistream().stream_encoder("bone_motion")
+
+
+# --------------------------------------------------------------------------- CTR-GCN
+CTR_TINY = {"base_channels": 8, "out_channels": 16, "num_layers": 3}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("channels,persons", [(3, 2), (2, 1)])
+def test_ctrgcn_shapes_and_gradients_on_every_layout(layout, channels, persons):
+    torch.manual_seed(0)
+    v = get_layout(layout).num_joints
+    enc = build_encoder("ctrgcn", CTR_TINY, InputSpec(layout, channels, persons, 12))
+    x = torch.randn(3, channels, 12, v, persons)
+    (enc(x) ** 2).sum().backward()
+    alphas = [m.alpha for m in enc.modules() if hasattr(m, "alpha")]
+    assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in alphas)  # alpha learns from step 0
+    # alpha = 0 at init gates the refinement convs (as in the paper): open it to check they learn
+    enc.zero_grad()
+    with torch.no_grad():
+        for m in enc.modules():
+            if hasattr(m, "alpha"):
+                m.alpha.fill_(0.5)
+                m.bn.weight.fill_(1.0)
+    out = enc(x)
+    assert out.shape == (3, 16) and enc.modalities == ("joint",)
+    (out ** 2).sum().backward()
+    for name, p in enc.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
+
+
+def test_ctrgcn_default_size_matches_the_paper():
+    enc = build_encoder("ctrgcn", {}, InputSpec("ntu25", 3, 2, 64))
+    # paper: 1.46M parameters (with a 60-way classifier), 1.97 GMACs per clip at T = 64
+    assert enc.dim == 256
+    assert 1.38e6 < enc.num_parameters() < 1.46e6
+    assert 3.7e9 < enc.flops_per_clip() < 4.1e9  # FLOPs = 2 x MACs
+
+
+def test_ctrgcn_topology_starts_at_the_graph_and_streams_are_derived():
+    torch.manual_seed(4)
+    spec = InputSpec("kinect20", 3, 2, 8)
+    joint = build_encoder("ctrgcn", CTR_TINY, spec).eval()
+    adjacency = torch.from_numpy(partition_adjacency(get_layout("kinect20"), "spatial"))
+    torch.testing.assert_close(joint.blocks[0].gcn.topology.data, adjacency.transpose(1, 2))
+    bone_enc = build_encoder("ctrgcn", {**CTR_TINY, "stream": "bone"}, spec).eval()
+    bone_enc.load_state_dict(joint.state_dict())
+    x = torch.randn(2, 3, 8, 20, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(bone_enc(x), joint(bone(x, get_layout("kinect20"))))
+
+
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"base_channels": 10}, "base_channels must be a positive multiple of 4"),
+        ({"dilations": [1, 2, 3], "out_channels": 16}, "multiple of 5"),
+        ({"dilations": []}, "dilations must be >= 1"),
+        ({"temporal_kernel": 6}, "temporal_kernel must be odd"),
+        ({"stream": "accel"}, "model.params.stream"),
+    ],
+)
+def test_ctrgcn_bad_params(params, message):
+    with pytest.raises(ConfigError, match=message):
+        build_encoder("ctrgcn", params, InputSpec("ntu25", 3, 2, 8))
+
+
+def test_multistream_over_ctrgcn():
+    enc = build_encoder("multistream", {"backbone": "ctrgcn", "backbone_params": CTR_TINY,
+                                        "streams": ["joint", "motion"]}, InputSpec("coco17", 2, 1, 8))
+    out = enc.forward_modalities(torch.randn(2, 2, 8, 17, 1), ["fused", "motion"])
+    assert out["fused"].shape == out["motion"].shape == (2, 16)

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 from ssl_skel.models.encoders import unified  # noqa: F401  (registers "unified")
-from ssl_skel.models.encoders import multistream, stgcn  # noqa: F401  (registers "stgcn", "multistream")
+from ssl_skel.models.encoders import ctrgcn, multistream, stgcn  # noqa: F401  (registers "ctrgcn", "stgcn", "multistream")
 from ssl_skel.registry import ENCODERS
 
 

@@ -169,7 +169,7 @@ class STGCNBlock(nn.Module):
         return F.relu(y)
 
 
-def channel_schedule(params: STGCNParams) -> list[tuple[int, int]]:
+def channel_schedule(params: "STGCNParams") -> list[tuple[int, int]]:
     """(channels, stride) per block: b until 40% depth, 2b until 70%, then 4b; last = out."""
     depth, b = params.num_layers, params.base_channels
     second, third = round(0.4 * depth), round(0.7 * depth)
