@@ -99,6 +99,7 @@ def _worker(run_dir: str, epochs: int) -> None:
         resume=False, device="cpu")
     import os
 
+    Path(run_dir).mkdir(parents=True, exist_ok=True)  # only rank 0's fit creates it
     torch.save(method.state_dict(), Path(run_dir) / f"rank{os.environ.get('RANK', '0')}.pt")
 
 

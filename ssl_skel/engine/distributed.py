@@ -111,6 +111,23 @@ def all_gather(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
+@torch.no_grad()
+def sync_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Make every rank's buffers equal: batch-norm running statistics are averaged over
+    ranks (the better estimate where SyncBatchNorm is unavailable, e.g. on CPU), then all
+    buffers take rank 0's values, as DDP's own `broadcast_buffers` does before a forward."""
+    if not info.distributed:
+        return
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            for buf in (m.running_mean, m.running_var):
+                if buf is not None:
+                    dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+                    buf.div_(info.world_size)
+    for buf in module.buffers():
+        dist.broadcast(buf, src=0)
+
+
 def broadcast_object(obj: Any, info: DistInfo, src: int = 0) -> Any:
     """Rank `src`'s python object on every rank."""
     if not info.distributed:

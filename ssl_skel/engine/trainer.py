@@ -288,6 +288,7 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
                 logger, seed=seed, epoch=epoch, step=step, micro_per_epoch=micro_per_epoch,
                 total_steps=total_steps, params=params, last_good=last_good, history=history,
             )
+            D.sync_buffers(method, info)  # ranks agree before evaluation and the checkpoint
             stats = history[-1]
             if eval_hook is not None:
                 extra = eval_hook(method, epoch + 1) or {}
