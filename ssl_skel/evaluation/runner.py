@@ -97,6 +97,8 @@ def make_context(args: argparse.Namespace, protocol: str) -> EvalContext:
 
     checkpoint = Path(args.checkpoint)
     cfg = resolve_config(checkpoint, args.config, args.overrides, args.data_root, args.benchmark)
+    seed = cfg.seed if args.seed is None else args.seed
+    torch.manual_seed(seed)  # a --random-init encoder is the same on every run
     encoder, _ = encoder_from_checkpoint(checkpoint, load_weights=not args.random_init)
     if cfg.data.clip_length != encoder.spec.clip_length:
         log.warning("data clip_length %d differs from the encoder's %d; using the encoder's",
@@ -107,7 +109,6 @@ def make_context(args: argparse.Namespace, protocol: str) -> EvalContext:
     suffix = "_random" if args.random_init else ""
     out = Path(args.out) if args.out else checkpoint.parent / "eval" / f"{protocol}_{cfg.data.benchmark}{suffix}"
     out.mkdir(parents=True, exist_ok=True)
-    seed = cfg.seed if args.seed is None else args.seed
     workers = cfg.data.num_workers if args.num_workers is None else args.num_workers
     cache = Path(args.cache_dir) if args.cache_dir else (None if args.random_init else out / "features")
     return EvalContext(cfg, checkpoint, frozen, out, seed, workers, args.random_init, not args.no_plots, cache)
