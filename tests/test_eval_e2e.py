@@ -177,3 +177,16 @@ def test_pretraining_beats_random_encoder_by_a_margin(tmp_path, data12):
     acc = _pretrain_then_compare(tmp_path, data12, epochs=30)
     assert acc[("linear", "pretrained")] >= acc[("linear", "random")] + 5.0, acc
     assert acc[("knn", "pretrained")] >= acc[("knn", "random")] + 5.0, acc
+
+
+def test_shell_wrappers_mirror_umurl_usage(ckpt):
+    import subprocess
+
+    proc = subprocess.run(["bash", "scripts/action_retrieval.sh", str(ckpt.parent), "synthetic", "cross_subject",
+                           "--num-workers", "0", "--no-plots", "--modalities", "fused"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = _results(ckpt.parent / "eval" / "knn_xsub" / "results.json")
+    assert res["dataset"]["benchmark"] == "xsub" and res["settings"]["k"] == 1
+    bad = subprocess.run(["bash", "scripts/action_recognition.sh", str(ckpt.parent)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage:" in bad.stderr

@@ -52,16 +52,20 @@ def _search_faiss(train: np.ndarray, test: np.ndarray, k: int, gpu: bool) -> tup
     return sims, idx
 
 
-def _search_torch(train: np.ndarray, test: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def _search_torch(train: np.ndarray, test: np.ndarray, k: int, gpu: bool | None,
+                  block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
-    bank = torch.from_numpy(train)
+    use_cuda = torch.cuda.is_available() if gpu is None else gpu
+    device = torch.device("cuda" if use_cuda else "cpu")
+    bank = torch.from_numpy(train).to(device)
     sims, idx = [], []
     with torch.inference_mode():
         for start in range(0, len(test), block):
-            s, i = torch.topk(torch.from_numpy(test[start:start + block]) @ bank.T, k, dim=1)
-            sims.append(s.numpy())
-            idx.append(i.numpy())
+            query = torch.from_numpy(test[start:start + block]).to(device)
+            s, i = torch.topk(query @ bank.T, k, dim=1)
+            sims.append(s.cpu().numpy())
+            idx.append(i.cpu().numpy())
     return np.concatenate(sims), np.concatenate(idx)
 
 
@@ -70,7 +74,8 @@ def knn_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, backend: str 
     """Cosine k-nearest train rows of each test row -> (sims (Q, k), indices (Q, k)).
 
     train: (N, D), test: (Q, D); both are L2-normalised here. Neighbours are sorted by
-    decreasing similarity. `gpu=None` uses the faiss GPU index when available.
+    decreasing similarity. `gpu=None` uses the GPU when available (faiss: a GPU index when
+    faiss-gpu is installed; torch: CUDA).
     """
     train, test = np.asarray(train), np.asarray(test)
     if train.ndim != 2 or test.ndim != 2 or train.shape[1] != test.shape[1]:
@@ -82,7 +87,7 @@ def knn_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, backend: str 
         use_gpu = faiss_gpu_available() if gpu is None else gpu
         return _search_faiss(train, test, k, use_gpu)
     if backend == "torch":
-        return _search_torch(train, test, k)
+        return _search_torch(train, test, k, gpu)
     raise ValueError(f"unknown KNN backend {backend!r} (use 'faiss' or 'torch')")
 
 
