@@ -127,3 +127,36 @@ def test_shape_mismatch_and_missing_encoder_entry(tmp_path):
 def test_folder_instead_of_file(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_encoder(tmp_path)
+
+
+def test_feature_cache_is_read_back(ckpt, tmp_path):
+    import numpy as np
+
+    from ssl_skel.evaluation.features import cache_key, extract_features
+
+    class Clips(torch.utils.data.Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return {"views": [clips(1, seed=i)[0]], "label": i % 2, "index": i}
+
+    frozen = load_encoder(ckpt[0])
+    key = cache_key(ckpt[0], {"root": str(tmp_path), "part": "test"}, ["fused", "bone"])
+    first = extract_features(frozen, Clips(), ["fused", "bone"], batch_size=2, cache_dir=tmp_path / "c", key=key,
+                             progress=False)
+    assert first.embeddings["fused"].shape == (5, 64) and first.labels.tolist() == [0, 1, 0, 1, 0]
+    np.testing.assert_allclose(first.embeddings["bone"][3], frozen.embed(clips(1, seed=3), "bone")[0].numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+    class Broken:
+        dim = 64
+
+        def embed_modalities(self, x, names):
+            raise AssertionError("cache not used")
+
+    again = extract_features(Broken(), Clips(), ["fused", "bone"], cache_dir=tmp_path / "c", key=key, progress=False)
+    np.testing.assert_array_equal(again.embeddings["fused"], first.embeddings["fused"])
+    other = write_checkpoint(tmp_path / "other.pt", tiny_encoder(seed=9))
+    assert cache_key(other, {"root": str(tmp_path), "part": "test"}, ["fused", "bone"]) != key
+    assert cache_key(ckpt[0], {"root": str(tmp_path), "part": "train"}, ["fused", "bone"]) != key

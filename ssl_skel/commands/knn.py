@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         res = knn_classify(train_f.embeddings[m], train_f.labels, test_f.embeddings[m], test_ds.num_classes,
                            k=min(k, len(train_f)), weighted=args.weighted, temperature=temperature,
                            backend=args.backend)
-        metrics[m], scores[m] = topk_accuracy(res.scores, test_f.labels), res.scores
+        # top-5 only means something when at least 5 neighbours (or weights) rank the classes
+        ks = (1, 5) if k >= 5 else (1,)
+        metrics[m], scores[m] = topk_accuracy(res.scores, test_f.labels, ks), res.scores
         log.info("knn %s: top1 %.2f", m, metrics[m]["top1"])
     settings = {"k": k, "weighted": args.weighted, "temperature": temperature if args.weighted else None,
                 "similarity": "cosine (inner product of L2-normalised features)", "backend": args.backend,

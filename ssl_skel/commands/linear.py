@@ -62,5 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def format_table(title: str, metrics: dict) -> str:
     lines = [f"{title}: {'modality':<8} {'top1':>7} {'top5':>7}"]
     for m, v in metrics.items():
-        lines.append(f"{'':<{len(title) + 1}} {m:<8} {v['top1']:7.2f} {v['top5']:7.2f}")
+        top5 = f"{v['top5']:7.2f}" if "top5" in v else f"{'-':>7}"
+        lines.append(f"{'':<{len(title) + 1}} {m:<8} {v['top1']:7.2f} {top5}")
     return "\n".join(lines)
