@@ -62,6 +62,8 @@ def test_command_with_weights_and_search(tmp_path, capsys):
     assert res["metrics"]["input1"]["top1"] == pytest.approx(200 / 3)
     assert res["metrics"]["input2"]["top1"] == pytest.approx(200 / 3)
     assert res["settings"]["weights"] == [1.0, 2.0]
+    assert (tmp_path / "ens" / "confusion.png").stat().st_size > 1000
+    assert list((tmp_path / "ens" / "tb").glob("events.out.tfevents*"))
     assert cmd.main([str(pa), str(pb), "--search", str(va), str(vb), "--out", str(tmp_path / "ens2")]) == 0
     res = json.loads((tmp_path / "ens2" / "results.json").read_text())
     assert res["metrics"]["ensemble"]["top1"] == 100.0 and "searched" in res["selection"]

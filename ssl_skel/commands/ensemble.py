@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          metrics=metrics, settings={"inputs": [str(r.path) for r in runs], "weights": weights,
                                                     "searched_on": args.search, "val_top1": val_acc},
                          selection="weights given" if not args.search else "weights searched on validation scores")
+    from ssl_skel.evaluation.plots import plot_confusion
+    from ssl_skel.evaluation.results import log_scalars
+
+    plot_confusion(labels, combined.argmax(1), out / "confusion.png", runs[0].meta.get("class_names"), title="ensemble")
+    log_scalars(out / "tb", metrics, "ensemble")
     width = max(len(k) for k in metrics)
     for name, m in metrics.items():
         print(f"{name:<{width}}  top1 {m['top1']:6.2f}  top5 {m['top5']:6.2f}")
