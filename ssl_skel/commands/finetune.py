@@ -40,7 +40,8 @@ def run(args: argparse.Namespace, protocol: str, rows: np.ndarray | None = None,
               "freeze_encoder": args.freeze_encoder}
     method, result = train_supervised(ctx.checkpoint, ctx.cfg, train_set, ctx.out_dir, seed=ctx.seed,
                                       method_params=params, random_init=ctx.random_init,
-                                      num_workers=ctx.num_workers, kind_note=protocol, resume=args.resume)
+                                      num_workers=ctx.num_workers, kind_note=protocol, resume=args.resume,
+                                      device=args.device)
     if not is_main_process():
         return 0
     test_set = ctx.build("test", train=False)

@@ -78,7 +78,7 @@ def is_main_process() -> bool:
 
 def train_supervised(checkpoint: str | Path, cfg: Config, train_set, run_dir: str | Path, *, seed: int,
                      method_params: dict | None = None, random_init: bool = False, num_workers: int = 0,
-                     kind_note: str = "finetune", resume: bool | str = "auto"):
+                     kind_note: str = "finetune", resume: bool | str = "auto", device: str | None = None):
     """Fine-tune the checkpoint's encoder with a linear head on `train_set`; returns (method, FitResult)."""
     from ssl_skel.engine.trainer import fit
     from ssl_skel.objectives import build_method
@@ -93,7 +93,7 @@ def train_supervised(checkpoint: str | Path, cfg: Config, train_set, run_dir: st
             "source": {"checkpoint": str(checkpoint), "random_init": random_init, "protocol": kind_note},
             "class_names": list(train_set.class_names)}
     result = fit(method, train_set, cfg.train, run_dir, seed=seed, checkpoint_meta=meta,
-                 num_workers=num_workers, resume=resume)
+                 num_workers=num_workers, resume=resume, device=device)
     return method, result
 
 
