@@ -1,0 +1,173 @@
+"""benchmarks/nwucla.py: a tiny end-to-end smoke run on a generated NW-UCLA-format folder,
+plus the parts with hand-checkable values (raw-coordinate floor features, BENCHMARKS.md
+section replacement, the budget planner) and the bad-input paths.
+
+The real-data conversion test lives in tests/test_real_data.py; this file never reads
+../shared/data.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _load_bench():
+    spec = importlib.util.spec_from_file_location("nwucla_bench", REPO / "benchmarks" / "nwucla.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+
+def make_raw(root: Path, train_per_class: int = 2, test_per_class: int = 1, seed: int = 0) -> Path:
+    """A folder in NW-UCLA's distribution format: all_sqe/*.json + the two split lists.
+
+    Each class moves the right hand along its own direction, so the classes differ.
+    """
+    rng = np.random.default_rng(seed)
+    (root / "all_sqe").mkdir(parents=True)
+    lists = {"train_split.json": [], "val_split.json": []}
+    base = rng.normal(0.0, 0.3, size=(20, 3))
+    for label in range(1, 11):
+        direction = np.array([np.cos(label), np.sin(label), 0.1 * label])
+        for k in range(train_per_class + test_per_class):
+            view = 3 if k >= train_per_class else 1 + k % 2
+            name = f"a{label:02d}_s{k + 1:02d}_e00_v{view:02d}"
+            t = int(rng.integers(6, 12)) if k else 1  # the real set has 1-frame clips too
+            frames = base[None] + rng.normal(0, 0.01, size=(t, 20, 3))
+            frames[:, 11] += np.linspace(0, 1, t)[:, None] * direction
+            (root / "all_sqe" / f"{name}.json").write_text(
+                json.dumps({"file_name": name, "skeletons": frames.tolist(), "label": label}))
+            split = "val_split.json" if view == 3 else "train_split.json"
+            lists[split].append({"file_name": name, "length": t, "label": label})
+    for fname, items in lists.items():
+        (root / fname).write_text(json.dumps(items))
+    return root
+
+
+TINY = ["model.params.hidden_size=16", "model.params.num_heads=2", "objective.params.proj_output_dim=32",
+        "data.clip_length=8", "data.num_workers=0", "train.batch_size=8", "train.epochs=2",
+        "train.warmup_epochs=0", "train.log_every=1", "eval.linear_epochs=3", "eval.feature_batch_size=16"]
+
+
+# --------------------------------------------------------------------------- smoke run
+def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
+    raw = make_raw(tmp_path / "raw")
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# Benchmarks\n\n## Other\n\nkeep me\n")
+    out = tmp_path / "bench"
+    argv = ["--raw", str(raw), "--out", str(out), "--threads", "1", "--budget-minutes", "5",
+            "--finetune-epochs", "1", "--curve-points", "1", "--floor-frames", "4",
+            "--benchmarks-md", str(md), *TINY]
+    assert bench.main(argv) == 0
+
+    text = md.read_text()
+    assert "## Other\n\nkeep me" in text and text.count(bench.BEGIN) == 1
+    assert "## NW-UCLA (cross-view, real data)" in text and "| UmURL pretrained | motion |" in text
+    assert "| random init | fused |" in text and "floor: raw coordinates (4 frames, 240-d)" in text
+    assert "supervised fine-tune" in text and "Wall time per stage: convert" in text
+
+    res = json.loads((out / "results.json").read_text())
+    assert res["sizes"] == [20, 10] and res["epochs_done"] == 2 and res["plan"]["planned_epochs"] == 2
+    for table in (res["pretrained"], res["random"]):
+        assert set(table) == set(bench.MODALITIES)
+        assert all(0.0 <= v <= 100.0 for row in table.values() for v in row.values())
+    assert 0.0 <= res["floors"]["knn1"] <= 100.0 and res["floors"]["dim"] == 4 * 20 * 3
+    assert res["finetune"]["epochs"] == 1 and 0.0 <= res["finetune"]["top1"] <= 100.0
+    assert [int(p[0]) for p in res["plan"]["curve"]] == [2]  # one curve point, at the end
+    assert set(res["stages"]) >= {"convert", "pretrain", "evaluate pretrained", "floors", "finetune"}
+
+    # a rerun resumes: the data is reused and no epoch is trained again
+    mtime = (out / "pretrain" / "last.pt").stat().st_mtime_ns
+    assert bench.main(argv + ["--skip-finetune", "--skip-random", "--no-write"]) == 0
+    assert (out / "pretrain" / "last.pt").stat().st_mtime_ns == mtime
+    res2 = json.loads((out / "results.json").read_text())
+    assert res2["data_note"] == "reused" and res2["pretrained"] == res["pretrained"]
+    assert md.read_text() == text
+
+
+# --------------------------------------------------------------------------- pieces
+class _Clips:
+    """The two methods of SkeletonClips that the floor features use."""
+
+    def __init__(self, clips, labels):
+        self.clips, self.labels = clips, np.asarray(labels)
+
+    def __len__(self):
+        return len(self.clips)
+
+    def valid_frames(self, i):
+        return self.clips[i]
+
+
+def test_raw_features_centre_and_scale_by_hand():
+    # one joint, one person, 2 frames, C=1 coordinates 1 and 3: mean 2, RMS distance 1 -> [-1, 1]
+    x = np.array([1.0, 3.0], np.float32).reshape(1, 2, 1, 1)
+    feats, labels = bench.raw_features(_Clips([x, 10 * x], [4, 7]), frames=2)
+    np.testing.assert_allclose(feats, [[-1.0, 1.0], [-1.0, 1.0]], atol=1e-6)  # scale-free
+    assert labels.tolist() == [4, 7] and feats.dtype == np.float32
+    # 3 frames resampled from 2: the middle frame is the average
+    feats, _ = bench.raw_features(_Clips([x], [0]), frames=3)
+    np.testing.assert_allclose(feats, [[-1.0, 0.0, 1.0]] / np.sqrt(2 / 3), atol=1e-6)
+    # a 1-frame clip of one point is all zeros after centring, not NaN
+    feats, _ = bench.raw_features(_Clips([np.ones((3, 1, 1, 1), np.float32)], [0]), frames=4)
+    assert np.isfinite(feats).all() and not feats.any()
+
+
+def test_write_section_replaces_only_its_own_block(tmp_path):
+    md = tmp_path / "B.md"
+    bench.write_section(md, "first")
+    assert md.read_text().startswith("# Benchmarks") and "first" in md.read_text()
+    md.write_text(md.read_text() + "\n## Later section\n\nstays\n")
+    bench.write_section(md, "second\nwith \\1 backslash")
+    text = md.read_text()
+    assert "first" not in text and "second\nwith \\1 backslash" in text
+    assert text.endswith("## Later section\n\nstays\n") and text.count(bench.BEGIN) == 1
+
+
+def test_report_marks_budget_stop_and_missing_rows():
+    from ssl_skel.config import load_config
+
+    cfg = load_config("nwucla_cpu")
+    plan = bench.PretrainPlan(planned_epochs=10, first_epoch_s=12.0, curve=[[5, 40.0, 1.0]], stopped_by_budget=True)
+    row = {m: {"linear": 50.0, "knn1": float("nan")} for m in bench.MODALITIES}
+    ctx = {"cfg": cfg, "plan": plan, "date": "d", "machine": "m", "command": "c", "data_note": "reused",
+           "sizes": [1020, 464], "enc_params": 1.5e6, "dim": 512, "config_name": "nwucla_cpu", "epochs_done": 7,
+           "budget": 1.0, "loss": 2.0, "pretrained": row, "random": None, "floors": {"knn1": 62.3, "ridge": 57.1,
+           "dim": 1920}, "floor_frames": 32, "finetune": None, "stages": {"convert": 60.0, "pretrain": 120.0}}
+    text = bench.report(ctx)
+    assert "7/10 epochs" in text and "stopped by the budget" in text
+    assert "| UmURL pretrained | fused | 50.0 | – |" in text and "random init" not in text
+    assert "| 57.1 (ridge) | 62.3 |" in text and "5: 40.0" in text
+    assert "convert 1.0 min, pretrain 2.0 min; total 3.0 min" in text
+
+
+# --------------------------------------------------------------------------- bad input
+def test_convert_refuses_a_folder_holding_another_dataset(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"source": {"dataset": "synthetic", "raw": "/elsewhere"}}))
+    with pytest.raises(SystemExit, match="holds another dataset"):
+        bench.convert(tmp_path / "raw", data)
+
+
+def test_missing_raw_folder_is_a_named_error(tmp_path):
+    from ssl_skel.data.storage import DataFormatError
+
+    with pytest.raises(DataFormatError, match="no all_sqe/ folder"):
+        bench.main(["--raw", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b"), "--no-write", *TINY])
+
+
+def test_failing_command_stops_the_benchmark(capsys):
+    with pytest.raises(SystemExit, match="ssl-skel knn failed with status 2"):
+        bench.run_command("knn", ["--checkpoint", "/no/such/file.pt"])
