@@ -258,3 +258,13 @@ def test_align_view_flag_is_recorded(tmp_path):
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["source"]["align_view"] is True and manifest["num_samples"] == 3
     assert manifest["splits"]["xset"] == {"train": 2, "test": 1}  # S002, S018 even; S003 odd
+
+
+def test_gendata_synthetic_subcommand(tmp_path, capsys):
+    out = tmp_path / "syn"
+    assert cli(["gendata", "synthetic", "--out", str(out), "--seed", "3", "--clips-per-class", "1"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    arrays = open_arrays(out, "xsub", "train")
+    assert arrays.layout == "ntu25" and arrays.data.shape[0] == arrays.num_classes  # one clip per class
+    with pytest.raises(SystemExit):
+        cli(["gendata", "synthetic", "--out", str(out), "--clips-per-class", "0"])
