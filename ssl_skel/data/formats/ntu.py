@@ -232,6 +232,9 @@ def convert_ntu(
     missing = read_missing_list(missing_file) if missing_file else set(ntu_meta.MISSING_SAMPLES)
     files, skipped = list_raw_files(raw, dataset, missing)
     log.info("%s: %d files to convert (%d skipped as listed missing)", dataset, len(files), skipped)
+    if len(files) + skipped != ntu_meta.NUM_FILES[dataset]:
+        log.info("%s: found %d of the %d files of the official release (a partial copy converts as such)",
+                 raw, len(files) + skipped, ntu_meta.NUM_FILES[dataset])
     cache_dir = out / CACHE_DIR
     cache_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(str(p), str(cache_dir)) for p in files]
