@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from ssl_skel.config import TrainConfig
+from ssl_skel.config import ConfigError, TrainConfig
 from ssl_skel.engine import distributed as D
 from ssl_skel.engine.amp import resolve_amp
 from ssl_skel.engine.checkpoint import (
@@ -228,7 +228,7 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
         micro_per_epoch = min(micro_per_epoch, cfg.max_steps_per_epoch * cfg.accumulate)
     steps_per_epoch = micro_per_epoch // cfg.accumulate
     if steps_per_epoch < 1:
-        raise ValueError(
+        raise ConfigError(
             f"train.batch_size={cfg.batch_size} x train.accumulate={cfg.accumulate} on {info.world_size} process(es) "
             f"needs more than the {len(train_set)} training clips: lower the batch size or accumulation"
         )
