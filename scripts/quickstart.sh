@@ -6,16 +6,16 @@
 # Extra arguments go to pretraining, e.g. scripts/quickstart.sh train.epochs=4
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/_venv.sh
+source scripts/_venv.sh ""  # no extra (an explicit empty arg: a bare `source` would pass our "$@")
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 DATA=data/synthetic
-RUN=runs/synthetic
+RUN="${RUN:-runs/synthetic}"  # RUN=... puts the run elsewhere
 if [ ! -f "$DATA/manifest.json" ]; then
     echo "[ssl-skel] generating the built-in dataset in $DATA"
     "$PY" data_gen/synthetic_gendata.py --out "$DATA"
 fi
 echo "[ssl-skel] pretraining (configs/synthetic.yaml) -> $RUN"
-scripts/pretrain.sh synthetic "$@"
+scripts/pretrain.sh synthetic run_dir="$RUN" "$@"
 CKPT="$RUN/last.pt"
 if [ -f eval/linear_eval.py ]; then
     echo "[ssl-skel] linear probe"

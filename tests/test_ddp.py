@@ -84,3 +84,18 @@ def test_two_single_process_nodes_meet_through_c10d(tmp_path):
     _assert_identical(*states)
     main = next(tmp_path.rglob("last.pt"))
     assert load_checkpoint(main)["step"] == 3
+
+
+def test_setup_without_torchrun_is_a_single_process(monkeypatch):
+    from ssl_skel.engine import distributed as D
+
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    info = D.setup("cpu")
+    assert (info.rank, info.world_size, info.is_main, info.distributed) == (0, 1, True, False)
+    x = torch.arange(3.0)
+    assert D.all_reduce_mean(x, info) is x and D.all_gather(x, info) is x and D.broadcast_object(7, info) == 7
+    D.cleanup(info)  # nothing to tear down
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
+        D.setup("cpu")

@@ -88,6 +88,7 @@ def test_resume_from_explicit_path_and_finished_run(tmp_path):
     method = ToyMethod()
     _, again = _fit(tmp_path, "b", method=method, cfg=toy_train_cfg(epochs=2), resume=str(first.last_checkpoint))
     assert method.calls == 0 and again.steps == 12  # nothing left to train
+    assert again.last_checkpoint == first.last_checkpoint and again.epochs_completed == 2
     assert torch.equal(method.ema, load_checkpoint(first.last_checkpoint)["model"]["ema"])
 
 
@@ -154,3 +155,21 @@ def test_amp_on_cpu_uses_bfloat16(tmp_path):
     _, result = _fit(tmp_path, cfg=toy_train_cfg(epochs=2, amp="on"))
     assert "amp on (bfloat16) on cpu" in (tmp_path / "run" / "log.txt").read_text()
     assert all(math.isfinite(h["loss"]) for h in result.history)
+
+
+def test_amp_policy():
+    from ssl_skel.engine.amp import resolve_amp
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert not resolve_amp("auto", "auto", cpu).enabled  # fp32 on CPU unless asked
+    on_cpu = resolve_amp("on", "float16", cpu)
+    assert on_cpu.enabled and on_cpu.dtype == torch.bfloat16 and not on_cpu.needs_scaler
+    fp16 = resolve_amp("auto", "float16", cuda)
+    assert fp16.enabled and fp16.dtype == torch.float16 and fp16.needs_scaler
+    bf16 = resolve_amp("auto", "bfloat16", cuda)
+    assert bf16.enabled and not bf16.needs_scaler
+    assert not resolve_amp("off", "auto", cuda).enabled
+    with pytest.raises(ValueError, match="amp must be auto, on or off"):
+        resolve_amp("maybe", "auto", cpu)
+    with pytest.raises(ValueError, match="amp_dtype must be"):
+        resolve_amp("on", "float8", cpu)

@@ -215,7 +215,7 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
     if info.distributed and cfg.sync_batchnorm:
         if dev.type == "cuda":
             method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
-        elif any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.modules()):
+        elif info.is_main and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.modules()):
             log.warning("SyncBatchNorm needs CUDA; batch norm statistics stay per process on CPU")
     sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
                                  shuffle=True, seed=seed, drop_last=True)
@@ -301,7 +301,8 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
         D.barrier(info)
     finally:
         logger.close()
-    last = run_dir / "last.pt"
+    # nothing trained (a finished run resumed from elsewhere): the checkpoint it came from
+    last = run_dir / "last.pt" if end_epoch > start_epoch or resume_path is None else resume_path
     if info.is_main and history:
         plot_history(history, run_dir / "curves.png")
     return FitResult(last_checkpoint=last, history=history, epochs_completed=end_epoch, steps=step)
