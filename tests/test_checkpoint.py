@@ -1,6 +1,7 @@
 """Checkpoint files: atomic writes, validated reads, resume lookup, RNG round trip."""
 from __future__ import annotations
 
+import os
 import pickle
 import random
 import subprocess
@@ -26,6 +27,9 @@ def test_round_trip_with_weights_only(tmp_path):
     got = load_checkpoint(path)
     assert torch.equal(got["model"]["w"], torch.full((3,), 2.0)) and got["config"] == {"seed": 0}
     assert list((tmp_path / "sub").iterdir()) == [path]  # no temp file left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
 
 
 def test_failed_save_leaves_old_file_intact(tmp_path, monkeypatch):
