@@ -154,3 +154,18 @@ def test_bad_params_are_config_errors(params, key):
     enc = build_encoder("unified", SMALL_ENCODER, InputSpec("ntu25", 3, 2, 8))
     with pytest.raises(ConfigError, match=key):
         build_method("umurl", params, enc)
+
+
+@pytest.mark.parametrize("n,d", [(5, 9), (9, 5), (6, 6)])
+def test_covariance_term_equals_lightly_value_and_gradient(n, d):
+    from lightly.loss.vicreg_loss import covariance_loss
+
+    from ssl_skel.objectives.umurl import covariance_term
+
+    z = torch.randn(n, d, dtype=torch.float64, requires_grad=True)
+    ours = covariance_term(z)
+    (grad_ours,) = torch.autograd.grad(ours, z)
+    theirs = covariance_loss(z)
+    (grad_theirs,) = torch.autograd.grad(theirs, z)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(grad_ours, grad_theirs)

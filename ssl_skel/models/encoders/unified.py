@@ -116,9 +116,11 @@ class TransformerLayer(nn.Module):
         """x: (B, L, dim) -> (B, L, dim)."""
         b, length, dim = x.shape
         h = self.heads
-        qkv = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4)
+        # unbind (not qkv[i]): its backward writes one stacked gradient instead of
+        # three zero-filled full-size ones
+        q, k, v = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4).unbind(0)
         p = self.dropout if self.training else 0.0
-        att = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=p)
+        att = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         att = att.transpose(1, 2).reshape(b, length, dim)
         x = self.norm1(x + self.drop(self.proj(att)))
         return self.norm2(x + self.drop(self.ff2(self.drop(F.relu(self.ff1(x))))))
