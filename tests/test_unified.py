@@ -133,3 +133,40 @@ def test_bad_params_are_config_errors(params, key):
 def test_unknown_encoder_name():
     with pytest.raises(ConfigError, match="unified"):
         build_encoder("transfromer", {}, InputSpec("ntu25", 3, 2, 8))
+
+
+def test_fused_stream_is_the_transformer_of_averaged_embeddings():
+    from ssl_skel.data.modalities import to_modality
+
+    enc = make().eval()
+    x = torch.randn(2, 3, 8, 25, 2)
+    temporal, spatial = [], []
+    for k in ("joint", "bone", "motion"):
+        y = to_modality(x, k, enc.layout)
+        temporal.append(enc.temporal_embed[k](y.permute(0, 2, 4, 3, 1).reshape(2, 8, 150)))
+        spatial.append(enc.spatial_embed[k](y.permute(0, 4, 3, 2, 1).reshape(2, 50, 24)))
+    t = enc.temporal_fuse(sum(temporal) / 3) + sinusoidal_positions(8, 16)
+    s = enc.spatial_fuse(sum(spatial) / 3)
+    expected = torch.cat([enc.temporal(t), enc.spatial(s)], dim=1)
+    torch.testing.assert_close(enc(x, "fused"), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_layer_equals_torch_post_norm_transformer_layer(heads):
+    from torch import nn
+
+    from ssl_skel.models.encoders.unified import TransformerLayer
+
+    torch.manual_seed(0)
+    ours = TransformerLayer(16, heads, 24, dropout=0.0)
+    ref = nn.TransformerEncoderLayer(16, heads, 24, dropout=0.0, batch_first=True)
+    with torch.no_grad():
+        ref.self_attn.in_proj_weight.copy_(ours.qkv.weight)
+        ref.self_attn.in_proj_bias.copy_(ours.qkv.bias)
+        ref.self_attn.out_proj.weight.copy_(ours.proj.weight)
+        ref.self_attn.out_proj.bias.copy_(ours.proj.bias)
+        for a, b in [(ref.linear1, ours.ff1), (ref.linear2, ours.ff2), (ref.norm1, ours.norm1), (ref.norm2, ours.norm2)]:
+            a.weight.copy_(b.weight)
+            a.bias.copy_(b.bias)
+    x = torch.randn(3, 7, 16)
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)

@@ -194,6 +194,14 @@ class UnifiedEncoder(SkeletonEncoder):
         sizes = [clip.shape[0] for clip in clips]
         return list(zip(temporal.split(sizes), spatial.split(sizes)))
 
+    @staticmethod
+    def _fuse(layer: nn.Linear, parts: list[torch.Tensor]) -> torch.Tensor:
+        """layer(mean(parts)), with the 1/3 folded into the (small) weight: one fewer full pass."""
+        total = parts[0] + parts[1]
+        for part in parts[2:]:
+            total = total.add_(part)
+        return F.linear(total, layer.weight * (1.0 / len(parts)))
+
     # ------------------------------------------------------------------ forward
     def forward_streams(self, streams: Sequence[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
         """[(modality, x: (N_i, C, T, V, M)), ...] -> [(N_i, dim) features], in order.
@@ -222,8 +230,8 @@ class UnifiedEncoder(SkeletonEncoder):
         for name, x in streams:
             if name == "fused":
                 parts = [embedded[k, id(x)] for k in SINGLE_MODALITIES]
-                temporal_seq.append(self.temporal_fuse(sum(p[0] for p in parts) / len(parts)))
-                spatial_seq.append(self.spatial_fuse(sum(p[1] for p in parts) / len(parts)))
+                temporal_seq.append(self._fuse(self.temporal_fuse, [p[0] for p in parts]))
+                spatial_seq.append(self._fuse(self.spatial_fuse, [p[1] for p in parts]))
             else:
                 temporal_seq.append(embedded[name, id(x)][0])
                 spatial_seq.append(embedded[name, id(x)][1])
