@@ -13,7 +13,7 @@ def _brute(train, test, k):
     return np.take_along_axis(sims, idx, 1), idx
 
 
-@pytest.mark.parametrize("backend", ["faiss", "torch"])
+@pytest.mark.parametrize("backend", ["faiss", "torch", "auto"])
 def test_search_equals_brute_force(backend):
     rng = np.random.default_rng(0)
     train = rng.standard_normal((500, 24)).astype(np.float32) * rng.uniform(0.5, 3, (500, 1)).astype(np.float32)
