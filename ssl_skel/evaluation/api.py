@@ -14,9 +14,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
-
 from ssl_skel.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 
 log = logging.getLogger(__name__)
 
