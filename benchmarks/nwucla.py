@@ -212,13 +212,15 @@ class PretrainPlan:
         path.write_text(json.dumps(self.__dict__, indent=1))
 
 
-def probe_epoch_seconds(args: argparse.Namespace, cfg, base: list[str], steps: int = 5) -> float:
-    """Seconds per pretraining epoch, from a few steps in a throwaway run folder.
+def probe_epoch_seconds(args: argparse.Namespace, cfg, base: list[str], steps: int = 6) -> tuple[float, float]:
+    """(seconds per pretraining epoch, start-up seconds per pretrain call), from a short probe.
 
     Why a probe: the learning-rate schedule spans the planned epochs, and the engine
     (rightly) refuses to resume a run whose schedule length changed, so the number of
-    epochs must be known before the real run starts. The estimate adds the probe's
-    start-up time (data loader, model) once per epoch, which errs on the safe side.
+    epochs must be known before the real run starts. A few steps run in a throwaway run
+    folder; the epoch estimate is the probe's training-loop speed (first, slower steps
+    included: it errs on the safe side) times the steps of an epoch, and the rest of the
+    probe's wall time is the start-up that every `ssl-skel pretrain` call pays once.
     """
     import shutil
 
@@ -234,8 +236,7 @@ def probe_epoch_seconds(args: argparse.Namespace, cfg, base: list[str], steps: i
     shutil.rmtree(probe, ignore_errors=True)
     per_epoch = len(build_train_split(cfg)) // cfg.train.batch_size
     loop = min(steps, per_epoch) * cfg.train.batch_size / stats["samples_per_s"]
-    epoch = per_epoch * cfg.train.batch_size / stats["samples_per_s"]
-    return epoch + max(0.0, total - loop)
+    return per_epoch * cfg.train.batch_size / stats["samples_per_s"], max(0.0, total - loop)
 
 
 def build_train_split(cfg):
@@ -260,18 +261,21 @@ def pretrain(args: argparse.Namespace, cfg, base: list[str], stages: Stages) -> 
         return time.perf_counter() - start
 
     if plan is None:
+        start = time.perf_counter()
         with stages.time("pretrain"):
-            first_s = probe_epoch_seconds(args, cfg, base)
-        fits = max(1, int(0.97 * budget // first_s))
+            first_s, startup = probe_epoch_seconds(args, cfg, base)
+        probe_s = time.perf_counter() - start
+        calls = args.curve_points or 1  # pretrain calls: one per curve point
+        fits = max(1, int((0.97 * budget - calls * startup) // first_s))
         epochs = args.epochs or min(cfg.train.epochs, fits)
-        plan = PretrainPlan(planned_epochs=epochs, first_epoch_s=first_s)
-        log.info("measured epoch %.1f s: %d epochs fit %.0f min; planned %d (config: %d)",
-                 first_s, fits, args.budget_minutes, epochs, cfg.train.epochs)
+        plan = PretrainPlan(planned_epochs=epochs, first_epoch_s=first_s, seconds=probe_s)
+        log.info("measured epoch %.1f s (+ %.1f s start-up per call): %d epochs fit %.0f min; planned %d (config: %d)",
+                 first_s, startup, fits, args.budget_minutes, epochs, cfg.train.epochs)
         plan.save(plan_file)
     every = max(1, math.ceil(plan.planned_epochs / args.curve_points)) if args.curve_points else 0
     done = checkpoint_epoch(last)
     while done < plan.planned_epochs:
-        per_epoch = plan.seconds / done if done else plan.first_epoch_s
+        per_epoch = plan.seconds / done if done else plan.first_epoch_s  # measured, start-ups included
         fit_now = int((budget - plan.seconds) // per_epoch)
         if fit_now < 1:
             plan.stopped_by_budget = True
@@ -312,12 +316,12 @@ def evaluate(checkpoint: Path, out: Path, workers: int, random_init: bool) -> di
     return results
 
 
-def finetune(args: argparse.Namespace, cfg, checkpoint: Path, out: Path, first_epoch_s: float,
+def finetune(args: argparse.Namespace, cfg, checkpoint: Path, out: Path, pretrain_epoch_s: float,
              workers: int) -> dict:
     """`ssl-skel finetune` of the pretrained encoder (fused feature + linear head)."""
     # one supervised step runs the fused stream once (three embeddings, one transformer pass
     # per token stream); a UmURL step runs four streams, so an epoch costs about 0.4 of one
-    epochs = args.finetune_epochs or max(1, int(args.finetune_minutes * 60 // (0.4 * first_epoch_s)))
+    epochs = args.finetune_epochs or max(1, int(args.finetune_minutes * 60 // (0.4 * pretrain_epoch_s)))
     lr = args.finetune_lr or cfg.train.lr
     ov = [f"train.epochs={epochs}", f"train.lr={lr}", f"train.warmup_epochs={min(1, epochs)}",
           f"train.save_every={epochs}", f"data.num_workers={workers}"]
@@ -429,7 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ft = None
     if not args.skip_finetune:
         with stages.time("finetune"):
-            ft = finetune(args, cfg, last, eval_dir, plan.first_epoch_s, workers)
+            epoch_s = plan.seconds / max(1, checkpoint_epoch(last))
+            ft = finetune(args, cfg, last, eval_dir, epoch_s, workers)
 
     from ssl_skel.evaluation.api import load_encoder
 
