@@ -116,9 +116,9 @@ class TransformerLayer(nn.Module):
         """x: (B, L, dim) -> (B, L, dim)."""
         b, length, dim = x.shape
         h = self.heads
-        # unbind (not qkv[i]): its backward writes one stacked gradient instead of
-        # three zero-filled full-size ones
-        q, k, v = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4).unbind(0)
+        # unbind (not qkv[i]) along the QKV axis of the projection's own layout: its
+        # backward stacks the three gradients straight into that layout, one copy
+        q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(b, length, 3, h, dim // h).unbind(2))
         p = self.dropout if self.training else 0.0
         att = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         att = att.transpose(1, 2).reshape(b, length, dim)
