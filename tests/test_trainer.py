@@ -32,7 +32,10 @@ def test_loss_falls_and_run_folder_is_complete(tmp_path):
     # save_every=2 over 4 epochs: epochs 2 and 4 (the end) are kept
     assert sorted(p.name for p in run.glob("epoch_*.pt")) == ["epoch_0002.pt", "epoch_0004.pt"]
     assert (run / "config.yaml").read_text().strip() == "toy: true"
-    assert "epoch 4/4" in (run / "log.txt").read_text()
+    log = (run / "log.txt").read_text()
+    assert "epoch 4/4" in log
+    # log_every=2: a step line every 2 optimiser steps (24 steps -> 12 lines)
+    assert log.count(" step ") >= 12 and "step 24 epoch 4 batch 6/6 loss=" in log
     assert (run / "curves.png").stat().st_size > 1000
     assert list(run.glob("events.out.tfevents.*"))
     assert not list(run.glob(".*.tmp"))

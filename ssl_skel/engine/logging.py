@@ -34,11 +34,12 @@ class RunLogger:
             else:
                 self._writer = SummaryWriter(log_dir=str(self.run_dir))
 
-    def line(self, message: str) -> None:
-        """One timestamped line in log.txt, mirrored to the python logger."""
+    def line(self, message: str, echo: bool = True) -> None:
+        """One timestamped line in log.txt, mirrored to the python logger when `echo`."""
         if not self.enabled:
             return
-        _log.info(message)
+        if echo:
+            _log.info(message)
         assert self._file is not None
         self._file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
         self._file.flush()
@@ -63,12 +64,16 @@ class RunLogger:
 
 
 def progress(iterable: Iterable, total: int, enabled: bool, desc: str) -> Iterable:
-    """A tqdm bar on rank 0, the bare iterable elsewhere."""
+    """A tqdm bar on rank 0 when stderr is a terminal; the bare iterable elsewhere.
+
+    Batch jobs (stderr redirected) get no bar: their progress is the periodic step lines
+    the loop writes to log.txt instead of thousands of carriage-return updates.
+    """
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
+    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)
 
 
 def format_scalars(values: Mapping[str, float]) -> str:

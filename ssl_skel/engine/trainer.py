@@ -356,6 +356,8 @@ def _run_epoch(model, method, loader, sampler, generator, dataset, optimizer, sc
             scalars["lr"] = lr
             scalars["samples_per_s"] = samples_since_log / max(now - t_log, 1e-9)
             logger.scalars(scalars, step, prefix="train/")
+            logger.line(f"step {step} epoch {epoch + 1} batch {i + 1}/{micro_per_epoch} " + format_scalars(scalars),
+                        echo=False)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{lr:.3g}")
             t_log, samples_since_log = now, 0
