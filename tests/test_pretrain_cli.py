@@ -62,6 +62,14 @@ def test_pretrain_interrupt_resume_and_load(tiny_data, tmp_path, capsys):
     x = torch.randn(2, 3, 16, 25, 2)
     assert enc.embed(x).shape == (2, enc.dim)
 
+    # the same run without interruption, with a data-loader worker: bit-identical weights
+    straight = tmp_path / "straight"
+    rc, _, err = _pretrain(capsys, "--config", "synthetic", f"data.root={tiny_data}", f"run_dir={straight}", *TINY,
+                           "data.num_workers=1")
+    assert rc == 0, err
+    a, b = ck["model"], load_checkpoint(straight / "last.pt")["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
 
 def test_config_error_names_the_key(capsys, tmp_path):
     rc, out, err = _pretrain(capsys, "--config", "synthetic", "train.epoch=3", f"run_dir={tmp_path}")
@@ -114,3 +122,15 @@ def test_pretrain_sh_runs_under_torchrun(tiny_data, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"checkpoint: {tmp_path / 'r' / 'last.pt'}" in proc.stdout
+
+
+def test_non_finite_loss_is_one_line_and_status_1(tiny_data, tmp_path, capsys, monkeypatch):
+    from ssl_skel.engine import trainer
+
+    def explode(*args, **kwargs):
+        raise trainer.NonFiniteLossError("non-finite loss at step 3 (epoch 1, batch 3): loss=nan, var=nan; ...")
+
+    monkeypatch.setattr(trainer, "fit", explode)
+    rc, out, err = _pretrain(capsys, "--config", "synthetic", f"data.root={tiny_data}", f"run_dir={tmp_path}", *TINY)
+    assert rc == 1 and out == ""
+    assert err == "ssl-skel pretrain: stopped: non-finite loss at step 3 (epoch 1, batch 3): loss=nan, var=nan; ...\n"
