@@ -89,14 +89,14 @@ def toy_train_cfg(**overrides):
 META = {"kind": "pretrain", "config": {"toy": True}, "encoder": {"name": "toy", "params": {}, "prefix": "encoder."}}
 
 
-def _worker(run_dir: str, epochs: int) -> None:
+def _worker(run_dir: str, epochs: int, accumulate: int = 1) -> None:
     """torchrun entry: train the toy method, then save this rank's weights next to the run."""
     from ssl_skel.engine.trainer import fit
 
     torch.manual_seed(0)
     method = ToyMethod()
-    fit(method, ToyClips(), toy_train_cfg(epochs=epochs), run_dir, seed=0, checkpoint_meta=META, num_workers=0,
-        resume=False, device="cpu")
+    fit(method, ToyClips(n=64), toy_train_cfg(epochs=epochs, accumulate=accumulate), run_dir, seed=0,
+        checkpoint_meta=META, num_workers=0, resume=False, device="cpu")
     import os
 
     Path(run_dir).mkdir(parents=True, exist_ok=True)  # only rank 0's fit creates it
@@ -104,4 +104,4 @@ def _worker(run_dir: str, epochs: int) -> None:
 
 
 if __name__ == "__main__":
-    _worker(sys.argv[1], int(sys.argv[2]))
+    _worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)

@@ -41,7 +41,7 @@ def _assert_identical(a: dict, b: dict) -> None:
 def test_two_process_gloo_ranks_end_identical(tmp_path):
     port = _free_port()
     cmd = _torchrun("--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(port),
-                    str(TOYS), str(tmp_path), "2")
+                    str(TOYS), str(tmp_path), "2", "2")  # 2 epochs, accumulate 2 (no_sync micro-steps)
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
@@ -49,10 +49,10 @@ def test_two_process_gloo_ranks_end_identical(tmp_path):
     _assert_identical(r0, r1)
     ck = load_checkpoint(tmp_path / "last.pt")
     _assert_identical(ck["model"], r0)
-    # 48 clips over 2 ranks, batch 8 each: 3 steps/epoch; global batch 16 scales the lr
-    assert ck["epoch"] == 2 and ck["step"] == 6
+    # 64 clips over 2 ranks, batch 8 each, 2 micro-batches per step: 2 steps/epoch, global batch 32
+    assert ck["epoch"] == 2 and ck["step"] == 4
     log = (tmp_path / "log.txt").read_text()
-    assert "2 process(es)" in log and "global batch 16" in log
+    assert "2 process(es)" in log and "global batch 32" in log
     assert log.count("epoch 2/2") == 1  # only rank 0 logs
 
 
@@ -83,7 +83,7 @@ def test_two_single_process_nodes_meet_through_c10d(tmp_path):
     states = [torch.load(tmp_path / f, weights_only=True) for f in files]
     _assert_identical(*states)
     main = next(tmp_path.rglob("last.pt"))
-    assert load_checkpoint(main)["step"] == 3
+    assert load_checkpoint(main)["step"] == 4  # 64 clips / 2 ranks / batch 8
 
 
 def test_setup_without_torchrun_is_a_single_process(monkeypatch):
