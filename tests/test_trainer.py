@@ -176,3 +176,14 @@ def test_amp_policy():
         resolve_amp("maybe", "auto", cpu)
     with pytest.raises(ValueError, match="amp_dtype must be"):
         resolve_amp("on", "float8", cpu)
+
+
+def test_resume_from_a_foreign_run_is_an_error(tmp_path):
+    from ssl_skel.engine.checkpoint import CheckpointError
+
+    _, first = _fit(tmp_path, "a", cfg=toy_train_cfg(epochs=2), stop_after_epoch=1)
+    with pytest.raises(CheckpointError, match=r"last\.pt: a pretrain checkpoint cannot resume a finetune run"):
+        fit(ToyMethod(), ToyClips(), toy_train_cfg(epochs=2), tmp_path / "b", seed=0, num_workers=0,
+            checkpoint_meta={**META, "kind": "finetune"}, resume=str(first.last_checkpoint))
+    with pytest.raises(CheckpointError, match=r"last\.pt: weights do not fit this model"):
+        _fit(tmp_path, "a", method=ToyMethod(dim=4), cfg=toy_train_cfg(epochs=2), resume="auto")

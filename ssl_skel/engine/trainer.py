@@ -161,6 +161,38 @@ def _write_config(meta: Mapping[str, Any], run_dir: Path) -> None:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def _make_loader(train_set: Dataset, cfg: TrainConfig, info: D.DistInfo, seed: int, num_workers: int):
+    """Loader whose order depends only on (seed, epoch): the sampler is seeded, the
+    generator (worker base seeds) is reseeded every epoch by `_run_epoch`."""
+    sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
+                                 shuffle=True, seed=seed, drop_last=True)
+    generator = torch.Generator()
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=num_workers,
+                        drop_last=True, generator=generator, worker_init_fn=_worker_init,
+                        pin_memory=info.device.type == "cuda", persistent_workers=False)
+    return loader, sampler, generator
+
+
+def _restore(path: Path, meta: Mapping[str, Any], method: nn.Module, optimizer, scheduler, scaler) -> tuple[int, int, list]:
+    """Load a checkpoint into the run's objects; returns (completed epochs, step, history)."""
+    ck = load_checkpoint(path)
+    if ck["kind"] != meta["kind"]:
+        raise CheckpointError(f"{path}: a {ck['kind']} checkpoint cannot resume a {meta['kind']} run")
+    try:
+        method.load_state_dict(ck["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit this model ({str(exc).splitlines()[0]} ...)") from None
+    optimizer.load_state_dict(ck["optimizer"])
+    try:
+        scheduler.load_state_dict(ck["scheduler"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if ck.get("scaler"):
+        scaler.load_state_dict(ck["scaler"])
+    restore_rng(ck["rng"])
+    return int(ck["epoch"]), int(ck["step"]), list(ck.get("metrics", {}).get("history", []))
+
+
 # --------------------------------------------------------------------------- fit
 def fit(
     method: nn.Module,
@@ -217,12 +249,7 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
             method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
         elif info.is_main and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.modules()):
             log.warning("SyncBatchNorm needs CUDA; batch norm statistics stay per process on CPU")
-    sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
-                                 shuffle=True, seed=seed, drop_last=True)
-    generator = torch.Generator()
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=num_workers,
-                        drop_last=True, generator=generator, worker_init_fn=_worker_init,
-                        pin_memory=dev.type == "cuda", persistent_workers=False)
+    loader, sampler, generator = _make_loader(train_set, cfg, info, seed, num_workers)
     micro_per_epoch = len(loader)
     if cfg.max_steps_per_epoch:
         micro_per_epoch = min(micro_per_epoch, cfg.max_steps_per_epoch * cfg.accumulate)
@@ -243,27 +270,10 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
 
     # ---- resume
     start_epoch, step, history = 0, 0, []
-    last_good: Path | None = None
     resume_path = find_resume(run_dir, resume)
     if resume_path is not None:
-        ck = load_checkpoint(resume_path)
-        if ck["kind"] != meta["kind"]:
-            raise CheckpointError(f"{resume_path}: a {ck['kind']} checkpoint cannot resume a {meta['kind']} run")
-        try:
-            method.load_state_dict(ck["model"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"{resume_path}: weights do not fit this model ({str(exc).splitlines()[0]} ...)") from None
-        optimizer.load_state_dict(ck["optimizer"])
-        try:
-            scheduler.load_state_dict(ck["scheduler"])
-        except ValueError as exc:
-            raise CheckpointError(f"{resume_path}: {exc}") from None
-        if ck.get("scaler"):
-            scaler.load_state_dict(ck["scaler"])
-        restore_rng(ck["rng"])
-        start_epoch, step = int(ck["epoch"]), int(ck["step"])
-        history = list(ck.get("metrics", {}).get("history", []))
-        last_good = resume_path
+        start_epoch, step, history = _restore(resume_path, meta, method, optimizer, scheduler, scaler)
+    last_good: Path | None = resume_path
     model: nn.Module = method
     if info.distributed:
         model = DistributedDataParallel(
