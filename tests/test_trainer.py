@@ -39,6 +39,7 @@ def test_loss_falls_and_run_folder_is_complete(tmp_path):
     assert (run / "curves.png").stat().st_size > 1000
     assert list(run.glob("events.out.tfevents.*"))
     assert not list(run.glob(".*.tmp"))
+    assert not torch.are_deterministic_algorithms_enabled()  # the global switch is restored afterwards
 
 
 def test_checkpoint_holds_contract_fields(tmp_path):

@@ -226,18 +226,20 @@ def fit(
     if not isinstance(checkpoint_meta, Mapping) or checkpoint_meta.get("kind") not in KINDS:
         raise ValueError(f"checkpoint_meta must be a dict with 'kind' in {KINDS}")
     info = D.setup(device)
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if info.device.type == "cpu":  # cheap on CPU; on CUDA it would need CUBLAS_WORKSPACE_CONFIG and cost speed
+        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         return _fit(method, train_set, train_cfg, Path(run_dir), info, seed=seed, meta=dict(checkpoint_meta),
                     num_workers=num_workers, resume=resume, eval_hook=eval_hook, stop_after_epoch=stop_after_epoch)
     finally:
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         D.cleanup(info)
 
 
 def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *, seed, meta, num_workers,
          resume, eval_hook, stop_after_epoch) -> FitResult:
     dev = info.device
-    if dev.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_config(meta, run_dir)
