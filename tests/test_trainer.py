@@ -37,7 +37,14 @@ def test_loss_falls_and_run_folder_is_complete(tmp_path):
     # log_every=2: a step line every 2 optimiser steps (24 steps -> 12 lines)
     assert log.count(" step ") >= 12 and "step 24 epoch 4 batch 6/6 loss=" in log
     assert (run / "curves.png").stat().st_size > 1000
-    assert list(run.glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    for name in ("loss", "loss/ce", "loss/consistency", "stat/embed_std", "lr", "samples_per_s"):
+        assert {f"train/{name}", f"epoch/{name}"} <= tags, name
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(2, 25, 2))  # log_every=2, 24 steps
     assert not list(run.glob(".*.tmp"))
     assert not torch.are_deterministic_algorithms_enabled()  # the global switch is restored afterwards
 
