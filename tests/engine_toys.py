@@ -48,7 +48,8 @@ class ToyMethod(nn.Module):
     `nan_after` makes the "consistency" term NaN from that forward call on.
     """
 
-    def __init__(self, dim: int = 8, nan_after: int | None = None, use_bn: bool = True) -> None:
+    def __init__(self, dim: int = 8, nan_after: int | None = None, use_bn: bool = True,
+                 nan_grad_after: int | None = None) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten(), nn.Linear(C * T * V * M, dim)]
         if use_bn:
@@ -58,6 +59,7 @@ class ToyMethod(nn.Module):
         self.head = nn.Linear(dim, NUM_CLASSES)
         self.register_buffer("ema", torch.zeros(dim, C * T * V * M))
         self.nan_after = nan_after
+        self.nan_grad_after = nan_grad_after  # from that call on: finite loss, NaN gradient
         self.calls = 0
         self.step_calls: list[tuple[int, int]] = []
 
@@ -68,6 +70,8 @@ class ToyMethod(nn.Module):
         consistency = (a - b).pow(2).mean()
         if self.nan_after is not None and self.calls > self.nan_after:
             consistency = consistency * float("nan")
+        if self.nan_grad_after is not None and self.calls > self.nan_grad_after:
+            ce = ce + 0.0 * torch.sqrt((a - a).pow(2).sum())  # value 0, gradient 0 * inf = NaN
         return {"loss": ce + 0.1 * consistency, "loss/ce": ce, "loss/consistency": consistency,
                 "stat/embed_std": a.detach().std(dim=0).mean()}
 

@@ -44,6 +44,7 @@ def test_loss_falls_and_run_folder_is_complete(tmp_path):
     tags = set(events.Tags()["scalars"])
     for name in ("loss", "loss/ce", "loss/consistency", "stat/embed_std", "lr", "samples_per_s"):
         assert {f"train/{name}", f"epoch/{name}"} <= tags, name
+    assert "train/stat/grad_norm" in tags
     assert [e.step for e in events.Scalars("train/loss")] == list(range(2, 25, 2))  # log_every=2, 24 steps
     assert not list(run.glob(".*.tmp"))
     assert not torch.are_deterministic_algorithms_enabled()  # the global switch is restored afterwards
@@ -195,3 +196,10 @@ def test_resume_from_a_foreign_run_is_an_error(tmp_path):
             checkpoint_meta={**META, "kind": "finetune"}, resume=str(first.last_checkpoint))
     with pytest.raises(CheckpointError, match=r"last\.pt: weights do not fit this model"):
         _fit(tmp_path, "a", method=ToyMethod(dim=4), cfg=toy_train_cfg(epochs=2), resume="auto")
+
+
+def test_non_finite_gradient_stops_with_finite_loss(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite gradient norm at step 7 \(epoch 2, batch 1\) although "
+                                                 r"every loss term is finite \(loss="):
+        _fit(tmp_path, method=ToyMethod(nan_grad_after=7))
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 6

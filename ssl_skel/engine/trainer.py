@@ -147,6 +147,18 @@ def _check_finite(names: list[str], values: torch.Tensor, step: int, epoch: int,
         )
 
 
+def _grad_norm_and_clip(params: list[torch.Tensor], optimizer, scaler, clip: float) -> float:
+    """Global gradient norm (after unscaling), clipped to `clip` when > 0."""
+    scaler.unscale_(optimizer)  # a no-op without fp16 loss scaling
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    norm = torch.nn.utils.get_total_norm(grads)
+    if clip > 0:
+        torch.nn.utils.clip_grads_with_norm_(params, clip, norm)
+    return float(norm)
+
+
 def _copy_atomic(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.tmp")
     shutil.copyfile(src, tmp)
@@ -352,9 +364,13 @@ def _run_epoch(model, method, loader, sampler, generator, dataset, optimizer, sc
         samples_since_log += cfg.batch_size * info.world_size
         if not final_micro:
             continue
-        if cfg.clip_grad > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+        grad_norm = _grad_norm_and_clip(params, optimizer, scaler, cfg.clip_grad)
+        if not scaler.is_enabled() and not math.isfinite(grad_norm):  # fp16 scaling skips such steps itself
+            raise NonFiniteLossError(
+                f"non-finite gradient norm at step {step} (epoch {epoch + 1}, batch {i}) although every loss term "
+                f"is finite ({format_scalars(dict(zip(names, values.tolist())))}); training stopped before this "
+                f"update; last good checkpoint: {last_good if last_good is not None else 'none written yet'}"
+            )
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
@@ -366,6 +382,7 @@ def _run_epoch(model, method, loader, sampler, generator, dataset, optimizer, sc
             now = time.perf_counter()
             scalars = dict(zip(names, values.tolist()))
             scalars["lr"] = lr
+            scalars["stat/grad_norm"] = grad_norm
             scalars["samples_per_s"] = samples_since_log / max(now - t_log, 1e-9)
             logger.scalars(scalars, step, prefix="train/")
             logger.line(f"step {step} epoch {epoch + 1} batch {i + 1}/{micro_per_epoch} " + format_scalars(scalars),
