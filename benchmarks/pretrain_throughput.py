@@ -54,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="AdamW implementation: fused kernel or PyTorch's default")
     p.add_argument("--baseline", action="store_true",
                    help="ablation: streams one at a time, lightly's covariance loss, default AdamW")
+    p.add_argument("--method-params", default="{}", help="JSON overrides of the umurl objective's params")
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     return p.parse_args(argv)
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     spec = InputSpec(args.layout, args.channels, args.persons, args.clip_length)
     encoder = build_encoder("unified", json.loads(args.encoder_params), spec)
-    method = build_method("umurl", {}, encoder).to(device).train()
+    method = build_method("umurl", json.loads(args.method_params), encoder).to(device).train()
     if args.baseline:
         use_baseline_execution(method)
     fused = args.optimizer == "fused" and not args.baseline

@@ -1,6 +1,7 @@
 """FLOP counting against hand counts (a multiply-add = 2 FLOPs)."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -45,3 +46,30 @@ def test_unified_encoder_against_hand_count():
     fused += layer(t_tokens) + layer(s_tokens)
     assert enc.flops_per_clip(["joint"]) == single
     assert enc.flops_per_clip() == fused  # default: the first modality, "fused"
+
+
+@pytest.mark.parametrize("extra", [[], ["--baseline"]])
+def test_throughput_benchmark_prints_its_figures(extra, monkeypatch, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import ssl_skel.objectives.umurl as umurl
+
+    # the baseline swaps the covariance helper module-wide: restore it after the test
+    monkeypatch.setattr(umurl, "covariance_term", umurl.covariance_term)
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "pretrain_throughput.py"
+    spec = importlib.util.spec_from_file_location("pretrain_throughput", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    threads = torch.get_num_threads()
+    try:
+        bench.main(["--batch", "4", "--steps", "1", "--warmup", "0", "--clip-length", "8", "--threads", "1",
+                    "--encoder-params", '{"hidden_size": 16}', "--method-params", '{"proj_output_dim": 32}',
+                    "--json", *extra])
+    finally:
+        torch.set_num_threads(threads)
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["batch"] == 4 and figures["views"] == 4
+    assert figures["gflop_per_clip_step"] > 0 and figures["clips_per_s"] > 0 and figures["cpu_s_per_clip"] > 0
+    assert ("baseline" in figures["execution"]) == bool(extra)
