@@ -28,7 +28,16 @@ def _cfg(adapter, root, run_dir, extra=()):
     return load_fusion_config(f"configs/fusion_{adapter}.yaml", [f"data.root={root}", f"run_dir={run_dir}", *FAST, *extra])
 
 
-@pytest.mark.parametrize("adapter", ["integral", "epam", "umdr", "mmcl"])
+# one adapter in the default suite keeps the engine path covered; the others run with --slow
+@pytest.mark.parametrize(
+    "adapter",
+    [
+        pytest.param("integral", marks=pytest.mark.slow),
+        pytest.param("epam", marks=pytest.mark.slow),
+        pytest.param("umdr", marks=pytest.mark.slow),
+        "mmcl",
+    ],
+)
 def test_adapter_trains_above_chance(adapter, data_root, tmp_path):
     extra = {
         "integral": ["stages=[{name: rgb, epochs: 2}, {name: pose, epochs: 2}, {name: fused, epochs: 3}]"],
