@@ -17,15 +17,14 @@ fi
 echo "[ssl-skel] pretraining (configs/synthetic.yaml) -> $RUN"
 scripts/pretrain.sh synthetic run_dir="$RUN" "$@"
 CKPT="$RUN/last.pt"
-if [ -f eval/linear_eval.py ]; then
-    echo "[ssl-skel] linear probe"
-    "$PY" eval/linear_eval.py --checkpoint "$CKPT"
-fi
-if [ -f eval/knn_retrieval.py ]; then
-    echo "[ssl-skel] KNN retrieval"
-    "$PY" eval/knn_retrieval.py --checkpoint "$CKPT"
-fi
+for init in "" "--random-init"; do
+    label="pretrained encoder"; [ -n "$init" ] && label="randomly initialised encoder (contrast)"
+    echo "[ssl-skel] linear probe and KNN retrieval: $label"
+    "$PY" eval/linear_eval.py --checkpoint "$CKPT" $init
+    "$PY" eval/knn_retrieval.py --checkpoint "$CKPT" $init
+done
+echo
+"$PY" -m ssl_skel.cli report "$RUN"
 echo
 echo "[ssl-skel] done. Pretraining: $RUN/ (last.pt, log.txt, curves.png, TensorBoard: tensorboard --logdir $RUN)"
-[ -d "$RUN/eval" ] && echo "[ssl-skel] evaluation results: $(ls -d "$RUN"/eval/*/ | tr '\n' ' ')"
-exit 0
+echo "[ssl-skel] evaluation: $RUN/eval/*/ (results.json, confusion.png, tsne.png, per-clip scores)"

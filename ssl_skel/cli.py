@@ -24,6 +24,7 @@ COMMANDS = {
     "export": ("ssl_skel.commands.export", "write an encoder-only file from a checkpoint"),
     "fusion": ("ssl_skel.commands.fusion", "train/evaluate RGB-D and pose fusion adapters"),
     "info": ("ssl_skel.commands.info", "describe a dataset folder, a config or a checkpoint"),
+    "report": ("ssl_skel.commands.report", "print the evaluation results of a run as a table"),
 }
 
 

@@ -62,3 +62,44 @@ def log_scalars(log_dir: str | Path, metrics: dict, prefix: str, step: int = 0) 
             writer.add_scalar(key, value, step)
     finally:
         writer.close()
+
+
+def read_results(run_dir: str | Path) -> list[dict]:
+    """Every results JSON under `<run_dir>/eval/`, oldest first."""
+    found = []
+    for path in sorted(Path(run_dir).glob("eval/*/results.json")):
+        try:
+            payload = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            log.warning("skipping unreadable results file %s (%s)", path, exc)
+            continue
+        if payload.get("format") == FORMAT:
+            payload["_path"] = str(path)
+            found.append(payload)
+    return found
+
+
+def results_table(results: list[dict]) -> str:
+    """Plain-text table: one row per (protocol, encoder), one column per modality's top-1.
+
+    Why: the quickstart and benchmarks end by showing the pretrained encoder next to a random
+    one under the same protocols; this is that view, read back from the results files.
+    """
+    if not results:
+        return "(no evaluation results found)"
+    modalities: list[str] = []
+    rows = []
+    for r in results:
+        encoder = "random init" if r.get("encoder", {}).get("random_init") else "pretrained"
+        protocol = r.get("protocol", "?")
+        if protocol == "knn":
+            protocol = f"knn (k={r.get('settings', {}).get('k', 1)})"
+        top1 = {m: v["top1"] for m, v in r.get("metrics", {}).items() if isinstance(v, dict) and "top1" in v}
+        modalities += [m for m in top1 if m not in modalities]
+        rows.append((f"{protocol}, {encoder}", top1))
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'top-1 (%)':<{width}}  " + "  ".join(f"{m:>7}" for m in modalities)]
+    for name, top1 in rows:
+        cells = [f"{top1[m]:7.2f}" if m in top1 else f"{'-':>7}" for m in modalities]
+        lines.append(f"{name:<{width}}  " + "  ".join(cells))
+    return "\n".join(lines)
