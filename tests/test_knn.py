@@ -1,10 +1,19 @@
-"""KNN retrieval: faiss equals brute force, classifiers match hand-computed votes."""
+"""KNN retrieval: every backend equals brute force, classifiers match hand-computed votes."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ssl_skel.evaluation.knn import knn_classify, knn_search, l2_normalize, topk_accuracy
+from ssl_skel.evaluation import knn as knn_mod
+from ssl_skel.evaluation.knn import (
+    knn_classify,
+    knn_search,
+    l2_normalize,
+    openblas_coretype_for_cpu,
+    principal_basis,
+    pruned_search,
+    topk_accuracy,
+)
 
 
 def _brute(train, test, k):
@@ -13,7 +22,7 @@ def _brute(train, test, k):
     return np.take_along_axis(sims, idx, 1), idx
 
 
-@pytest.mark.parametrize("backend", ["faiss", "torch", "auto"])
+@pytest.mark.parametrize("backend", ["faiss", "torch", "pruned", "auto"])
 def test_search_equals_brute_force(backend):
     rng = np.random.default_rng(0)
     train = rng.standard_normal((500, 24)).astype(np.float32) * rng.uniform(0.5, 3, (500, 1)).astype(np.float32)
@@ -75,3 +84,78 @@ def test_bad_inputs():
         knn_classify(a, np.array([0, 1]), a, 3)
     with pytest.raises(ValueError, match="temperature"):
         knn_classify(a, np.zeros(4, int), a, 3, weighted=True, temperature=0)
+
+
+def _decaying(n, d, rng, classes=5):
+    """Unit rows with a dominant subspace (variance of dim i ~ i^-1.5, a common mean, class centres)."""
+    scale = np.arange(1, d + 1, dtype=np.float64) ** -0.75
+    y = rng.integers(0, classes, n)
+    x = rng.standard_normal((n, d)) * scale + scale * rng.standard_normal(d) + rng.standard_normal((classes, d))[y] * scale
+    return l2_normalize(x.astype(np.float32))
+
+
+@pytest.mark.parametrize("kind", ["isotropic", "decaying"])
+@pytest.mark.parametrize("k", [1, 4])
+def test_pruned_equals_brute_force(kind, k):
+    rng = np.random.default_rng(1)
+    if kind == "isotropic":  # no dominant subspace: the bound prunes almost nothing, results stay exact
+        both = l2_normalize(rng.standard_normal((1700, 48)).astype(np.float32))
+    else:
+        both = _decaying(1700, 48, rng)
+    train, test = both[:1500], both[1500:]
+    want_s, want_i = _brute(train, test, k)
+    assert np.min(np.diff(-np.concatenate([want_s, _brute(train, test, k + 1)[0][:, -1:]], 1), axis=1)) > 1e-6
+    # max_fraction=1: never fall back, so the candidate path itself is what is tested
+    s, i = pruned_search(train, test, k, rank=6, chunk=64, max_fraction=1.0)
+    np.testing.assert_array_equal(i, want_i)
+    np.testing.assert_allclose(s, want_s, atol=1e-5)
+    stats = knn_mod.LAST_PRUNED_STATS
+    assert not stats.fell_back and stats.pruned_queries == 200 and stats.rank == 6
+    per_query = stats.candidates / 200
+    if kind == "decaying":
+        assert per_query < 300  # the bound discards most of the 1500 rows (~127 kept)
+    else:
+        assert per_query > 750
+
+
+def test_pruned_adversarial_near_duplicates_and_ties_to_probe():
+    # the true neighbour has a small low-rank score but a large residual: the k best-bound
+    # probe rows are not it, and only the bound keeps it among the candidates.
+    rng = np.random.default_rng(2)
+    train = _decaying(600, 32, rng)
+    basis = principal_basis(__import__("torch").from_numpy(train), 4).numpy()
+    q = rng.standard_normal((10, 32)).astype(np.float32)
+    q -= (q @ basis) @ basis.T  # queries orthogonal to the principal subspace
+    q = l2_normalize(q)
+    want_s, want_i = _brute(train, q, 1)
+    s, i = pruned_search(train, q, 1, rank=4, chunk=4, max_fraction=1.0)
+    np.testing.assert_array_equal(i, want_i)
+    np.testing.assert_allclose(s, want_s, atol=1e-5)
+
+
+def test_pruned_falls_back_to_brute_force_when_pruning_does_not_pay():
+    rng = np.random.default_rng(3)
+    train = l2_normalize(rng.standard_normal((2000, 64)).astype(np.float32))
+    test = l2_normalize(rng.standard_normal((300, 64)).astype(np.float32))
+    s, i = pruned_search(train, test, 2, rank=8, chunk=128)  # isotropic: far above 0.5% candidates
+    assert knn_mod.LAST_PRUNED_STATS.fell_back
+    assert knn_mod.LAST_PRUNED_STATS.pruned_queries == 0
+    np.testing.assert_array_equal(i, _brute(train, test, 2)[1])
+
+
+def test_principal_basis_is_orthonormal_and_finds_the_subspace():
+    import torch
+
+    rng = np.random.default_rng(4)
+    span = np.linalg.qr(rng.standard_normal((20, 3)))[0]  # data inside a 3-d subspace of R^20
+    x = torch.from_numpy((rng.standard_normal((300, 3)) @ span.T).astype(np.float32))
+    basis = principal_basis(x, 3, sample=100).double().numpy()
+    np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-6)
+    np.testing.assert_allclose(basis @ basis.T, span @ span.T, atol=1e-4)  # same projector
+    assert principal_basis(x, 10).shape == (20, 3)  # rank capped by the data's rank
+
+
+def test_openblas_coretype_by_cpu_flags():
+    assert openblas_coretype_for_cpu({"avx512f", "avx512bw", "avx512vl", "avx2", "fma"}) == "SkylakeX"
+    assert openblas_coretype_for_cpu({"avx2", "fma", "sse4_2"}) == "Haswell"
+    assert openblas_coretype_for_cpu({"sse4_2"}) is None
