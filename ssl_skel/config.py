@@ -293,8 +293,8 @@ def config_from_tree(tree: Any, source: str = "config") -> Config:
     return config
 
 
-def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
-    """Read a YAML preset (name or path), apply overrides and validate everything."""
+def read_preset(path: str | Path, overrides: typing.Sequence[str] = ()) -> tuple[Path, dict]:
+    """A preset's raw YAML tree with `key=value` overrides applied (not validated yet)."""
     path = resolve_preset(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
@@ -304,7 +304,12 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Confi
         raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    tree = apply_overrides(tree, overrides, source=f"{path} (overrides)")
+    return path, apply_overrides(tree, overrides, source=f"{path} (overrides)")
+
+
+def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Config:
+    """Read a YAML preset (name or path), apply overrides and validate everything."""
+    path, tree = read_preset(path, overrides)
     tree.setdefault("name", path.stem)
     if not tree.get("name"):
         tree["name"] = path.stem

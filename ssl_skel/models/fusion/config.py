@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
-from ssl_skel.config import ConfigError, ModelConfig, TrainConfig, apply_overrides, check, from_dict
+from ssl_skel.config import ConfigError, ModelConfig, TrainConfig, check, from_dict
 from ssl_skel.data.rgbd import RGBDDataConfig
 
 
@@ -55,19 +53,10 @@ class FusionConfig:
 
 def load_fusion_config(path: str | Path, overrides: Sequence[str] = (), adapter: str | None = None) -> FusionConfig:
     """Read a fusion preset, apply `key=value` overrides and `--adapter`, validate all of it."""
-    from ssl_skel.config import resolve_preset
+    from ssl_skel.config import read_preset
     from ssl_skel.models.fusion import ADAPTERS
 
-    path = resolve_preset(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        tree = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    tree = apply_overrides(tree, overrides, source=f"{path} (overrides)")
+    path, tree = read_preset(path, overrides)
     if adapter:
         if tree.get("adapter") not in (None, adapter):
             raise ConfigError(f"{path}: adapter: the preset is for {tree['adapter']!r}, --adapter asks for {adapter!r}")
