@@ -45,12 +45,7 @@ def plot_confusion(labels: np.ndarray, predictions: np.ndarray, path: str | Path
         ax.set_yticks(range(k), class_names, fontsize=7)
     acc = 100.0 * float(np.mean(np.asarray(labels) == np.asarray(predictions))) if len(labels) else 0.0
     ax.set_title(f"{title} top-1 {acc:.1f}%".strip())
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def stratified_subsample(labels: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
@@ -83,6 +78,13 @@ def plot_tsne(features: np.ndarray, labels: np.ndarray, path: str | Path, *, max
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title or f"t-SNE of {len(x)} test embeddings")
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Write a figure as PNG (folders created) and free it: plots run in long jobs."""
+    plt = _pyplot()
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
