@@ -105,8 +105,8 @@ def test_pruned_equals_brute_force(kind, k):
     train, test = both[:1500], both[1500:]
     want_s, want_i = _brute(train, test, k)
     assert np.min(np.diff(-np.concatenate([want_s, _brute(train, test, k + 1)[0][:, -1:]], 1), axis=1)) > 1e-6
-    # max_fraction=1: never fall back, so the candidate path itself is what is tested
-    s, i = pruned_search(train, test, k, rank=6, chunk=64, max_fraction=1.0)
+    # never fall back, so the candidate path itself is what is tested
+    s, i = pruned_search(train, test, k, rank=6, chunk=64, max_fraction=1.0, max_left_out=1.0)
     np.testing.assert_array_equal(i, want_i)
     np.testing.assert_allclose(s, want_s, atol=1e-5)
     stats = knn_mod.LAST_PRUNED_STATS
@@ -123,23 +123,32 @@ def test_pruned_adversarial_near_duplicates_and_ties_to_probe():
     # probe rows are not it, and only the bound keeps it among the candidates.
     rng = np.random.default_rng(2)
     train = _decaying(600, 32, rng)
-    basis = principal_basis(__import__("torch").from_numpy(train), 4).numpy()
+    basis = principal_basis(__import__("torch").from_numpy(train), 4)[0].numpy()
     q = rng.standard_normal((10, 32)).astype(np.float32)
     q -= (q @ basis) @ basis.T  # queries orthogonal to the principal subspace
     q = l2_normalize(q)
     want_s, want_i = _brute(train, q, 1)
-    s, i = pruned_search(train, q, 1, rank=4, chunk=4, max_fraction=1.0)
+    s, i = pruned_search(train, q, 1, rank=4, chunk=4, max_fraction=1.0, max_left_out=1.0)
     np.testing.assert_array_equal(i, want_i)
     np.testing.assert_allclose(s, want_s, atol=1e-5)
 
 
-def test_pruned_falls_back_to_brute_force_when_pruning_does_not_pay():
+@pytest.mark.parametrize("fallback", ["torch", "faiss"])
+def test_pruned_falls_back_to_brute_force_when_pruning_does_not_pay(fallback):
     rng = np.random.default_rng(3)
     train = l2_normalize(rng.standard_normal((2000, 64)).astype(np.float32))
     test = l2_normalize(rng.standard_normal((300, 64)).astype(np.float32))
-    s, i = pruned_search(train, test, 2, rank=8, chunk=128)  # isotropic: far above 0.5% candidates
-    assert knn_mod.LAST_PRUNED_STATS.fell_back
-    assert knn_mod.LAST_PRUNED_STATS.pruned_queries == 0
+    # isotropic: 8 of 64 directions leave out ~7/8 of the energy -> brute force at once
+    s, i = pruned_search(train, test, 2, rank=8, chunk=128, fallback=fallback)
+    assert knn_mod.LAST_PRUNED_STATS.fell_back and knn_mod.LAST_PRUNED_STATS.pruned_queries == 0
+    np.testing.assert_array_equal(i, _brute(train, test, 2)[1])
+    # with the energy test off, the first chunk keeps far more than 0.5% of the rows: the
+    # remaining queries go to brute force after that chunk, and the answers stay exact
+    s, i = pruned_search(train, test, 2, rank=8, chunk=128, max_left_out=1.0, fallback=fallback)
+    assert knn_mod.LAST_PRUNED_STATS.fell_back and knn_mod.LAST_PRUNED_STATS.pruned_queries == 0
+    np.testing.assert_array_equal(i, _brute(train, test, 2)[1])
+    # a chunk that prunes well is kept, later ones fall back
+    s, i = pruned_search(train, test, 2, rank=8, chunk=128, max_left_out=1.0, max_fraction=0.9, fallback=fallback)
     np.testing.assert_array_equal(i, _brute(train, test, 2)[1])
 
 
@@ -149,13 +158,65 @@ def test_principal_basis_is_orthonormal_and_finds_the_subspace():
     rng = np.random.default_rng(4)
     span = np.linalg.qr(rng.standard_normal((20, 3)))[0]  # data inside a 3-d subspace of R^20
     x = torch.from_numpy((rng.standard_normal((300, 3)) @ span.T).astype(np.float32))
-    basis = principal_basis(x, 3, sample=100).double().numpy()
+    basis, left_out = principal_basis(x, 3, sample=100)
+    basis = basis.double().numpy()
     np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-6)
     np.testing.assert_allclose(basis @ basis.T, span @ span.T, atol=1e-4)  # same projector
-    assert principal_basis(x, 10).shape == (20, 3)  # rank capped by the data's rank
+    assert left_out < 1e-6
+    assert principal_basis(x, 10)[0].shape == (20, 3)  # rank capped by the data's rank
+    # isotropic data: 2 of 20 directions carry about 2/20 of the energy
+    iso = torch.from_numpy(rng.standard_normal((4000, 20)).astype(np.float32))
+    assert principal_basis(iso, 2, sample=4000)[1] == pytest.approx(0.9, abs=0.03)
 
 
 def test_openblas_coretype_by_cpu_flags():
     assert openblas_coretype_for_cpu({"avx512f", "avx512bw", "avx512vl", "avx2", "fma"}) == "SkylakeX"
     assert openblas_coretype_for_cpu({"avx2", "fma", "sse4_2"}) == "Haswell"
     assert openblas_coretype_for_cpu({"sse4_2"}) is None
+
+
+class _Clips:
+    """Dataset of n items whose clip is filled with the index (so embeddings are predictable)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        import torch
+
+        return {"views": [torch.full((3, 4, 25, 2), float(i))], "label": i % 3, "index": i}
+
+
+class _SumEncoder:
+    dim = 2
+
+    def embed_modalities(self, x, names):
+        s = x.sum(dim=(1, 2, 3, 4))
+        return {m: __import__("torch").stack([s, -s * (j + 1)], 1) for j, m in enumerate(names)}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_extract_features_fills_rows_in_order(workers, caplog):
+    from ssl_skel.evaluation.features import extract_features
+
+    with caplog.at_level("INFO", logger="ssl_skel.evaluation.features"):
+        f = extract_features(_SumEncoder(), _Clips(7), ("fused", "bone"), batch_size=3, num_workers=workers,
+                             progress=False)
+    per_clip = 3 * 4 * 25 * 2
+    want = np.arange(7, dtype=np.float32) * per_clip
+    np.testing.assert_array_equal(f.embeddings["fused"], np.stack([want, -want], 1))
+    np.testing.assert_array_equal(f.embeddings["bone"], np.stack([want, -2 * want], 1))
+    assert f.embeddings["fused"].dtype == np.float32 and f.embeddings["fused"].flags.c_contiguous
+    np.testing.assert_array_equal(f.labels, np.arange(7) % 3)
+    np.testing.assert_array_equal(f.indices, np.arange(7))
+    assert ("1 loader workers instead of 2" in caplog.text) == (workers == 2)
+
+
+def test_extract_features_of_an_empty_split():
+    from ssl_skel.evaluation.features import extract_features
+
+    f = extract_features(_SumEncoder(), _Clips(0), ("fused",), progress=False)
+    assert f.embeddings["fused"].shape == (0, 2) and len(f) == 0

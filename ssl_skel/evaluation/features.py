@@ -95,24 +95,35 @@ def extract_features(
         if cached is not None and len(cached) == len(dataset):
             log.info("features from cache %s", folder)
             return cached
+    device = getattr(encoder, "device", torch.device("cpu"))
+    if device.type == "cpu" and num_workers > 1:
+        # the encoder keeps every core busy; the eval transform needs ~2% of one core
+        # (benchmarks/eval_speed.py), so more worker processes only compete with it
+        log.info("feature extraction on CPU: %d loader workers instead of %d", 1, num_workers)
+        num_workers = 1
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=_collate, persistent_workers=False)
-    chunks: dict[str, list[np.ndarray]] = {m: [] for m in modalities}
-    labels, indices = [], []
+                        collate_fn=_collate, persistent_workers=False, pin_memory=device.type == "cuda")
+    n = len(dataset)
+    dim = getattr(encoder, "dim", 0)
+    emb: dict[str, np.ndarray] = {}  # filled in place: no per-batch lists, no final concatenation
+    labels = np.zeros(n, np.int64)
+    indices = np.zeros(n, np.int64)
     from tqdm.auto import tqdm
 
+    done = 0
     for x, y, idx in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        out = encoder.embed_modalities(x, modalities)
+        out = encoder.embed_modalities(x.to(device, non_blocking=True), modalities)
+        end = done + len(y)
         for m in modalities:
-            chunks[m].append(out[m].cpu().numpy().astype(np.float32, copy=False))
-        labels.append(y.numpy())
-        indices.append(idx.numpy())
-    dim = getattr(encoder, "dim", 0)
-    feats = Features(
-        {m: np.concatenate(c) if c else np.zeros((0, dim), np.float32) for m, c in chunks.items()},
-        np.concatenate(labels) if labels else np.zeros(0, np.int64),
-        np.concatenate(indices) if indices else np.zeros(0, np.int64),
-    )
+            if m not in emb:
+                emb[m] = np.empty((n, out[m].shape[1]), np.float32)
+            emb[m][done:end] = out[m].detach().cpu().numpy()
+        labels[done:end] = y.numpy()
+        indices[done:end] = idx.numpy()
+        done = end
+    if done != n:
+        raise RuntimeError(f"feature extraction: the loader gave {done} clips, the dataset has {n}")
+    feats = Features({m: emb.get(m, np.zeros((0, dim), np.float32)) for m in modalities}, labels, indices)
     if folder is not None:
         for m, arr in feats.embeddings.items():
             atomic_save_npy(folder / f"{m}.npy", arr)
