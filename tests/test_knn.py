@@ -220,3 +220,17 @@ def test_extract_features_of_an_empty_split():
 
     f = extract_features(_SumEncoder(), _Clips(0), ("fused",), progress=False)
     assert f.embeddings["fused"].shape == (0, 2) and len(f) == 0
+
+
+@pytest.mark.parametrize("core, want", [("SkylakeX", "faiss"), ("Prescott", "torch"), (None, "faiss")])
+def test_auto_backend_on_cpu_avoids_faiss_with_generic_blas_kernels(monkeypatch, core, want):
+    import torch
+
+    used = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(knn_mod, "faiss_gpu_available", lambda: False)
+    monkeypatch.setattr(knn_mod, "faiss_openblas_core", lambda: core)
+    monkeypatch.setattr(knn_mod, "_search_faiss", lambda *a, **k: used.append("faiss") or (np.ones((1, 1)), np.zeros((1, 1))))
+    monkeypatch.setattr(knn_mod, "_search_torch", lambda *a, **k: used.append("torch") or (np.ones((1, 1)), np.zeros((1, 1))))
+    knn_search(np.eye(2, dtype=np.float32), np.ones((1, 2), np.float32), 1)
+    assert used == [want]

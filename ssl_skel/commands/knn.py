@@ -22,8 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="neighbours (default: eval.knn_k, 1 = retrieval protocol)")
     p.add_argument("--weighted", action="store_true", help="weighted k-NN classifier exp(sim/T) (InstDisc/DINO)")
     p.add_argument("--temperature", type=float, default=None, help="for --weighted (default: eval.knn_temperature)")
-    p.add_argument("--backend", choices=("auto", "faiss", "torch"), default="auto",
-                   help="exact search: auto = faiss GPU index when available, else torch (faster than faiss-cpu)")
+    p.add_argument("--backend", choices=("auto", "faiss", "torch", "pruned"), default="auto",
+                   help="exact search (see ssl_skel.evaluation.knn): auto = faiss GPU index when available, "
+                        "torch on CUDA, else faiss on CPU; pruned = PCA-bound exact search")
     return p
 
 

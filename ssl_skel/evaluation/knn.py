@@ -19,15 +19,19 @@ Backends (all exact; identical neighbours on tie-free data):
   (Cauchy-Schwarz), so u = (P'q).(P'x) + |q_perp||x_perp| is an upper bound computed in
   r+1 dims. Per query, the k best-bound rows are rescored exactly; the k-th exact score t
   is a lower bound on the k-th true neighbour, so only rows with u >= t can be
-  neighbours, and only those are rescored in full dimension. When the features have no
-  dominant subspace (isotropic noise) too many rows survive, and the search falls back to
-  brute force (faiss) after one probe chunk, so the worst case costs brute force + ~5%.
-- "auto" (default): faiss's GPU index when available, torch on CUDA, else "pruned" on CPU.
+  neighbours, and only those are rescored in full dimension. Features without a dominant
+  subspace (isotropic noise) go straight to brute force.
+- "auto" (default): faiss's GPU index when available, torch on CUDA, else faiss on CPU
+  (torch if faiss's OpenBLAS runs its generic kernels, see below).
 
-Measured (benchmarks/eval_speed.py, NTU-60 xsub size 40,091 x 16,487, D=2048, 2 shared
-cores): see the figures printed there and the numbers in this module's git log; on
-features with a decaying spectrum "pruned" is several times faster than brute force, on
-isotropic random features it equals brute force.
+Measured with benchmarks/eval_speed.py at NTU-60 xsub size (40,091 x 16,487, D=2048, 1-NN,
+2 shared cores, load average 2-4): faiss 24.2-24.8 s, torch 21.9-25.8 s, scikit-learn
+brute force 45-54 s (so x1.7-2.3); "pruned" 22.9-23.9 s on features with a decaying
+spectrum (97.7% of the energy in 128 directions; ~10 candidates rescored per query, 12x
+fewer FLOPs) and 28.1 s on isotropic features (fell back). The pruned search's bound is a
+(chunk, N) matrix that is written, reduced and thresholded: memory-bound passes that on
+this machine cost as much as the FLOPs they save, hence not the default. None reaches the
+10 s goal on 2 cores: brute force is 2.7 TFLOP, ~14 s at the fp32 peak.
 
 Why faiss-cpu was slow: the faiss-cpu wheel bundles OpenBLAS 0.3.15, which does not know
 recent Xeons (e.g. Emerald Rapids, cpuid model 207) and falls back to its generic
@@ -155,7 +159,7 @@ class PrunedStats:
 LAST_PRUNED_STATS = PrunedStats()
 
 
-def principal_basis(train, rank: int, *, sample: int = 2048, seed: int = 0):
+def principal_basis(train, rank: int, *, sample: int = 1024, seed: int = 0):
     """Orthonormal (D, r) float32 basis of the top uncentred principal directions of `train`
     (r <= rank) and the fraction of the sample's energy it leaves out.
 
@@ -181,11 +185,11 @@ def principal_basis(train, rank: int, *, sample: int = 2048, seed: int = 0):
 
 
 def _rescore(bank, queries, qi, ci):
-    """(P,) exact q_qi . x_ci in float64: one matmul against the union of the candidate rows."""
+    """(P,) exact q_qi . x_ci (float32, as brute force): one matmul against the union of the candidate rows."""
     import torch
 
     rows, pos = torch.unique(ci, return_inverse=True)
-    scores = queries.double() @ bank[rows].double().T  # (b, |union|)
+    scores = queries @ bank[rows].T  # (b, |union|); float64 measured 2-3x slower here
     return scores[qi, pos]
 
 
@@ -205,7 +209,7 @@ def pruned_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, rank: int 
 
     train (N, D) and test (Q, D) are unit rows. `margin` absorbs float32 rounding of the
     bound (scores are in [-1, 1], rounding errors are ~1e-6); candidates are rescored in
-    float64. Brute force (`fallback` backend) instead when the basis leaves out more than
+    full dimension (float32, like brute force). Brute force (`fallback` backend) instead when the basis leaves out more than
     `max_left_out` of the energy (the bound is then too loose to prune), or for the rest of
     the queries once a chunk keeps more than `max_fraction` of the train rows (rescoring a
     candidate gathers a D-vector, ~100x the cost of its share of a dense matmul, so pruning
@@ -306,7 +310,10 @@ def knn_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, backend: str 
         else:
             import torch
 
-            backend = "torch" if (gpu is not False and torch.cuda.is_available()) else "pruned"
+            if gpu is not False and torch.cuda.is_available():
+                backend = "torch"
+            else:  # measured equal on CPU when faiss's OpenBLAS uses the CPU's kernels, 4-5x slower when not
+                backend = "torch" if faiss_openblas_core() == "Prescott" else "faiss"
     if backend == "faiss":
         use_gpu = faiss_gpu_available() if gpu is None else gpu
         return _search_faiss(train, test, k, use_gpu)
