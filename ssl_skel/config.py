@@ -78,6 +78,11 @@ def _coerce(value: Any, annotation: Any, key: str, source: str | None) -> Any:
             raise ConfigError(f"{_where(source, key)}: expected an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str):  # YAML 1.1 reads 4e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{_where(source, key)}: expected a number, got {value!r}")
         return float(value)

@@ -101,3 +101,13 @@ def test_save_round_trip(tmp_path: Path) -> None:
     save_config(cfg, tmp_path / "saved.yaml")
     again = load_config(tmp_path / "saved.yaml")
     assert to_dict(again) == to_dict(cfg)
+
+
+def test_exponent_without_a_dot_is_a_number():
+    """YAML 1.1 reads `4e-3` as a string; a float field still takes it, a word does not."""
+    from ssl_skel.config import ConfigError, load_config
+
+    cfg = load_config("synthetic", ["train.lr=4e-3", "train.weight_decay=1e-5"])
+    assert cfg.train.lr == 4e-3 and cfg.train.weight_decay == 1e-5
+    with pytest.raises(ConfigError, match="train.lr"):
+        load_config("synthetic", ["train.lr=fast"])
