@@ -13,8 +13,6 @@ cache entry records the source file's size and mtime and is ignored when they ch
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from ssl_skel.data.formats.denoise import DenoiseParams, denoise
 from ssl_skel.data.formats.normalise import align_view, centre
 from ssl_skel.data.formats.ntu_skeleton import SkeletonParseError, SampleId, parse_sample_name, read_skeleton
 from ssl_skel.data.graphs import NTU25
-from ssl_skel.data.storage import DataFormatError
+from ssl_skel.data.storage import DataFormatError, atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -161,16 +159,8 @@ def load_cached(cache_dir: Path, source: Path) -> np.ndarray | None:
 
 def _save_cached(cache_dir: Path, source: Path, actors: np.ndarray) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{source.stem}.", suffix=".tmp", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, actors=actors, key=_stat_key(source))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, _cache_path(cache_dir, source.stem))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(_cache_path(cache_dir, source.stem)) as fh:
+        np.savez(fh, actors=actors, key=_stat_key(source))
 
 
 def skeleton_to_actors(path: str | Path, params: DenoiseParams = DenoiseParams()) -> np.ndarray:
