@@ -84,7 +84,6 @@ def plot_tsne(features: np.ndarray, labels: np.ndarray, path: str | Path, *, max
 def _save(fig, path: str | Path) -> Path:
     """Write a figure as PNG (folders created) and free it: plots run in long jobs."""
     plt = _pyplot()
-
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
