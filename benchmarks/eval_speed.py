@@ -19,6 +19,7 @@ PCA-pruned exact search, and scikit-learn's brute-force cosine KNeighborsClassif
 UmURL's action_retrieval.py uses; run on a subset of queries and extrapolated linearly).
 Every backend's neighbours are checked against torch brute force.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,9 @@ import torch
 
 def extraction_encoder(batch: int, clips: int, hidden: int, length: int) -> float:
     """clips/s of FrozenEncoder.embed on one fixed random batch (no data pipeline)."""
-    from ssl_skel.evaluation.api import FrozenEncoder
     from ssl_skel.models.encoders import build_encoder
     from ssl_skel.models.encoders.base import InputSpec
+    from ssl_skel.models.frozen import FrozenEncoder
 
     spec = InputSpec("ntu25", 3, 2, length)
     enc = FrozenEncoder(build_encoder("unified", {"hidden_size": hidden}, spec))
@@ -51,17 +52,18 @@ def extraction_pipeline(batch: int, clips: int, hidden: int, length: int, worker
     """clips/s of extract_features over the built-in dataset's test split (first `clips` clips)."""
     from torch.utils.data import Subset
 
-    from ssl_skel.config import DataConfig
+    from ssl_skel.core.config import DataConfig
     from ssl_skel.data.datasets import build_dataset
     from ssl_skel.data.synthetic import generate_dataset
-    from ssl_skel.evaluation.api import FrozenEncoder
     from ssl_skel.evaluation.features import extract_features
     from ssl_skel.models.encoders import build_encoder
+    from ssl_skel.models.frozen import FrozenEncoder
 
     with tempfile.TemporaryDirectory() as tmp:
         root = generate_dataset(os.path.join(tmp, "synthetic"), seed=0)
-        ds = build_dataset(DataConfig(root=str(root), benchmark="xsub", clip_length=length), "test",
-                           train=False, seed=0)
+        ds = build_dataset(
+            DataConfig(root=str(root), benchmark="xsub", clip_length=length), "test", train=False, seed=0
+        )
         ds = Subset(ds, range(min(clips, len(ds))))
         enc = FrozenEncoder(build_encoder("unified", {"hidden_size": hidden}, ds.dataset.spec))
         enc.embed(torch.zeros(2, 3, length, 25, 2))  # warm-up
@@ -92,16 +94,27 @@ def spectrum(x: np.ndarray, tops=(1, 32, 128, 512)) -> str:
     return ", ".join(f"top{t} {e[min(t, len(e)) - 1]:.3f}" for t in tops)
 
 
-def knn(kind: str, n_train: int, n_test: int, dim: int, classes: int, sklearn_queries: int, threads: int,
-        backends: tuple[str, ...]) -> None:
+def knn(
+    kind: str,
+    n_train: int,
+    n_test: int,
+    dim: int,
+    classes: int,
+    sklearn_queries: int,
+    threads: int,
+    backends: tuple[str, ...],
+) -> None:
     from sklearn.neighbors import KNeighborsClassifier
 
     from ssl_skel.evaluation import knn as K
 
     both, labels = features(kind, n_train + n_test, dim, classes, seed=0)
     train, test, labels = both[:n_train], both[n_train:], labels[:n_train]
-    print(f"KNN 1-NN, {kind} features: train {n_train} x test {n_test}, D={dim}, {threads} threads; "
-          f"energy in top principal directions: {spectrum(train)}", flush=True)
+    print(
+        f"KNN 1-NN, {kind} features: train {n_train} x test {n_test}, D={dim}, {threads} threads; "
+        f"energy in top principal directions: {spectrum(train)}",
+        flush=True,
+    )
     results = {}
     for backend in backends:
         t = time.perf_counter()
@@ -110,9 +123,11 @@ def knn(kind: str, n_train: int, n_test: int, dim: int, classes: int, sklearn_qu
         extra = ""
         if backend == "pruned":
             st = K.LAST_PRUNED_STATS
-            extra = (f"  [rank {st.rank}, fell back to brute force: {st.fell_back}, "
-                     f"{st.candidates / max(st.pruned_queries, 1):.1f} candidates/query over "
-                     f"{st.pruned_queries} pruned queries]")
+            extra = (
+                f"  [rank {st.rank}, fell back to brute force: {st.fell_back}, "
+                f"{st.candidates / max(st.pruned_queries, 1):.1f} candidates/query over "
+                f"{st.pruned_queries} pruned queries]"
+            )
         print(f"  {backend:<8} {results[backend][0]:7.1f} s{extra}", flush=True)
     q = min(sklearn_queries, n_test)
     clf = KNeighborsClassifier(n_neighbors=1, metric="cosine", algorithm="brute", n_jobs=threads).fit(train, labels)
@@ -120,11 +135,15 @@ def knn(kind: str, n_train: int, n_test: int, dim: int, classes: int, sklearn_qu
     sk_idx = clf.kneighbors(test[:q], 1, return_distance=False)[:, 0]
     sk_time = (time.perf_counter() - t) * n_test / q
     ref = results.get("torch", (None, sk_idx))[1]
-    print(f"  scikit-learn brute (cosine): {sk_time:7.1f} s for all (extrapolated from {q} queries); "
-          f"agrees with torch on {100 * np.mean(ref[:q] == sk_idx):.2f}% of them")
+    print(
+        f"  scikit-learn brute (cosine): {sk_time:7.1f} s for all (extrapolated from {q} queries); "
+        f"agrees with torch on {100 * np.mean(ref[:q] == sk_idx):.2f}% of them"
+    )
     for backend, (sec, idx) in results.items():
-        print(f"  {backend:<8}: {n_test / sec:8.0f} queries/s  {sec:7.1f} s  x{sk_time / sec:5.1f} vs scikit-learn"
-              f"  neighbours equal torch brute force: {100 * np.mean(idx == ref):.3f}%")
+        print(
+            f"  {backend:<8}: {n_test / sec:8.0f} queries/s  {sec:7.1f} s  x{sk_time / sec:5.1f} vs scikit-learn"
+            f"  neighbours equal torch brute force: {100 * np.mean(idx == ref):.3f}%"
+        )
 
 
 def main() -> int:
@@ -136,26 +155,36 @@ def main() -> int:
     p.add_argument("--clips", type=int, default=192, help="clips per extraction measurement")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers for the pipeline measurement")
     p.add_argument("--kinds", nargs="+", default=["isotropic", "decaying"], choices=["isotropic", "decaying"])
-    p.add_argument("--backends", nargs="+", default=["torch", "faiss", "pruned"],
-                   choices=["torch", "faiss", "pruned", "auto"])
+    p.add_argument(
+        "--backends", nargs="+", default=["torch", "faiss", "pruned"], choices=["torch", "faiss", "pruned", "auto"]
+    )
     p.add_argument("--skip-extraction", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from ssl_skel.evaluation.knn import faiss_openblas_core, import_faiss
 
     import_faiss().omp_set_num_threads(args.threads)
-    print(f"load average {os.getloadavg()}; faiss-cpu OpenBLAS kernels: {faiss_openblas_core()} "
-          f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')})", flush=True)
+    print(
+        f"load average {os.getloadavg()}; faiss-cpu OpenBLAS kernels: {faiss_openblas_core()} "
+        f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')})",
+        flush=True,
+    )
     hidden, length = (256, 64) if args.quick else (1024, 64)
     clips = 16 if args.quick else args.clips
     batch = 8 if args.quick else args.batch
     if not args.skip_extraction:
         rate = extraction_encoder(batch, clips, hidden, length)
-        print(f"feature extraction, encoder only (unified hidden {hidden}, T={length}, batch {batch}, "
-              f"{args.threads} threads): {rate:.1f} clips/s (x{rate / 43:.2f} vs the authors' 43 clips/s)", flush=True)
+        print(
+            f"feature extraction, encoder only (unified hidden {hidden}, T={length}, batch {batch}, "
+            f"{args.threads} threads): {rate:.1f} clips/s (x{rate / 43:.2f} vs the authors' 43 clips/s)",
+            flush=True,
+        )
         rate, n = extraction_pipeline(batch, clips, hidden, length, args.workers)
-        print(f"feature extraction, extract_features on the built-in dataset ({n} clips, {args.workers} workers): "
-              f"{rate:.1f} clips/s", flush=True)
+        print(
+            f"feature extraction, extract_features on the built-in dataset ({n} clips, {args.workers} workers): "
+            f"{rate:.1f} clips/s",
+            flush=True,
+        )
     for kind in args.kinds:
         if args.quick:
             knn(kind, 4000, 1000, 256, 60, 500, args.threads, tuple(args.backends))

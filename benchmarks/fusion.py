@@ -7,6 +7,7 @@ Each adapter trains with its preset (configs/fusion_<name>.yaml) through the one
 extra key=value overrides apply to every preset (e.g. train.epochs=5 for a quick look).
 MMCL is also run with `params.guide=none`: the skeleton-only model it should beat.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,8 @@ import logging
 import time
 from pathlib import Path
 
-from ssl_skel.commands.fusion import run_fusion
-from ssl_skel.models.fusion.config import load_fusion_config
+from ssl_skel.core.config import load_fusion_config
+from ssl_skel.fusion.run import run_fusion
 
 
 def main() -> None:
@@ -32,9 +33,9 @@ def main() -> None:
     rows = []
     for adapter, label, extra in jobs:
         run_dir = Path(args.runs) / label.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "-")
-        cfg = load_fusion_config(f"configs/fusion_{adapter}.yaml",
-                                 [f"data.root={args.root}", f"run_dir={run_dir}",
-                                  *extra, *args.overrides])
+        cfg = load_fusion_config(
+            f"configs/fusion_{adapter}.yaml", [f"data.root={args.root}", f"run_dir={run_dir}", *extra, *args.overrides]
+        )
         start = time.perf_counter()
         res = run_fusion(cfg, resume="none")
         rows.append((label, res["top1"], res["clips_per_s"], time.perf_counter() - start, res["stats"]))

@@ -8,6 +8,7 @@ count in a fresh process and prints files/s for a cold run and for a cached re-r
 memory: the converting process's max RSS, its workers' max RSS, and the peak of Python
 allocations (tracemalloc, measured on an extra untimed 1-worker run) in the converting process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ def _body_lines(rng: np.random.Generator, body_id: int, xyz: np.ndarray) -> list
     for j in range(25):
         x, y, z = xyz[j]
         q = rng.normal(size=4)
-        lines.append(f"{x:.7g} {y:.7g} {z:.7g} {rng.uniform(0, 512):.7g} {rng.uniform(0, 424):.7g} "
-                     f"{rng.uniform(0, 1920):.7g} {rng.uniform(0, 1080):.7g} {q[0]:.7g} {q[1]:.7g} {q[2]:.7g} {q[3]:.7g} 2")
+        lines.append(
+            f"{x:.7g} {y:.7g} {z:.7g} {rng.uniform(0, 512):.7g} {rng.uniform(0, 424):.7g} "
+            f"{rng.uniform(0, 1920):.7g} {rng.uniform(0, 1080):.7g} {q[0]:.7g} {q[1]:.7g} {q[2]:.7g} {q[3]:.7g} 2"
+        )
     return lines
 
 
@@ -75,7 +78,11 @@ def _run_one(raw: str, out: str, workers: int) -> dict:
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {
-        "files": cold.num_samples, "cold_s": t1 - t0, "cached_s": t2 - t1, "parsed": cold.parsed, "from_cache": warm.from_cache,
+        "files": cold.num_samples,
+        "cold_s": t1 - t0,
+        "cached_s": t2 - t1,
+        "parsed": cold.parsed,
+        "from_cache": warm.from_cache,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "traced_peak_mb": traced_peak / 2**20,
@@ -98,16 +105,27 @@ def main() -> int:
         t0 = time.perf_counter()
         size = write_files(raw, args.files, args.frames)
         files = len(list(raw.glob("*.skeleton")))
-        print(f"generated {files} .skeleton files ({size / 2**20:.1f} MiB, {args.frames} frames each) in {time.perf_counter() - t0:.1f} s")
-        print(f"{'workers':>7} {'files':>6} {'cold files/s':>13} {'cached files/s':>15} {'main maxRSS MiB':>16} "
-              f"{'workers maxRSS MiB':>19} {'traced peak MiB':>16}")
+        print(
+            f"generated {files} .skeleton files ({size / 2**20:.1f} MiB, {args.frames} frames each) "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
+        print(
+            f"{'workers':>7} {'files':>6} {'cold files/s':>13} {'cached files/s':>15} {'main maxRSS MiB':>16} "
+            f"{'workers maxRSS MiB':>19} {'traced peak MiB':>16}"
+        )
         for w in args.workers:
             out = Path(tmp) / f"out_w{w}"
-            res = subprocess.run([sys.executable, __file__, "--child", str(raw), str(out), str(w)],
-                                 check=True, capture_output=True, text=True)
+            res = subprocess.run(
+                [sys.executable, __file__, "--child", str(raw), str(out), str(w)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            print(f"{w:>7} {r['files']:>6} {r['files'] / r['cold_s']:>13.1f} {r['files'] / r['cached_s']:>15.1f} "
-                  f"{r['maxrss_mb']:>16.0f} {r['children_maxrss_mb']:>19.0f} {r['traced_peak_mb']:>16.1f}")
+            print(
+                f"{w:>7} {r['files']:>6} {r['files'] / r['cold_s']:>13.1f} {r['files'] / r['cached_s']:>15.1f} "
+                f"{r['maxrss_mb']:>16.0f} {r['children_maxrss_mb']:>19.0f} {r['traced_peak_mb']:>16.1f}"
+            )
     return 0
 
 

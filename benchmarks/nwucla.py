@@ -24,6 +24,7 @@ coordinates resampled to `--floor-frames`, centred and scaled per clip, flattene
 cosine 1-NN and a ridge classifier); supervised fine-tuning of the same encoder with the
 evaluation issue's supervised head as the upper reference.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,9 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -59,8 +60,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budget-minutes", type=float, default=45.0, help="wall-time cap of pretraining")
     p.add_argument("--epochs", type=int, default=None, help="plan this many epochs (default: what fits the budget)")
     p.add_argument("--finetune-minutes", type=float, default=8.0, help="wall-time target of supervised fine-tuning")
-    p.add_argument("--finetune-epochs", type=int, default=None, help="fixed fine-tuning epochs (default: from the budget)")
-    p.add_argument("--finetune-lr", type=float, default=None, help="fine-tuning lr for a batch of 256 (default: config lr)")
+    p.add_argument(
+        "--finetune-epochs", type=int, default=None, help="fixed fine-tuning epochs (default: from the budget)"
+    )
+    p.add_argument(
+        "--finetune-lr", type=float, default=None, help="fine-tuning lr for a batch of 256 (default: config lr)"
+    )
     p.add_argument("--skip-finetune", action="store_true", help="leave out the supervised upper reference")
     p.add_argument("--skip-random", action="store_true", help="leave out the random-encoder rows")
     p.add_argument("--curve-points", type=int, default=8, help="KNN-1 curve points during pretraining (0 = none)")
@@ -114,8 +119,10 @@ def cpu_model() -> str:
 def machine_line(threads: int) -> str:
     import torch
 
-    return (f"{os.cpu_count()} cores ({cpu_model()}), torch {torch.__version__} with {threads} threads, "
-            f"python {platform.python_version()}, {platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu_model()}), torch {torch.__version__} with {threads} threads, "
+        f"python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 # --------------------------------------------------------------------------- data
@@ -130,7 +137,9 @@ def convert(raw: Path, data: Path) -> str:
             return "reused"
         raise SystemExit(f"{data}: holds another dataset ({source.get('raw')}); pass another --data or --out")
     report = convert_ucla(raw, data)
-    return f"converted {report.num_samples} clips (train {report.split_sizes['train']}, test {report.split_sizes['test']})"
+    return (
+        f"converted {report.num_samples} clips (train {report.split_sizes['train']}, test {report.split_sizes['test']})"
+    )
 
 
 # --------------------------------------------------------------------------- floors
@@ -147,7 +156,7 @@ def raw_features(dataset, frames: int) -> tuple[np.ndarray, np.ndarray]:
     for i in range(len(dataset)):
         x = resize(dataset.valid_frames(i)).astype(np.float64)  # (C, frames, V, M)
         x = x - x.mean(axis=(1, 2, 3), keepdims=True)
-        x = x / max(float(np.sqrt((x ** 2).sum(0).mean())), 1e-8)
+        x = x / max(float(np.sqrt((x**2).sum(0).mean())), 1e-8)
         rows.append(x.reshape(-1))
     return np.asarray(rows, np.float32), np.asarray(dataset.labels, np.int64)
 
@@ -165,16 +174,18 @@ def floors(cfg_data, frames: int, seed: int) -> dict[str, float]:
     xte, yte = raw_features(test, frames)
     knn = knn_classify(xtr, ytr, xte, train.num_classes, k=1)
     ridge = RidgeClassifier(alpha=1.0).fit(xtr, ytr)
-    return {"knn1": 100.0 * float(np.mean(knn.predictions == yte)),
-            "ridge": 100.0 * float(np.mean(ridge.predict(xte) == yte)),
-            "dim": int(xtr.shape[1])}
+    return {
+        "knn1": 100.0 * float(np.mean(knn.predictions == yte)),
+        "ridge": 100.0 * float(np.mean(ridge.predict(xte) == yte)),
+        "dim": int(xtr.shape[1]),
+    }
 
 
 # --------------------------------------------------------------------------- pretraining
 def checkpoint_epoch(path: Path) -> int:
     if not path.exists():
         return 0
-    from ssl_skel.engine.checkpoint import load_checkpoint
+    from ssl_skel.core.checkpoint import load_checkpoint
 
     return int(load_checkpoint(path)["epoch"])
 
@@ -204,7 +215,7 @@ class PretrainPlan:
     stopped_by_budget: bool = False
 
     @staticmethod
-    def load(path: Path) -> "PretrainPlan | None":
+    def load(path: Path) -> PretrainPlan | None:
         return PretrainPlan(**json.loads(path.read_text())) if path.exists() else None
 
     def save(self, path: Path) -> None:
@@ -224,7 +235,7 @@ def probe_epoch_seconds(args: argparse.Namespace, cfg, base: list[str], steps: i
     """
     import shutil
 
-    from ssl_skel.engine.checkpoint import load_checkpoint
+    from ssl_skel.core.checkpoint import load_checkpoint
 
     probe = Path(cfg.run_dir).parent / "pretrain_probe"
     shutil.rmtree(probe, ignore_errors=True)
@@ -269,8 +280,15 @@ def pretrain(args: argparse.Namespace, cfg, base: list[str], stages: Stages) -> 
         fits = max(1, int((0.97 * budget - calls * startup) // first_s))
         epochs = args.epochs or min(cfg.train.epochs, fits)
         plan = PretrainPlan(planned_epochs=epochs, first_epoch_s=first_s, seconds=probe_s)
-        log.info("measured epoch %.1f s (+ %.1f s start-up per call): %d epochs fit %.0f min; planned %d (config: %d)",
-                 first_s, startup, fits, args.budget_minutes, epochs, cfg.train.epochs)
+        log.info(
+            "measured epoch %.1f s (+ %.1f s start-up per call): %d epochs fit %.0f min; planned %d (config: %d)",
+            first_s,
+            startup,
+            fits,
+            args.budget_minutes,
+            epochs,
+            cfg.train.epochs,
+        )
         plan.save(plan_file)
     every = max(1, math.ceil(plan.planned_epochs / args.curve_points)) if args.curve_points else 0
     done = checkpoint_epoch(last)
@@ -295,7 +313,7 @@ def pretrain(args: argparse.Namespace, cfg, base: list[str], stages: Stages) -> 
 
 
 def last_loss(checkpoint: Path) -> float:
-    from ssl_skel.engine.checkpoint import load_checkpoint
+    from ssl_skel.core.checkpoint import load_checkpoint
 
     return float(load_checkpoint(checkpoint).get("metrics", {}).get("last", {}).get("loss", float("nan")))
 
@@ -304,8 +322,15 @@ def last_loss(checkpoint: Path) -> float:
 def evaluate(checkpoint: Path, out: Path, workers: int, random_init: bool) -> dict[str, dict[str, float]]:
     """Linear probe and KNN-1 top-1 per modality via `ssl-skel linear` / `ssl-skel knn`."""
     tag = "random" if random_init else "pretrained"
-    common = ["--checkpoint", str(checkpoint), "--no-plots", "--num-workers", str(workers),
-              "--cache-dir", str(out / f"features_{tag}")] + (["--random-init"] if random_init else [])
+    common = [
+        "--checkpoint",
+        str(checkpoint),
+        "--no-plots",
+        "--num-workers",
+        str(workers),
+        "--cache-dir",
+        str(out / f"features_{tag}"),
+    ] + (["--random-init"] if random_init else [])
     results: dict[str, dict[str, float]] = {m: {} for m in MODALITIES}
     for protocol, key in (("linear", "linear"), ("knn", "knn1")):
         folder = out / f"{protocol}_{tag}"
@@ -316,18 +341,24 @@ def evaluate(checkpoint: Path, out: Path, workers: int, random_init: bool) -> di
     return results
 
 
-def finetune(args: argparse.Namespace, cfg, checkpoint: Path, out: Path, pretrain_epoch_s: float,
-             workers: int) -> dict:
+def finetune(args: argparse.Namespace, cfg, checkpoint: Path, out: Path, pretrain_epoch_s: float, workers: int) -> dict:
     """`ssl-skel finetune` of the pretrained encoder (fused feature + linear head)."""
     # one supervised step runs the fused stream once (three embeddings, one transformer pass
     # per token stream); a UmURL step runs four streams, so an epoch costs about 0.4 of one
     epochs = args.finetune_epochs or max(1, int(args.finetune_minutes * 60 // (0.4 * pretrain_epoch_s)))
     lr = args.finetune_lr or cfg.train.lr
-    ov = [f"train.epochs={epochs}", f"train.lr={lr}", f"train.warmup_epochs={min(1, epochs)}",
-          f"train.save_every={epochs}", f"data.num_workers={workers}"]
+    ov = [
+        f"train.epochs={epochs}",
+        f"train.lr={lr}",
+        f"train.warmup_epochs={min(1, epochs)}",
+        f"train.save_every={epochs}",
+        f"data.num_workers={workers}",
+    ]
     folder = out / "finetune"
-    run_command("finetune", ["--checkpoint", str(checkpoint), "--out", str(folder), "--no-plots",
-                             "--label-smoothing", "0.1", *ov])
+    run_command(
+        "finetune",
+        ["--checkpoint", str(checkpoint), "--out", str(folder), "--no-plots", "--label-smoothing", "0.1", *ov],
+    )
     metrics = json.loads((folder / "results.json").read_text())["metrics"]
     return {"top1": float(metrics["fused"]["top1"]), "epochs": epochs, "lr": lr}
 
@@ -356,7 +387,8 @@ def report(ctx: dict) -> str:
         f"Pretraining: {ctx['epochs_done']}/{plan.planned_epochs} epochs planned from a measured epoch time "
         f"({plan.first_epoch_s:.0f} s) and a budget of {ctx['budget']:.0f} min; batch {cfg.train.batch_size}, "
         f"{cfg.train.optimizer} lr {cfg.train.lr:g} (per 256), final loss {ctx['loss']:.3f}"
-        + (" — stopped by the budget before the planned epochs" if plan.stopped_by_budget else "") + ".",
+        + (" — stopped by the budget before the planned epochs" if plan.stopped_by_budget else "")
+        + ".",
         "",
         "| encoder | feature | linear top-1 (%) | KNN-1 top-1 (%) |",
         "|---|---|---:|---:|",
@@ -367,20 +399,31 @@ def report(ctx: dict) -> str:
         for m in MODALITIES:
             lines.append(f"| {name} | {m} | {fmt(res[m].get('linear'))} | {fmt(res[m].get('knn1'))} |")
     fl = ctx["floors"]
-    lines.append(f"| floor: raw coordinates ({ctx['floor_frames']} frames, {fl['dim']}-d), no learning | – | "
-                 f"{fmt(fl['ridge'])} (ridge) | {fmt(fl['knn1'])} |")
+    lines.append(
+        f"| floor: raw coordinates ({ctx['floor_frames']} frames, {fl['dim']}-d), no learning | – | "
+        f"{fmt(fl['ridge'])} (ridge) | {fmt(fl['knn1'])} |"
+    )
     ft = ctx.get("finetune")
     if ft:
-        lines.append(f"| supervised fine-tune of the pretrained encoder ({ft['epochs']} epochs, upper reference) "
-                     f"| fused | {fmt(ft['top1'])} (test top-1) | – |")
-    lines += ["", "Goal on 2 CPU cores: linear >= 85 %, KNN-1 >= 80 % (published frozen SSL on NW-UCLA: mid 70s "
-              "to mid 80s; supervised GCNs about 95 %). Linear: final epoch of "
-              f"{cfg.eval.linear_epochs} probe epochs, never the best test epoch."]
+        lines.append(
+            f"| supervised fine-tune of the pretrained encoder ({ft['epochs']} epochs, upper reference) "
+            f"| fused | {fmt(ft['top1'])} (test top-1) | – |"
+        )
+    lines += [
+        "",
+        "Goal on 2 CPU cores: linear >= 85 %, KNN-1 >= 80 % (published frozen SSL on NW-UCLA: mid 70s "
+        "to mid 80s; supervised GCNs about 95 %). Linear: final epoch of "
+        f"{cfg.eval.linear_epochs} probe epochs, never the best test epoch.",
+    ]
     if plan.curve:
         pts = ", ".join(f"{int(e)}: {k:.1f}" for e, k, _ in plan.curve)
         lines += ["", f"Learning curve, fused KNN-1 top-1 by epoch: {pts}."]
-    lines += ["", "Wall time per stage: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in ctx["stages"].items())
-              + f"; total {sum(ctx['stages'].values()) / 60:.1f} min."]
+    lines += [
+        "",
+        "Wall time per stage: "
+        + ", ".join(f"{k} {v / 60:.1f} min" for k, v in ctx["stages"].items())
+        + f"; total {sum(ctx['stages'].values()) / 60:.1f} min.",
+    ]
     return "\n".join(lines)
 
 
@@ -405,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    from ssl_skel.config import load_config
+    from ssl_skel.core.config import load_config
     from ssl_skel.data.datasets import build_dataset
 
     raw, out = Path(args.raw), Path(args.out)
@@ -442,17 +485,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [len(build_dataset(cfg.data, part, train=False, seed=cfg.seed)) for part in ("train", "test")]
     command = "python benchmarks/nwucla.py " + " ".join(sys.argv[1:] if argv is None else argv)
     ctx = {
-        "cfg": cfg, "plan": plan, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine_line(threads), "command": command.strip(), "data_note": data_note, "sizes": sizes,
-        "enc_params": enc.encoder.num_parameters(), "dim": enc.dim, "config_name": args.config,
-        "epochs_done": checkpoint_epoch(last), "budget": args.budget_minutes, "loss": last_loss(last),
-        "pretrained": pretrained, "random": random_res, "floors": floor, "floor_frames": args.floor_frames,
-        "finetune": ft, "stages": stages.seconds,
+        "cfg": cfg,
+        "plan": plan,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_line(threads),
+        "command": command.strip(),
+        "data_note": data_note,
+        "sizes": sizes,
+        "enc_params": enc.encoder.num_parameters(),
+        "dim": enc.dim,
+        "config_name": args.config,
+        "epochs_done": checkpoint_epoch(last),
+        "budget": args.budget_minutes,
+        "loss": last_loss(last),
+        "pretrained": pretrained,
+        "random": random_res,
+        "floors": floor,
+        "floor_frames": args.floor_frames,
+        "finetune": ft,
+        "stages": stages.seconds,
     }
     section = report(ctx)
     print(section)
-    (out / "results.json").write_text(json.dumps(
-        {k: v for k, v in ctx.items() if k not in ("cfg", "plan")} | {"plan": plan.__dict__}, indent=1, default=str))
+    (out / "results.json").write_text(
+        json.dumps(
+            {k: v for k, v in ctx.items() if k not in ("cfg", "plan")} | {"plan": plan.__dict__}, indent=1, default=str
+        )
+    )
     if not args.no_write:
         write_section(Path(args.benchmarks_md), section)
         print(f"\nwritten to {args.benchmarks_md}")

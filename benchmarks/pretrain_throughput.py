@@ -18,6 +18,7 @@ machine is busy. `--baseline` times the same model the way the authors' code run
 (torch.nn.TransformerEncoderLayer, each stream through the transformer separately,
 lightly's masked covariance loss, PyTorch's default AdamW) for an A/B comparison under the same conditions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=128, help="clips per step (NTU-60 preset: 128)")
     p.add_argument("--steps", type=int, default=3, help="timed steps")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (2 needed: the second step is still slow on CPU)")
+    p.add_argument(
+        "--warmup", type=int, default=2, help="untimed steps first (2 needed: the second step is still slow on CPU)"
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--amp", default="auto", choices=["auto", "on", "off"], help="auto: bf16 on CUDA, off on CPU")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
@@ -50,10 +53,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clip-length", type=int, default=64)
     p.add_argument("--views", type=int, default=4, choices=[2, 4], help="NTU-60 preset: 4 (same FLOPs as 2)")
     p.add_argument("--encoder-params", default="{}", help="JSON overrides of the unified encoder's params")
-    p.add_argument("--optimizer", default="fused", choices=["fused", "default"],
-                   help="AdamW implementation: fused kernel or PyTorch's default")
-    p.add_argument("--baseline", action="store_true",
-                   help="ablation: streams one at a time, lightly's covariance loss, default AdamW")
+    p.add_argument(
+        "--optimizer",
+        default="fused",
+        choices=["fused", "default"],
+        help="AdamW implementation: fused kernel or PyTorch's default",
+    )
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="ablation: streams one at a time, lightly's covariance loss, default AdamW",
+    )
     p.add_argument("--method-params", default="{}", help="JSON overrides of the umurl objective's params")
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     return p.parse_args(argv)
@@ -170,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         "amp": str(amp_dtype).replace("torch.", "") if use_amp else "off (fp32)",
-        "execution": "baseline (torch layers, per-stream, masked cov, default AdamW)" if args.baseline
+        "execution": "baseline (torch layers, per-stream, masked cov, default AdamW)"
+        if args.baseline
         else f"batched streams, {args.optimizer} AdamW",
         "batch": args.batch,
         "views": args.views,

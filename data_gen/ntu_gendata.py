@@ -1,4 +1,5 @@
 """Thin wrapper: `python data_gen/ntu_gendata.py ARGS` == `ssl-skel gendata ntu ARGS`."""
+
 import sys
 
 from ssl_skel.cli import main

@@ -1,4 +1,5 @@
 """Thin wrapper: `python data_gen/pyskl_gendata.py ARGS` == `ssl-skel gendata pyskl ARGS`."""
+
 import sys
 
 from ssl_skel.cli import main

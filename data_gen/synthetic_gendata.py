@@ -4,6 +4,7 @@
 
 Thin wrapper: the logic is in ssl_skel.data.synthetic.
 """
+
 import sys
 
 from ssl_skel.data.synthetic import main

@@ -1,4 +1,5 @@
 """Thin wrapper: `python data_gen/ucla_gendata.py ARGS` == `ssl-skel gendata ucla ARGS`."""
+
 import sys
 
 from ssl_skel.cli import main

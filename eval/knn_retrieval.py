@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """KNN retrieval on frozen features: python eval/knn_retrieval.py --checkpoint RUN/last.pt [--k 1] [key=value ...]"""
+
 import sys
 
 from ssl_skel.cli import main

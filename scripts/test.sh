@@ -16,6 +16,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 source scripts/_venv.sh dev
+echo "[ssl-skel] lint and format check (ruff)"
+"$PY" -m ruff check --quiet .
+"$PY" -m ruff format --check --quiet .
 echo "[ssl-skel] fast tests"
 "$PY" -m pytest -q ${pytest_args[@]+"${pytest_args[@]}"}
 if [ "$run_slow" = 1 ]; then

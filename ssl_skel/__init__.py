@@ -2,6 +2,7 @@
 
 The public API is re-exported here lazily, so `import ssl_skel` stays cheap.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,12 +10,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_config": "ssl_skel.config",
-    "Config": "ssl_skel.config",
-    "ConfigError": "ssl_skel.config",
-    "get_layout": "ssl_skel.data.graphs",
-    "Layout": "ssl_skel.data.graphs",
-    "open_arrays": "ssl_skel.data.storage",
+    "load_config": "ssl_skel.core.config",
+    "Config": "ssl_skel.core.config",
+    "ConfigError": "ssl_skel.core.config",
+    "get_layout": "ssl_skel.data.layouts",
+    "Layout": "ssl_skel.data.layouts",
+    "open_arrays": "ssl_skel.data.sources",
     "load_encoder": "ssl_skel.evaluation.api",
     "export_encoder": "ssl_skel.evaluation.api",
     "FrozenEncoder": "ssl_skel.evaluation.api",

@@ -6,12 +6,15 @@ tests and notebooks can call directly. Errors the user can fix (bad config, bad 
 missing data) print one line and exit with status 2; anything else is a bug and keeps
 its traceback.
 """
+
 from __future__ import annotations
 
 import importlib
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+
+from ssl_skel.commands import UserError
 
 COMMANDS = {
     "gendata": ("ssl_skel.commands.gendata", "convert raw data or generate the built-in dataset"),
@@ -28,10 +31,6 @@ COMMANDS = {
 }
 
 
-class UserError(Exception):
-    """An error caused by input the user can fix; printed as one line, exit status 2."""
-
-
 def _usage() -> str:
     lines = ["usage: ssl-skel <command> [options]", "", "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
@@ -41,12 +40,12 @@ def _usage() -> str:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'bad input', not 'bug'."""
-    from ssl_skel.config import ConfigError
+    from ssl_skel.core.config import ConfigError
     from ssl_skel.data.storage import DataFormatError
 
     errors: list[type[BaseException]] = [UserError, ConfigError, DataFormatError, FileNotFoundError]
     try:
-        from ssl_skel.engine.checkpoint import CheckpointError
+        from ssl_skel.core.checkpoint import CheckpointError
 
         errors.append(CheckpointError)
     except ImportError:

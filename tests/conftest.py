@@ -1,4 +1,5 @@
 """Shared fixtures. Real data in ../shared/data is optional: tests using it skip."""
+
 from __future__ import annotations
 
 import os

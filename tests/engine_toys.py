@@ -3,6 +3,7 @@
 Also runnable as a torchrun worker (`python tests/engine_toys.py RUN_DIR EPOCHS`), which
 the DDP tests launch in subprocesses.
 """
+
 from __future__ import annotations
 
 import sys
@@ -37,7 +38,9 @@ class ToyClips(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         g = np.random.default_rng([self.seed, self.epoch, i])
-        views = [torch.from_numpy(self.x[i] + 0.1 * g.normal(size=self.x[i].shape).astype(np.float32)) for _ in range(2)]
+        views = [
+            torch.from_numpy(self.x[i] + 0.1 * g.normal(size=self.x[i].shape).astype(np.float32)) for _ in range(2)
+        ]
         return {"views": views, "label": int(self.labels[i]), "index": i}
 
 
@@ -48,8 +51,9 @@ class ToyMethod(nn.Module):
     `nan_after` makes the "consistency" term NaN from that forward call on.
     """
 
-    def __init__(self, dim: int = 8, nan_after: int | None = None, use_bn: bool = True,
-                 nan_grad_after: int | None = None) -> None:
+    def __init__(
+        self, dim: int = 8, nan_after: int | None = None, use_bn: bool = True, nan_grad_after: int | None = None
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten(), nn.Linear(C * T * V * M, dim)]
         if use_bn:
@@ -72,8 +76,12 @@ class ToyMethod(nn.Module):
             consistency = consistency * float("nan")
         if self.nan_grad_after is not None and self.calls > self.nan_grad_after:
             ce = ce + 0.0 * torch.sqrt((a - a).pow(2).sum())  # value 0, gradient 0 * inf = NaN
-        return {"loss": ce + 0.1 * consistency, "loss/ce": ce, "loss/consistency": consistency,
-                "stat/embed_std": a.detach().std(dim=0).mean()}
+        return {
+            "loss": ce + 0.1 * consistency,
+            "loss/ce": ce,
+            "loss/consistency": consistency,
+            "stat/embed_std": a.detach().std(dim=0).mean(),
+        }
 
     @torch.no_grad()
     def on_step_end(self, step: int, total_steps: int) -> None:
@@ -82,10 +90,18 @@ class ToyMethod(nn.Module):
 
 
 def toy_train_cfg(**overrides):
-    from ssl_skel.config import TrainConfig
+    from ssl_skel.core.config import TrainConfig
 
-    base = dict(epochs=3, batch_size=8, lr=0.05 * 256 / 8, optimizer="sgd", warmup_epochs=1, save_every=2,
-                log_every=2, momentum=0.9)
+    base = dict(
+        epochs=3,
+        batch_size=8,
+        lr=0.05 * 256 / 8,
+        optimizer="sgd",
+        warmup_epochs=1,
+        save_every=2,
+        log_every=2,
+        momentum=0.9,
+    )
     base.update(overrides)
     return TrainConfig(**base)
 
@@ -99,8 +115,17 @@ def _worker(run_dir: str, epochs: int, accumulate: int = 1) -> None:
 
     torch.manual_seed(0)
     method = ToyMethod()
-    fit(method, ToyClips(n=64), toy_train_cfg(epochs=epochs, accumulate=accumulate), run_dir, seed=0,
-        checkpoint_meta=META, num_workers=0, resume=False, device="cpu")
+    fit(
+        method,
+        ToyClips(n=64),
+        toy_train_cfg(epochs=epochs, accumulate=accumulate),
+        run_dir,
+        seed=0,
+        checkpoint_meta=META,
+        num_workers=0,
+        resume=False,
+        device="cpu",
+    )
     import os
 
     Path(run_dir).mkdir(parents=True, exist_ok=True)  # only rank 0's fit creates it

@@ -1,11 +1,12 @@
 """Helpers for the evaluation tests: tiny encoders and checkpoints in the shared format."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-from ssl_skel.engine.checkpoint import save_checkpoint
+from ssl_skel.core.checkpoint import save_checkpoint
 from ssl_skel.models.encoders import build_encoder
 from ssl_skel.models.encoders.base import InputSpec
 
@@ -20,28 +21,51 @@ def tiny_encoder(seed: int = 0, spec: InputSpec = SPEC, params: dict | None = No
 
 def encoder_entry(encoder, params: dict | None = None) -> dict:
     s = encoder.spec
-    return {"name": "unified", "params": dict(params or TINY),
-            "spec": {"layout": s.layout, "in_channels": s.in_channels, "num_persons": s.num_persons,
-                     "clip_length": s.clip_length}, "prefix": "encoder."}
+    return {
+        "name": "unified",
+        "params": dict(params or TINY),
+        "spec": {
+            "layout": s.layout,
+            "in_channels": s.in_channels,
+            "num_persons": s.num_persons,
+            "clip_length": s.clip_length,
+        },
+        "prefix": "encoder.",
+    }
 
 
 def tiny_config(data_root: str = "data/none", benchmark: str = "xsub", clip_length: int = 16) -> dict:
-    return {"data": {"root": str(data_root), "benchmark": benchmark, "clip_length": clip_length, "num_workers": 0},
-            "model": {"name": "unified", "params": dict(TINY)},
-            "objective": {"name": "umurl", "params": {}},
-            "eval": {"linear_epochs": 20, "feature_batch_size": 64},
-            "seed": 0, "run_dir": "", "name": "tiny"}
+    return {
+        "data": {"root": str(data_root), "benchmark": benchmark, "clip_length": clip_length, "num_workers": 0},
+        "model": {"name": "unified", "params": dict(TINY)},
+        "objective": {"name": "umurl", "params": {}},
+        "eval": {"linear_epochs": 20, "feature_batch_size": 64},
+        "seed": 0,
+        "run_dir": "",
+        "name": "tiny",
+    }
 
 
-def write_checkpoint(path: Path, encoder, *, config: dict | None = None, extra_model: dict | None = None,
-                     kind: str = "pretrain") -> Path:
+def write_checkpoint(
+    path: Path, encoder, *, config: dict | None = None, extra_model: dict | None = None, kind: str = "pretrain"
+) -> Path:
     """A pretraining-style checkpoint: encoder weights under "encoder." plus a fake queue/head."""
     model = {f"encoder.{k}": v.clone() for k, v in encoder.state_dict().items()}
     model["queue"] = torch.randn(8, 4)
     model.update(extra_model or {})
-    payload = {"kind": kind, "config": config or tiny_config(), "encoder": encoder_entry(encoder),
-               "model": model, "optimizer": {"state": {}, "param_groups": []}, "scheduler": {}, "scaler": {},
-               "epoch": 1, "step": 10, "rng": {}, "metrics": {"loss": 1.0}}
+    payload = {
+        "kind": kind,
+        "config": config or tiny_config(),
+        "encoder": encoder_entry(encoder),
+        "model": model,
+        "optimizer": {"state": {}, "param_groups": []},
+        "scheduler": {},
+        "scaler": {},
+        "epoch": 1,
+        "step": 10,
+        "rng": {},
+        "metrics": {"loss": 1.0},
+    }
     return save_checkpoint(payload, path)
 
 

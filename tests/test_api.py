@@ -1,12 +1,13 @@
 """load_encoder / export_encoder / FrozenEncoder: round trips, freezing and every bad file."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from eval_helpers import SPEC, clips, tiny_encoder, write_checkpoint
 
 import ssl_skel
 from ssl_skel.evaluation.api import CheckpointError, FrozenEncoder, export_encoder, load_encoder
-from eval_helpers import SPEC, clips, tiny_encoder, write_checkpoint
 
 
 @pytest.fixture()
@@ -106,7 +107,7 @@ def test_missing_and_unexpected_keys_are_named(tmp_path):
     first = next(k for k in payload["model"] if k.startswith("encoder."))
     del payload["model"][first]
     torch.save(payload, tmp_path / "b.pt")
-    with pytest.raises(CheckpointError, match=f"missing keys: {first[len('encoder.'):]}"):
+    with pytest.raises(CheckpointError, match=f"missing keys: {first[len('encoder.') :]}"):
         load_encoder(tmp_path / "b.pt")
 
 
@@ -143,11 +144,13 @@ def test_feature_cache_is_read_back(ckpt, tmp_path):
 
     frozen = load_encoder(ckpt[0])
     key = cache_key(ckpt[0], {"root": str(tmp_path), "part": "test"}, ["fused", "bone"])
-    first = extract_features(frozen, Clips(), ["fused", "bone"], batch_size=2, cache_dir=tmp_path / "c", key=key,
-                             progress=False)
+    first = extract_features(
+        frozen, Clips(), ["fused", "bone"], batch_size=2, cache_dir=tmp_path / "c", key=key, progress=False
+    )
     assert first.embeddings["fused"].shape == (5, 64) and first.labels.tolist() == [0, 1, 0, 1, 0]
-    np.testing.assert_allclose(first.embeddings["bone"][3], frozen.embed(clips(1, seed=3), "bone")[0].numpy(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        first.embeddings["bone"][3], frozen.embed(clips(1, seed=3), "bone")[0].numpy(), rtol=1e-5, atol=1e-6
+    )
 
     class Broken:
         dim = 64

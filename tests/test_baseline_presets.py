@@ -1,10 +1,11 @@
 """The SkeletonCLR baseline presets validate and build their encoder and method."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ssl_skel.config import load_config
+from ssl_skel.core.config import load_config
 from ssl_skel.models.encoders import build_encoder
 from ssl_skel.models.encoders.base import InputSpec
 from ssl_skel.objectives import build_method

@@ -1,10 +1,11 @@
 """build_method: the one way a method is built from a config; errors name the key."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
 from ssl_skel.models.encoders import InputSpec, build_encoder
 from ssl_skel.objectives import OBJECTIVES, Method, build_method
 from ssl_skel.objectives.skeletonclr import SkeletonCLR, SkeletonCLRParams

@@ -1,4 +1,5 @@
 """Checkpoint files: atomic writes, validated reads, resume lookup, RNG round trip."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_skel.engine import checkpoint as ckpt
-from ssl_skel.engine.checkpoint import CheckpointError, find_resume, load_checkpoint, save_checkpoint
+from ssl_skel.core import checkpoint as ckpt
+from ssl_skel.core.checkpoint import CheckpointError, find_resume, load_checkpoint, save_checkpoint
 
 
 def _payload(value: float = 1.0) -> dict:
@@ -48,7 +49,7 @@ def test_failed_save_leaves_old_file_intact(tmp_path, monkeypatch):
 
 _KILLED_WRITER = """
 import sys, torch
-from ssl_skel.engine.checkpoint import save_checkpoint
+from ssl_skel.core.checkpoint import save_checkpoint
 path = sys.argv[1]
 big = {"kind": "pretrain", "model": {"w": torch.randn(2_000_000)}}
 save_checkpoint(big, path)

@@ -1,13 +1,23 @@
 """Config loading: every mistake is an error naming the key and the file; overrides apply."""
+
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ssl_skel.config import (
-    AugmentConfig, Config, ConfigError, DataConfig, apply_overrides, from_dict, load_config, save_config, to_dict,
+from ssl_skel.core.config import (
+    AugmentConfig,
+    Config,
+    ConfigError,
+    DataConfig,
+    apply_overrides,
+    from_dict,
+    load_config,
+    save_config,
+    to_dict,
 )
 
 BASE = {
@@ -29,7 +39,7 @@ def test_valid_file_loads_with_defaults_and_name(tmp_path: Path) -> None:
     assert isinstance(cfg, Config) and cfg.name == "run" and cfg.run_dir == str(Path("runs") / "run")
     assert cfg.data.augment == AugmentConfig(shear=0.3)
     assert cfg.data.clip_length == 64 and cfg.train.epochs == 3 and cfg.train.lr == 1e-3
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 3  # type: ignore[misc]
 
 
@@ -105,9 +115,35 @@ def test_save_round_trip(tmp_path: Path) -> None:
 
 def test_exponent_without_a_dot_is_a_number():
     """YAML 1.1 reads `4e-3` as a string; a float field still takes it, a word does not."""
-    from ssl_skel.config import ConfigError, load_config
+    from ssl_skel.core.config import ConfigError, load_config
 
     cfg = load_config("synthetic", ["train.lr=4e-3", "train.weight_decay=1e-5"])
     assert cfg.train.lr == 4e-3 and cfg.train.weight_decay == 1e-5
     with pytest.raises(ConfigError, match="train.lr"):
         load_config("synthetic", ["train.lr=fast"])
+
+
+def test_base_preset_is_inherited_key_by_key(tmp_path: Path) -> None:
+    write(tmp_path, BASE, "parent.yaml")
+    child = {"base": "parent.yaml", "data": {"benchmark": "xview"}, "train": {"epochs": 5}}
+    cfg = load_config(write(tmp_path, child, "child.yaml"))
+    assert cfg.name == "child" and cfg.data.benchmark == "xview" and cfg.train.epochs == 5
+    assert cfg.data.augment.shear == 0.3 and cfg.train.batch_size == 16 and cfg.model.name == "stgcn"
+
+
+def test_shipped_presets_inherit_from_the_paper_preset() -> None:
+    xsub, xview = load_config("ntu60_xsub"), load_config("ntu60_xview")
+    assert xview.data.benchmark == "xview" and xview.train.batch_size == 2 * xsub.train.batch_size
+    assert xview.data.augment == xsub.data.augment and xview.train.epochs == xsub.train.epochs == 451
+    assert load_config("ntu120_xset").data.root == "data/ntu120"
+
+
+def test_base_errors_name_the_file(tmp_path: Path) -> None:
+    write(tmp_path, {**BASE, "base": "b.yaml"}, "a.yaml")
+    write(tmp_path, {"base": "a.yaml"}, "b.yaml")
+    with pytest.raises(ConfigError, match="inherits from itself"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(ConfigError, match="no such config file or preset"):
+        load_config(write(tmp_path, {"base": "no_such_preset"}, "c.yaml"))
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)

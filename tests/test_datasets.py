@@ -1,4 +1,5 @@
 """SkeletonClips: view shapes, seeded determinism across epochs and workers, memory mapping, errors."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ssl_skel.config import AugmentConfig, DataConfig
+from ssl_skel.core.config import AugmentConfig, DataConfig
 from ssl_skel.data.datasets import build_dataset
 from ssl_skel.data.storage import DataFormatError
 from ssl_skel.data.synthetic import CLASS_NAMES, generate_dataset
@@ -69,8 +70,7 @@ def test_views_depend_on_seed_epoch_index_only(root: Path) -> None:
 
 
 def _batches(ds, workers: int) -> list[torch.Tensor]:
-    loader = DataLoader(ds, batch_size=5, num_workers=workers, shuffle=False,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(ds, batch_size=5, num_workers=workers, shuffle=False, persistent_workers=workers > 0)
     out = []
     for epoch in (0, 1):
         ds.set_epoch(epoch)
@@ -106,7 +106,9 @@ def test_missing_folder_names_folder_and_command(tmp_path: Path) -> None:
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / ".data.npy.tmp").write_bytes(b"x")
     cfg = DataConfig(root=str(tmp_path / "half"), benchmark="xsub", make_command="make-it")
-    with pytest.raises(DataFormatError, match=r"half: dataset not found or unfinished \(no manifest.json\); make it with: make-it"):
+    with pytest.raises(
+        DataFormatError, match=r"half: dataset not found or unfinished \(no manifest.json\); make it with: make-it"
+    ):
         build_dataset(cfg, "train", train=True, seed=0)
 
 
@@ -137,19 +139,38 @@ def test_info_describes_config_and_checkpoint(tmp_path: Path, capsys: pytest.Cap
     import yaml
 
     from ssl_skel.cli import main
-    from ssl_skel.engine.checkpoint import save_checkpoint
+    from ssl_skel.core.checkpoint import save_checkpoint
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"data": {"root": "d", "benchmark": "xsub"}, "model": {"name": "stgcn"},
-                                   "objective": {"name": "skeletonclr"}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"root": "d", "benchmark": "xsub"},
+                "model": {"name": "stgcn"},
+                "objective": {"name": "skeletonclr"},
+            }
+        )
+    )
     assert main(["info", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "(valid)" in out and "clip_length: 64" in out and "run_dir: runs/c" in out
-    ckpt = save_checkpoint({"kind": "pretrain", "config": {"name": "c", "run_dir": "runs/c"},
-                            "encoder": {"name": "stgcn", "params": {}, "prefix": "encoder.",
-                                        "spec": {"layout": "ntu25", "in_channels": 3, "num_persons": 2, "clip_length": 64}},
-                            "model": {"encoder.w": torch.zeros(2, 3)}, "epoch": 4, "step": 40,
-                            "metrics": {"loss": 1.5}}, tmp_path / "last.pt")
+    ckpt = save_checkpoint(
+        {
+            "kind": "pretrain",
+            "config": {"name": "c", "run_dir": "runs/c"},
+            "encoder": {
+                "name": "stgcn",
+                "params": {},
+                "prefix": "encoder.",
+                "spec": {"layout": "ntu25", "in_channels": 3, "num_persons": 2, "clip_length": 64},
+            },
+            "model": {"encoder.w": torch.zeros(2, 3)},
+            "epoch": 4,
+            "step": 40,
+            "metrics": {"loss": 1.5},
+        },
+        tmp_path / "last.pt",
+    )
     assert main(["info", str(ckpt)]) == 0
     out = capsys.readouterr().out
     assert "kind pretrain" in out and "epoch 4 (completed), step 40" in out and "encoder stgcn" in out

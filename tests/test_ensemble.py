@@ -1,4 +1,5 @@
 """Score files, alignment checks, weighted combination and searched weights."""
+
 from __future__ import annotations
 
 import json
@@ -67,7 +68,7 @@ def test_command_with_weights_and_search(tmp_path, capsys):
     assert cmd.main([str(pa), str(pb), "--search", str(va), str(vb), "--out", str(tmp_path / "ens2")]) == 0
     res = json.loads((tmp_path / "ens2" / "results.json").read_text())
     assert res["metrics"]["ensemble"]["top1"] == 100.0 and "searched" in res["selection"]
-    from ssl_skel.cli import UserError
+    from ssl_skel.commands import UserError
 
     with pytest.raises(UserError, match="either --weights or --search"):
         cmd.main([str(pa), str(pb), "--weights", "1", "1", "--search", str(va), str(vb)])

@@ -1,13 +1,14 @@
 """End to end on the built-in synthetic dataset: commands, outputs, transfer, fine-tuning."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+from eval_helpers import tiny_config, tiny_encoder, write_checkpoint
 from PIL import Image
 
-from eval_helpers import tiny_config, tiny_encoder, write_checkpoint
 from ssl_skel.cli import main as cli
 
 
@@ -15,8 +16,9 @@ from ssl_skel.cli import main as cli
 def data(tmp_path_factory):
     from ssl_skel.data.synthetic import generate_dataset
 
-    return generate_dataset(tmp_path_factory.mktemp("syn") / "synthetic", seed=0, clips_per_class=6,
-                            num_subjects=4, max_frames=24)
+    return generate_dataset(
+        tmp_path_factory.mktemp("syn") / "synthetic", seed=0, clips_per_class=6, num_subjects=4, max_frames=24
+    )
 
 
 @pytest.fixture()
@@ -31,8 +33,12 @@ def _results(path):
 
 
 def test_linear_command_writes_everything(ckpt, data):
-    assert cli(["linear", "--checkpoint", str(ckpt), "--num-workers", "0", "--val-fraction", "0.2",
-                "eval.linear_epochs=5"]) == 0
+    assert (
+        cli(
+            ["linear", "--checkpoint", str(ckpt), "--num-workers", "0", "--val-fraction", "0.2", "eval.linear_epochs=5"]
+        )
+        == 0
+    )
     out = ckpt.parent / "eval" / "linear_xsub"
     res = _results(out / "results.json")
     assert set(res["metrics"]) == {"fused", "joint", "bone", "motion"}
@@ -48,8 +54,22 @@ def test_linear_command_writes_everything(ckpt, data):
     assert (out / "scores" / "val_bone.npy").exists()
     assert list((out / "tb").glob("events.out.tfevents*"))
     assert list((out / "features").glob("*/done"))  # cache written; a second run reads it
-    assert cli(["linear", "--checkpoint", str(ckpt), "--num-workers", "0", "--modalities", "fused",
-                "--no-plots", "eval.linear_epochs=5"]) == 0
+    assert (
+        cli(
+            [
+                "linear",
+                "--checkpoint",
+                str(ckpt),
+                "--num-workers",
+                "0",
+                "--modalities",
+                "fused",
+                "--no-plots",
+                "eval.linear_epochs=5",
+            ]
+        )
+        == 0
+    )
 
 
 def test_knn_command_and_script(ckpt, tmp_path):
@@ -57,13 +77,46 @@ def test_knn_command_and_script(ckpt, tmp_path):
     import sys
 
     out = tmp_path / "knn"
-    assert cli(["knn", "--checkpoint", str(ckpt), "--num-workers", "0", "--modalities", "fused,joint",
-                "--out", str(out), "--no-plots"]) == 0
+    assert (
+        cli(
+            [
+                "knn",
+                "--checkpoint",
+                str(ckpt),
+                "--num-workers",
+                "0",
+                "--modalities",
+                "fused,joint",
+                "--out",
+                str(out),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     res = _results(out / "results.json")
     assert res["settings"]["k"] == 1 and set(res["metrics"]) == {"fused", "joint"}
-    proc = subprocess.run([sys.executable, "eval/knn_retrieval.py", "--checkpoint", str(ckpt), "--num-workers", "0",
-                           "--k", "3", "--weighted", "--out", str(tmp_path / "knn3"), "--no-plots",
-                           "--modalities", "fused"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "eval/knn_retrieval.py",
+            "--checkpoint",
+            str(ckpt),
+            "--num-workers",
+            "0",
+            "--k",
+            "3",
+            "--weighted",
+            "--out",
+            str(tmp_path / "knn3"),
+            "--no-plots",
+            "--modalities",
+            "fused",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "knn k=3" in proc.stdout
     assert _results(tmp_path / "knn3" / "results.json")["settings"]["weighted"] is True
@@ -74,8 +127,27 @@ def test_transfer_to_another_dataset_of_the_same_layout(ckpt, tmp_path):
 
     other = generate_dataset(tmp_path / "other", seed=5, clips_per_class=4, num_subjects=4, max_frames=24)
     out = tmp_path / "transfer"
-    assert cli(["knn", "--checkpoint", str(ckpt), "--data-root", str(other), "--benchmark", "xview",
-                "--num-workers", "0", "--out", str(out), "--no-plots", "--modalities", "fused"]) == 0
+    assert (
+        cli(
+            [
+                "knn",
+                "--checkpoint",
+                str(ckpt),
+                "--data-root",
+                str(other),
+                "--benchmark",
+                "xview",
+                "--num-workers",
+                "0",
+                "--out",
+                str(out),
+                "--no-plots",
+                "--modalities",
+                "fused",
+            ]
+        )
+        == 0
+    )
     res = _results(out / "results.json")
     assert res["dataset"]["root"] == str(other) and res["dataset"]["benchmark"] == "xview"
 
@@ -95,8 +167,23 @@ def test_export_command_then_linear_on_export(ckpt, tmp_path):
     out = tmp_path / "enc.pt"
     assert cli(["export", str(ckpt), str(out)]) == 0
     assert out.stat().st_size < ckpt.stat().st_size
-    assert cli(["knn", "--checkpoint", str(out), "--num-workers", "0", "--no-plots", "--modalities", "fused",
-                "--out", str(tmp_path / "k")]) == 0
+    assert (
+        cli(
+            [
+                "knn",
+                "--checkpoint",
+                str(out),
+                "--num-workers",
+                "0",
+                "--no-plots",
+                "--modalities",
+                "fused",
+                "--out",
+                str(tmp_path / "k"),
+            ]
+        )
+        == 0
+    )
 
 
 def test_finetune_and_semi_through_engine(ckpt, tmp_path):
@@ -104,8 +191,15 @@ def test_finetune_and_semi_through_engine(ckpt, tmp_path):
 
     from ssl_skel.evaluation.api import load_encoder
 
-    common = ["--num-workers", "0", "--no-plots", "train.epochs=1", "train.batch_size=16", "train.lr=0.01",
-              "train.sync_batchnorm=false"]
+    common = [
+        "--num-workers",
+        "0",
+        "--no-plots",
+        "train.epochs=1",
+        "train.batch_size=16",
+        "train.lr=0.01",
+        "train.sync_batchnorm=false",
+    ]
     out = tmp_path / "ft"
     assert cli(["finetune", "--checkpoint", str(ckpt), "--out", str(out), *common]) == 0
     res = _results(out / "results.json")
@@ -122,7 +216,7 @@ def test_finetune_and_semi_through_engine(ckpt, tmp_path):
 
 def _pretrain_then_compare(tmp_path, data_root, epochs: int) -> dict:
     """Pretrain UmURL briefly, then linear + KNN for it and for a random encoder (via the commands)."""
-    from ssl_skel.config import config_from_tree, to_dict
+    from ssl_skel.core.config import config_from_tree, to_dict
     from ssl_skel.data.datasets import build_dataset
     from ssl_skel.engine.trainer import fit
     from ssl_skel.models.encoders import build_encoder
@@ -141,18 +235,46 @@ def _pretrain_then_compare(tmp_path, data_root, epochs: int) -> dict:
     encoder = build_encoder("unified", {"hidden_size": 32}, train_set.spec)
     method = build_method("umurl", {"proj_output_dim": 128}, encoder)
     s = train_set.spec
-    meta = {"kind": "pretrain", "config": to_dict(cfg),
-            "encoder": {"name": "unified", "params": {"hidden_size": 32}, "prefix": "encoder.",
-                        "spec": {"layout": s.layout, "in_channels": s.in_channels, "num_persons": s.num_persons,
-                                 "clip_length": s.clip_length}}}
-    ckpt = fit(method, train_set, cfg.train, tmp_path / "pre", seed=0, checkpoint_meta=meta, num_workers=0,
-               resume=False).last_checkpoint
+    meta = {
+        "kind": "pretrain",
+        "config": to_dict(cfg),
+        "encoder": {
+            "name": "unified",
+            "params": {"hidden_size": 32},
+            "prefix": "encoder.",
+            "spec": {
+                "layout": s.layout,
+                "in_channels": s.in_channels,
+                "num_persons": s.num_persons,
+                "clip_length": s.clip_length,
+            },
+        },
+    }
+    ckpt = fit(
+        method, train_set, cfg.train, tmp_path / "pre", seed=0, checkpoint_meta=meta, num_workers=0, resume=False
+    ).last_checkpoint
     out = {}
     for proto in ("linear", "knn"):
         for tag, flag in (("pretrained", []), ("random", ["--random-init"])):
             folder = tmp_path / f"{proto}_{tag}"
-            assert cli([proto, "--checkpoint", str(ckpt), "--modalities", "fused", "--num-workers", "0",
-                        "--no-plots", "--out", str(folder), *flag]) == 0
+            assert (
+                cli(
+                    [
+                        proto,
+                        "--checkpoint",
+                        str(ckpt),
+                        "--modalities",
+                        "fused",
+                        "--num-workers",
+                        "0",
+                        "--no-plots",
+                        "--out",
+                        str(folder),
+                        *flag,
+                    ]
+                )
+                == 0
+            )
             out[(proto, tag)] = _results(folder / "results.json")["metrics"]["fused"]["top1"]
     return out
 
@@ -161,8 +283,9 @@ def _pretrain_then_compare(tmp_path, data_root, epochs: int) -> dict:
 def data12(tmp_path_factory):
     from ssl_skel.data.synthetic import generate_dataset
 
-    return generate_dataset(tmp_path_factory.mktemp("syn12") / "synthetic", seed=0, clips_per_class=12,
-                            num_subjects=4, max_frames=32)
+    return generate_dataset(
+        tmp_path_factory.mktemp("syn12") / "synthetic", seed=0, clips_per_class=12, num_subjects=4, max_frames=32
+    )
 
 
 def test_short_pretraining_beats_random_encoder_fast(tmp_path, data12):
@@ -182,9 +305,23 @@ def test_pretraining_beats_random_encoder_by_a_margin(tmp_path, data12):
 def test_shell_wrappers_mirror_umurl_usage(ckpt):
     import subprocess
 
-    proc = subprocess.run(["bash", "scripts/action_retrieval.sh", str(ckpt.parent), "synthetic", "cross_subject",
-                           "--num-workers", "0", "--no-plots", "--modalities", "fused"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            "bash",
+            "scripts/action_retrieval.sh",
+            str(ckpt.parent),
+            "synthetic",
+            "cross_subject",
+            "--num-workers",
+            "0",
+            "--no-plots",
+            "--modalities",
+            "fused",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     res = _results(ckpt.parent / "eval" / "knn_xsub" / "results.json")
     assert res["dataset"]["benchmark"] == "xsub" and res["settings"]["k"] == 1

@@ -1,13 +1,14 @@
 """The "supervised" method: cross-entropy by hand, frozen option, bad params; subset wrapper."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from eval_helpers import clips, tiny_encoder
 from torch.nn import functional as F
 
-from eval_helpers import clips, tiny_encoder
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
 from ssl_skel.evaluation.finetune import LabelledSubset
 from ssl_skel.objectives import build_method
 
@@ -34,7 +35,9 @@ def test_label_smoothing_and_modality():
     batch = _batch()
     with torch.no_grad():
         logits = method.head(method.encoder(batch["views"][0], "bone"))
-    assert torch.allclose(method(batch)["loss"], F.cross_entropy(logits, batch["label"], label_smoothing=0.1), atol=1e-6)
+    assert torch.allclose(
+        method(batch)["loss"], F.cross_entropy(logits, batch["label"], label_smoothing=0.1), atol=1e-6
+    )
 
 
 def test_full_finetune_updates_encoder_frozen_does_not():

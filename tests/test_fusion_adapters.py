@@ -1,4 +1,5 @@
 """Fusion adapters on in-memory tensors: shapes, gradient flow, stages, the pose gate."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,13 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssl_skel.config import ConfigError
-from ssl_skel.data.rgbd import RGBDSpec
+from ssl_skel.core.config import ConfigError
+from ssl_skel.fusion import ADAPTERS, build_adapter
+from ssl_skel.fusion.blocks import FrameCNN, TemporalShift
+from ssl_skel.fusion.rgbd import RGBDSpec
+from ssl_skel.fusion.umdr import shufflemix
 from ssl_skel.models.encoders import build_encoder
 from ssl_skel.models.encoders.base import InputSpec
-from ssl_skel.models.fusion import ADAPTERS, build_adapter
-from ssl_skel.models.fusion.blocks import FrameCNN, TemporalShift
-from ssl_skel.models.fusion.umdr import shufflemix
 
 SPEC = InputSpec(layout="ntu25", in_channels=3, num_persons=2, clip_length=16)
 RGBD = RGBDSpec(num_frames=4, size=16, use_rgb=True, use_depth=True)
@@ -124,7 +125,7 @@ def test_shufflemix_replaces_the_same_frames_in_every_modality():
     b = -a
     (ma, mb), lam = shufflemix([a, b], 0.5, torch.tensor([1, 0]), torch.Generator().manual_seed(0))
     assert lam == 0.5
-    swapped = (ma[0, 0, :, 0, 0] != a[0, 0, :, 0, 0])
+    swapped = ma[0, 0, :, 0, 0] != a[0, 0, :, 0, 0]
     assert int(swapped.sum()) == 2
     assert torch.equal(ma[0, 0, swapped, 0, 0], a[1, 0, swapped, 0, 0])
     assert torch.equal(mb[0, 0, swapped, 0, 0], b[1, 0, swapped, 0, 0])
@@ -135,8 +136,14 @@ def test_umdr_shufflemix_training_step_and_depth_only():
     torch.manual_seed(3)
     out = adapter.train()(batch())
     assert 0.0 <= float(out["stat/shufflemix_lambda"]) <= 1.0
-    depth_only = build_adapter("umdr", {"use_skeleton": False}, encoder(), K,
-                               RGBDSpec(4, 16, use_rgb=False, use_depth=True), freeze_encoder=True)
+    depth_only = build_adapter(
+        "umdr",
+        {"use_skeleton": False},
+        encoder(),
+        K,
+        RGBDSpec(4, 16, use_rgb=False, use_depth=True),
+        freeze_encoder=True,
+    )
     assert set(depth_only.eval().predict(batch())) == {"fused", "depth"}
     with pytest.raises(ValueError, match="RGB or depth"):
         build_adapter("umdr", {}, encoder(), K, RGBDSpec(4, 16, False, False))

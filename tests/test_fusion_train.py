@@ -1,22 +1,31 @@
 """Fusion adapters trained end to end through `ssl-skel fusion` (the one engine) on
 rendered synthetic RGB-D data. Fast: a tiny run per adapter must beat chance. Slow: the
 presets' scale, with the promised comparisons against single streams."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from ssl_skel.commands.fusion import main as fusion_main, run_fusion
-from ssl_skel.config import ConfigError
-from ssl_skel.engine.checkpoint import load_checkpoint
+from ssl_skel.commands.fusion import main as fusion_main
+from ssl_skel.core.checkpoint import load_checkpoint
+from ssl_skel.core.config import ConfigError, load_fusion_config
 from ssl_skel.evaluation.api import load_encoder
-from ssl_skel.models.fusion.config import load_fusion_config
+from ssl_skel.fusion.run import run_fusion
 
 CHANCE = 1 / 17
-FAST = ["train.epochs=4", "train.batch_size=16", "train.lr=0.2", "train.warmup_epochs=0",
-        "data.num_workers=0", "data.synthetic.clips_per_class=8", "data.synthetic.render_frames=8",
-        "data.num_frames=4", "data.clip_length=24"]
+FAST = [
+    "train.epochs=4",
+    "train.batch_size=16",
+    "train.lr=0.2",
+    "train.warmup_epochs=0",
+    "data.num_workers=0",
+    "data.synthetic.clips_per_class=8",
+    "data.synthetic.render_frames=8",
+    "data.num_frames=4",
+    "data.clip_length=24",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +34,9 @@ def data_root(tmp_path_factory):
 
 
 def _cfg(adapter, root, run_dir, extra=()):
-    return load_fusion_config(f"configs/fusion_{adapter}.yaml", [f"data.root={root}", f"run_dir={run_dir}", *FAST, *extra])
+    return load_fusion_config(
+        f"configs/fusion_{adapter}.yaml", [f"data.root={root}", f"run_dir={run_dir}", *FAST, *extra]
+    )
 
 
 # one adapter in the default suite keeps the engine path covered; the others run with --slow
@@ -65,11 +76,29 @@ def test_command_line_and_config_errors(data_root, tmp_path, capsys):
         load_fusion_config("configs/fusion_epam.yaml", ["data.nope=1"])
     with pytest.raises(ConfigError, match=r"stages\[0\].name: 'depth' is not a stage of integral"):
         load_fusion_config("configs/fusion_integral.yaml", ["stages=[{name: depth, epochs: 1}]"])
-    assert cli(["fusion", "--config", "configs/fusion_epam.yaml", "data.synthetic=null",
-                f"data.root={tmp_path / 'absent'}"]) == 2
+    assert (
+        cli(
+            [
+                "fusion",
+                "--config",
+                "configs/fusion_epam.yaml",
+                "data.synthetic=null",
+                f"data.root={tmp_path / 'absent'}",
+            ]
+        )
+        == 2
+    )
     assert "RGB-D data folder not found" in capsys.readouterr().err
-    args = ["--adapter", "epam", "--config", "configs/fusion_epam.yaml", f"data.root={data_root}",
-            f"run_dir={tmp_path / 'cli'}", *FAST, "train.epochs=1"]
+    args = [
+        "--adapter",
+        "epam",
+        "--config",
+        "configs/fusion_epam.yaml",
+        f"data.root={data_root}",
+        f"run_dir={tmp_path / 'cli'}",
+        *FAST,
+        "train.epochs=1",
+    ]
     assert fusion_main(args) == 0
     assert "top-1 fused=" in capsys.readouterr().out
     assert fusion_main([*args, "--eval-only"]) == 0
@@ -78,9 +107,15 @@ def test_command_line_and_config_errors(data_root, tmp_path, capsys):
 @pytest.mark.slow
 def test_integral_beats_rgb_only_when_rgb_is_corrupted(tmp_path):
     """IntegralAction's promise: robust when appearance fails (half the clips corrupted)."""
-    cfg = load_fusion_config("configs/fusion_integral.yaml", [
-        f"data.root={tmp_path / 'data'}", f"run_dir={tmp_path / 'run'}", "data.synthetic.corrupt_fraction=0.5",
-        "data.num_workers=0"])
+    cfg = load_fusion_config(
+        "configs/fusion_integral.yaml",
+        [
+            f"data.root={tmp_path / 'data'}",
+            f"run_dir={tmp_path / 'run'}",
+            "data.synthetic.corrupt_fraction=0.5",
+            "data.num_workers=0",
+        ],
+    )
     top1 = run_fusion(cfg)["top1"]
     assert top1["fused"] > top1["rgb"] + 0.05, top1
     assert top1["fused"] > 3 * CHANCE
@@ -90,8 +125,10 @@ def test_integral_beats_rgb_only_when_rgb_is_corrupted(tmp_path):
 @pytest.mark.parametrize("adapter", ["epam", "umdr"])
 def test_fusion_beats_its_rgb_branch(adapter, tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "slow_rgbd"
-    cfg = load_fusion_config(f"configs/fusion_{adapter}.yaml", [
-        f"data.root={root}", f"run_dir={tmp_path_factory.mktemp(adapter)}", "data.num_workers=0"])
+    cfg = load_fusion_config(
+        f"configs/fusion_{adapter}.yaml",
+        [f"data.root={root}", f"run_dir={tmp_path_factory.mktemp(adapter)}", "data.num_workers=0"],
+    )
     top1 = run_fusion(cfg)["top1"]
     assert top1["fused"] > top1["rgb"], top1
     assert top1["fused"] > 3 * CHANCE

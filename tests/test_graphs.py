@@ -1,10 +1,11 @@
 """Skeleton layouts: one consistent declaration per layout (tree, bones, flips), hand-checked entries."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ssl_skel.data.graphs import COCO17, KINECT_V1_20, LAYOUTS, NTU25, Layout, get_layout
+from ssl_skel.data.layouts import COCO17, KINECT_V1_20, LAYOUTS, NTU25, Layout, get_layout
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS.values()), ids=list(LAYOUTS))

@@ -1,9 +1,11 @@
 """KNN retrieval: every backend equals brute force, classifiers match hand-computed votes."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from ssl_skel.engine.metrics import topk_accuracy
 from ssl_skel.evaluation import knn as knn_mod
 from ssl_skel.evaluation.knn import (
     knn_classify,
@@ -12,7 +14,6 @@ from ssl_skel.evaluation.knn import (
     openblas_coretype_for_cpu,
     principal_basis,
     pruned_search,
-    topk_accuracy,
 )
 
 
@@ -90,7 +91,11 @@ def _decaying(n, d, rng, classes=5):
     """Unit rows with a dominant subspace (variance of dim i ~ i^-1.5, a common mean, class centres)."""
     scale = np.arange(1, d + 1, dtype=np.float64) ** -0.75
     y = rng.integers(0, classes, n)
-    x = rng.standard_normal((n, d)) * scale + scale * rng.standard_normal(d) + rng.standard_normal((classes, d))[y] * scale
+    x = (
+        rng.standard_normal((n, d)) * scale
+        + scale * rng.standard_normal(d)
+        + rng.standard_normal((classes, d))[y] * scale
+    )
     return l2_normalize(x.astype(np.float32))
 
 
@@ -203,8 +208,9 @@ def test_extract_features_fills_rows_in_order(workers, caplog):
     from ssl_skel.evaluation.features import extract_features
 
     with caplog.at_level("INFO", logger="ssl_skel.evaluation.features"):
-        f = extract_features(_SumEncoder(), _Clips(7), ("fused", "bone"), batch_size=3, num_workers=workers,
-                             progress=False)
+        f = extract_features(
+            _SumEncoder(), _Clips(7), ("fused", "bone"), batch_size=3, num_workers=workers, progress=False
+        )
     per_clip = 3 * 4 * 25 * 2
     want = np.arange(7, dtype=np.float32) * per_clip
     np.testing.assert_array_equal(f.embeddings["fused"], np.stack([want, -want], 1))
@@ -230,7 +236,11 @@ def test_auto_backend_on_cpu_avoids_faiss_with_generic_blas_kernels(monkeypatch,
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(knn_mod, "faiss_gpu_available", lambda: False)
     monkeypatch.setattr(knn_mod, "faiss_openblas_core", lambda: core)
-    monkeypatch.setattr(knn_mod, "_search_faiss", lambda *a, **k: used.append("faiss") or (np.ones((1, 1)), np.zeros((1, 1))))
-    monkeypatch.setattr(knn_mod, "_search_torch", lambda *a, **k: used.append("torch") or (np.ones((1, 1)), np.zeros((1, 1))))
+    monkeypatch.setattr(
+        knn_mod, "_search_faiss", lambda *a, **k: used.append("faiss") or (np.ones((1, 1)), np.zeros((1, 1)))
+    )
+    monkeypatch.setattr(
+        knn_mod, "_search_torch", lambda *a, **k: used.append("torch") or (np.ones((1, 1)), np.zeros((1, 1)))
+    )
     knn_search(np.eye(2, dtype=np.float32), np.ones((1, 2), np.float32), 1)
     assert used == [want]

@@ -1,4 +1,5 @@
 """Legacy toolkit layouts: UmURL/AimCLR folders and CTR-GCN .npz, opened in place or imported."""
+
 from __future__ import annotations
 
 import pickle
@@ -9,7 +10,8 @@ import pytest
 
 from ssl_skel.cli import main as cli
 from ssl_skel.data.formats import legacy
-from ssl_skel.data.storage import DataFormatError, open_arrays, read_manifest
+from ssl_skel.data.sources import open_arrays
+from ssl_skel.data.storage import DataFormatError, read_manifest
 
 
 def _clips(n: int, t: int, v: int = 25, m: int = 2, valid: tuple[int, ...] = ()) -> np.ndarray:
@@ -37,7 +39,9 @@ def _npz(tmp_path: Path, compressed: bool = False) -> Path:
     x_train = _clips(3, 6, valid=(6, 4, 2)).transpose(0, 2, 4, 3, 1).reshape(3, 6, 150)  # (N, T, M*V*C)
     x_test = _clips(2, 6).transpose(0, 2, 4, 3, 1).reshape(2, 6, 150)
     y_train, y_test = np.eye(60)[[4, 0, 59]], np.eye(60)[[1, 2]]
-    (np.savez_compressed if compressed else np.savez)(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    (np.savez_compressed if compressed else np.savez)(
+        path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test
+    )
     return path
 
 
@@ -126,5 +130,8 @@ def test_import_command_writes_native_format(tmp_path, capsys):
     path.rename(anonymous)
     with pytest.raises(DataFormatError, match="pass --benchmark"):
         legacy.convert_legacy(anonymous, tmp_path / "x")
-    assert read_manifest(legacy.convert_legacy(anonymous, tmp_path / "x", "xview"))["splits"]["xview"] == {"train": 3, "test": 2}
+    assert read_manifest(legacy.convert_legacy(anonymous, tmp_path / "x", "xview"))["splits"]["xview"] == {
+        "train": 3,
+        "test": 2,
+    }
     assert cli(["gendata", "import", str(tmp_path), "--out", str(tmp_path / "y")]) == 2

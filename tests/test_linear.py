@@ -1,4 +1,5 @@
 """Linear probe on features with known structure; protocol details; frozen encoder unchanged."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,9 @@ def test_label_noise_caps_accuracy_at_the_expected_level():
 def test_random_labels_stay_near_chance():
     rng = np.random.default_rng(0)
     x, xt = rng.standard_normal((600, 8)).astype(np.float32), rng.standard_normal((600, 8)).astype(np.float32)
-    res = train_linear_probe(x, rng.integers(0, 10, 600), xt, rng.integers(0, 10, 600), 10,
-                             LinearProtocol(epochs=10, batch_size=64))
+    res = train_linear_probe(
+        x, rng.integers(0, 10, 600), xt, rng.integers(0, 10, 600), 10, LinearProtocol(epochs=10, batch_size=64)
+    )
     assert res.metrics["top1"] < 20.0
 
 
@@ -91,6 +93,7 @@ def test_bad_inputs():
 
 def test_frozen_encoder_unchanged_by_probe_on_its_features(tmp_path):
     from eval_helpers import clips, tiny_encoder, write_checkpoint
+
     from ssl_skel.evaluation.api import load_encoder
 
     path = write_checkpoint(tmp_path / "a.pt", tiny_encoder())

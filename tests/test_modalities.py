@@ -1,11 +1,12 @@
 """Bone / motion streams on hand-computed cases, for numpy and torch."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from ssl_skel.data.graphs import Layout, NTU25
+from ssl_skel.data.layouts import NTU25, Layout
 from ssl_skel.data.modalities import bone, bone_motion, motion, to_modalities, to_modality
 
 # a 3-joint chain: 0 is the root, 1 hangs from 0, 2 from 1

@@ -1,4 +1,5 @@
 """Denoising, splits, centring/alignment and the NTU converter end to end (CLI included)."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,8 @@ from ssl_skel.data.formats.ntu import (
     read_missing_list,
 )
 from ssl_skel.data.formats.ntu_skeleton import BodyFrame, SkeletonFile, parse_sample_name
-from ssl_skel.data.storage import DataFormatError, open_arrays
+from ssl_skel.data.sources import open_arrays
+from ssl_skel.data.storage import DataFormatError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ntu"
 
@@ -59,7 +61,9 @@ def test_motion_is_summed_variance_of_all_joint_positions():
 
 
 def test_short_body_is_dropped_and_single_actor_leaves_second_zero():
-    frames = [[_frame(1, _upright(0, 0.01 * t))] + ([_frame(2, _upright(1, 0.3 * t))] if t < 11 else []) for t in range(30)]
+    frames = [
+        [_frame(1, _upright(0, 0.01 * t))] + ([_frame(2, _upright(1, 0.3 * t))] if t < 11 else []) for t in range(30)
+    ]
     out = denoise(_file(frames))
     assert 2 in out.dropped and "tracked for 11 frames" in out.dropped[2]
     assert out.actors.shape == (2, 30, 25, 3)
@@ -100,7 +104,10 @@ def test_id_switch_is_joined_on_actor_one_and_empty_frames_removed():
 
 
 def test_third_overlapping_body_is_dropped():
-    frames = [[_frame(1, _upright(0, 0.05 * t)), _frame(2, _upright(1, 0.04 * t)), _frame(3, _upright(2, 0.03 * t))] for t in range(20)]
+    frames = [
+        [_frame(1, _upright(0, 0.05 * t)), _frame(2, _upright(1, 0.04 * t)), _frame(3, _upright(2, 0.03 * t))]
+        for t in range(20)
+    ]
     out = denoise(_file(frames))
     assert out.actor_ids == [[1], [2]] and out.dropped == {3: "overlaps both actors"}
 
@@ -141,14 +148,22 @@ def test_split_membership_by_ids():
     assert benchmark_part(parse_sample_name("S032C001P003R001A001"), "xset") == "train"
     assert benchmark_part(parse_sample_name("S031C001P003R001A001"), "xset") == "test"
     names = ["S001C001P001R001A001", "S002C002P003R001A002", "S003C003P038R002A003"]
-    assert make_splits(names, "ntu60") == {"xsub": {"train": [0, 2], "test": [1]}, "xview": {"train": [1, 2], "test": [0]}}
-    assert make_splits(names, "ntu120") == {"xsub": {"train": [0, 2], "test": [1]}, "xset": {"train": [1], "test": [0, 2]}}
+    assert make_splits(names, "ntu60") == {
+        "xsub": {"train": [0, 2], "test": [1]},
+        "xview": {"train": [1, 2], "test": [0]},
+    }
+    assert make_splits(names, "ntu120") == {
+        "xsub": {"train": [0, 2], "test": [1]},
+        "xset": {"train": [1], "test": [0, 2]},
+    }
     assert len(ntu_meta.XSUB_TRAIN_SUBJECTS) == 53 and len(ntu_meta.XSET_TRAIN_SETUPS) == 16
 
 
 def test_missing_list_file_and_builtin(tmp_path):
     path = tmp_path / "missing.txt"
-    path.write_text("2 of the samples have missing skeletons.\nIgnore them.\n\nS001C002P005R002A008\nS001C002P006R001A008\n")
+    path.write_text(
+        "2 of the samples have missing skeletons.\nIgnore them.\n\nS001C002P005R002A008\nS001C002P006R001A008\n"
+    )
     assert read_missing_list(path) == {"S001C002P005R002A008", "S001C002P006R001A008"}
     assert "S001C002P005R002A008" in ntu_meta.MISSING_SAMPLES and len(ntu_meta.MISSING_SAMPLES) == 535
     (tmp_path / "empty.txt").write_text("header only\n")
@@ -161,7 +176,9 @@ def _raw(tmp_path: Path) -> Path:
     raw.mkdir(parents=True)
     for f in FIXTURES.glob("*.skeleton"):
         shutil.copy(f, raw / f.name)
-    shutil.copy(FIXTURES / "S002C002P003R001A012.skeleton", raw / "S001C002P005R002A008.skeleton")  # on the missing list
+    shutil.copy(
+        FIXTURES / "S002C002P003R001A012.skeleton", raw / "S001C002P005R002A008.skeleton"
+    )  # on the missing list
     shutil.copy(FIXTURES / "S002C002P003R001A012.skeleton", raw / "S018C001P050R001A100.skeleton")  # NTU-120 only
     return raw
 
@@ -216,7 +233,10 @@ def test_cli_bad_files_exit_nonzero_keep_good_work_then_skip_bad(tmp_path, capsy
     err = capsys.readouterr().err
     assert "2 of 4 files could not be read" in err and "--skip-bad" in err
     assert not (out / "manifest.json").exists()  # nothing published
-    assert sorted(p.name for p in (out / ".cache").glob("*.npz")) == ["S002C002P003R001A012.npz", "S003C001P004R002A051.npz"]
+    assert sorted(p.name for p in (out / ".cache").glob("*.npz")) == [
+        "S002C002P003R001A012.npz",
+        "S003C001P004R002A051.npz",
+    ]
     assert cli(args + ["--skip-bad"]) == 0
     assert "2 from cache" in capsys.readouterr().out
     manifest = json.loads((out / "manifest.json").read_text())
@@ -251,10 +271,42 @@ def test_resume_skips_cached_and_reparses_changed_files(tmp_path):
 
 def test_align_view_flag_is_recorded(tmp_path):
     raw = _raw(tmp_path)
-    assert cli(["gendata", "ntu", "--raw", str(raw), "--out", str(tmp_path / "o"), "--dataset", "ntu120",
-                "--align-view", "--no-progress", "--missing", str(tmp_path / "absent.txt")]) == 2
-    assert cli(["gendata", "ntu", "--raw", str(raw), "--out", str(tmp_path / "o"), "--dataset", "ntu120",
-                "--align-view", "--no-progress"]) == 0
+    assert (
+        cli(
+            [
+                "gendata",
+                "ntu",
+                "--raw",
+                str(raw),
+                "--out",
+                str(tmp_path / "o"),
+                "--dataset",
+                "ntu120",
+                "--align-view",
+                "--no-progress",
+                "--missing",
+                str(tmp_path / "absent.txt"),
+            ]
+        )
+        == 2
+    )
+    assert (
+        cli(
+            [
+                "gendata",
+                "ntu",
+                "--raw",
+                str(raw),
+                "--out",
+                str(tmp_path / "o"),
+                "--dataset",
+                "ntu120",
+                "--align-view",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert manifest["source"]["align_view"] is True and manifest["num_samples"] == 3
     assert manifest["splits"]["xset"] == {"train": 2, "test": 1}  # S002, S018 even; S003 odd

@@ -1,4 +1,5 @@
 """The `.skeleton` reader on hand-made fixtures in the official format, and every bad-input path."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -78,20 +79,28 @@ def _error(text: str, tmp_path: Path, name: str = "S001C001P001R001A001.skeleton
 @pytest.mark.parametrize(
     "make, line, words",
     [
-        (lambda l: "", None, "empty file"),
-        (lambda l: " \r\n\r\n", None, "empty file"),
-        (lambda l: "\r\n".join(l[:40]), 40, "truncated"),
-        (lambda l: "\r\n".join(l[:31]), 31, "truncated"),  # ends after a body line
-        (lambda l: _edit(l, 1, "3"), 57, "truncated"),  # frame count larger than the frames
-        (lambda l: _edit(l, 1, "1"), 30, "unexpected data after the last of 1 frames"),
-        (lambda l: _edit(l, 1, "two"), 1, "frame count 'two' is not an integer"),
-        (lambda l: _edit(l, 2, "-1"), 2, "negative"),
-        (lambda l: _edit(l, 55, "0.43o0 0.4600 3.0230 273 223 1023 523 0.5 0.5 0.5 0.5 2"), 55, "non-numeric value '0.43o0'"),
-        (lambda l: _edit(l, 55, "0.4300 0.4600 3.0230 273 223 1023 523 0.5 0.5 0.5 2"), 55, "expected 12 values, found 11"),
-        (lambda l: _edit(l, 3, "7205759403792793x 0 1 1 0 0 0 -0.1 0.1 2"), 3, "non-numeric body values"),
-        (lambda l: _edit(l, 3, "720 0 1 1 0 0 0 -0.1 2"), 3, "expected 10 body values, found 9"),
-        (lambda l: _edit(l, 4, "24"), 4, "joint count is 24, expected 25"),
-        (lambda l: _edit(l, 2, "2"), 30, "body count says more bodies than follow"),
+        (lambda lines: "", None, "empty file"),
+        (lambda lines: " \r\n\r\n", None, "empty file"),
+        (lambda lines: "\r\n".join(lines[:40]), 40, "truncated"),
+        (lambda lines: "\r\n".join(lines[:31]), 31, "truncated"),  # ends after a body line
+        (lambda lines: _edit(lines, 1, "3"), 57, "truncated"),  # frame count larger than the frames
+        (lambda lines: _edit(lines, 1, "1"), 30, "unexpected data after the last of 1 frames"),
+        (lambda lines: _edit(lines, 1, "two"), 1, "frame count 'two' is not an integer"),
+        (lambda lines: _edit(lines, 2, "-1"), 2, "negative"),
+        (
+            lambda lines: _edit(lines, 55, "0.43o0 0.4600 3.0230 273 223 1023 523 0.5 0.5 0.5 0.5 2"),
+            55,
+            "non-numeric value '0.43o0'",
+        ),
+        (
+            lambda lines: _edit(lines, 55, "0.4300 0.4600 3.0230 273 223 1023 523 0.5 0.5 0.5 2"),
+            55,
+            "expected 12 values, found 11",
+        ),
+        (lambda lines: _edit(lines, 3, "7205759403792793x 0 1 1 0 0 0 -0.1 0.1 2"), 3, "non-numeric body values"),
+        (lambda lines: _edit(lines, 3, "720 0 1 1 0 0 0 -0.1 2"), 3, "expected 10 body values, found 9"),
+        (lambda lines: _edit(lines, 4, "24"), 4, "joint count is 24, expected 25"),
+        (lambda lines: _edit(lines, 2, "2"), 30, "body count says more bodies than follow"),
     ],
 )
 def test_bad_input_names_file_line_and_problem(tmp_path, make, line, words):

@@ -5,6 +5,7 @@ section replacement, the budget planner) and the bad-input paths.
 The real-data conversion test lives in tests/test_real_data.py; this file never reads
 ../shared/data.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,7 +48,8 @@ def make_raw(root: Path, train_per_class: int = 2, test_per_class: int = 1, seed
             frames = base[None] + rng.normal(0, 0.01, size=(t, 20, 3))
             frames[:, 11] += np.linspace(0, 1, t)[:, None] * direction
             (root / "all_sqe" / f"{name}.json").write_text(
-                json.dumps({"file_name": name, "skeletons": frames.tolist(), "label": label}))
+                json.dumps({"file_name": name, "skeletons": frames.tolist(), "label": label})
+            )
             split = "val_split.json" if view == 3 else "train_split.json"
             lists[split].append({"file_name": name, "length": t, "label": label})
     for fname, items in lists.items():
@@ -55,9 +57,19 @@ def make_raw(root: Path, train_per_class: int = 2, test_per_class: int = 1, seed
     return root
 
 
-TINY = ["model.params.hidden_size=16", "model.params.num_heads=2", "objective.params.proj_output_dim=32",
-        "data.clip_length=8", "data.num_workers=0", "train.batch_size=8", "train.epochs=2",
-        "train.warmup_epochs=0", "train.log_every=1", "eval.linear_epochs=3", "eval.feature_batch_size=16"]
+TINY = [
+    "model.params.hidden_size=16",
+    "model.params.num_heads=2",
+    "objective.params.proj_output_dim=32",
+    "data.clip_length=8",
+    "data.num_workers=0",
+    "train.batch_size=8",
+    "train.epochs=2",
+    "train.warmup_epochs=0",
+    "train.log_every=1",
+    "eval.linear_epochs=3",
+    "eval.feature_batch_size=16",
+]
 
 
 # --------------------------------------------------------------------------- smoke run
@@ -66,9 +78,25 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\n## Other\n\nkeep me\n")
     out = tmp_path / "bench"
-    argv = ["--raw", str(raw), "--out", str(out), "--threads", "1", "--budget-minutes", "5",
-            "--finetune-epochs", "1", "--curve-points", "1", "--floor-frames", "4",
-            "--benchmarks-md", str(md), *TINY]
+    argv = [
+        "--raw",
+        str(raw),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--budget-minutes",
+        "5",
+        "--finetune-epochs",
+        "1",
+        "--curve-points",
+        "1",
+        "--floor-frames",
+        "4",
+        "--benchmarks-md",
+        str(md),
+        *TINY,
+    ]
     assert bench.main(argv) == 0
 
     text = md.read_text()
@@ -136,15 +164,32 @@ def test_write_section_replaces_only_its_own_block(tmp_path):
 
 
 def test_report_marks_budget_stop_and_missing_rows():
-    from ssl_skel.config import load_config
+    from ssl_skel.core.config import load_config
 
     cfg = load_config("nwucla_cpu")
     plan = bench.PretrainPlan(planned_epochs=10, first_epoch_s=12.0, curve=[[5, 40.0, 1.0]], stopped_by_budget=True)
     row = {m: {"linear": 50.0, "knn1": float("nan")} for m in bench.MODALITIES}
-    ctx = {"cfg": cfg, "plan": plan, "date": "d", "machine": "m", "command": "c", "data_note": "reused",
-           "sizes": [1020, 464], "enc_params": 1.5e6, "dim": 512, "config_name": "nwucla_cpu", "epochs_done": 7,
-           "budget": 1.0, "loss": 2.0, "pretrained": row, "random": None, "floors": {"knn1": 62.3, "ridge": 57.1,
-           "dim": 1920}, "floor_frames": 32, "finetune": None, "stages": {"convert": 60.0, "pretrain": 120.0}}
+    ctx = {
+        "cfg": cfg,
+        "plan": plan,
+        "date": "d",
+        "machine": "m",
+        "command": "c",
+        "data_note": "reused",
+        "sizes": [1020, 464],
+        "enc_params": 1.5e6,
+        "dim": 512,
+        "config_name": "nwucla_cpu",
+        "epochs_done": 7,
+        "budget": 1.0,
+        "loss": 2.0,
+        "pretrained": row,
+        "random": None,
+        "floors": {"knn1": 62.3, "ridge": 57.1, "dim": 1920},
+        "floor_frames": 32,
+        "finetune": None,
+        "stages": {"convert": 60.0, "pretrain": 120.0},
+    }
     text = bench.report(ctx)
     assert "7/10 epochs" in text and "stopped by the budget" in text
     assert "| UmURL pretrained | fused | 50.0 | – |" in text and "random init" not in text

@@ -1,11 +1,13 @@
 """Confusion matrix and t-SNE PNGs are written, non-empty and valid images."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ssl_skel.evaluation.plots import confusion_matrix, plot_confusion, plot_tsne, stratified_subsample
+from ssl_skel.engine.metrics import confusion_matrix
+from ssl_skel.engine.plots import plot_confusion, plot_tsne, stratified_subsample
 
 
 def test_confusion_counts_by_hand():

@@ -1,4 +1,5 @@
 """`ssl-skel pretrain` end to end on a tiny built-in dataset, and its one-line user errors."""
+
 from __future__ import annotations
 
 import os
@@ -12,17 +13,28 @@ from ssl_skel.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 # a tiny unified encoder and UmURL head on 16-frame clips: seconds per epoch on one core
-TINY = ["model.params.hidden_size=16", "model.params.num_heads=1", "objective.params.proj_output_dim=32",
-        "data.clip_length=16", "data.num_workers=0", "train.batch_size=16", "train.lr=0.02",
-        "train.warmup_epochs=0", "train.epochs=3", "train.save_every=2", "train.log_every=1"]
+TINY = [
+    "model.params.hidden_size=16",
+    "model.params.num_heads=1",
+    "objective.params.proj_output_dim=32",
+    "data.clip_length=16",
+    "data.num_workers=0",
+    "train.batch_size=16",
+    "train.lr=0.02",
+    "train.warmup_epochs=0",
+    "train.epochs=3",
+    "train.save_every=2",
+    "train.log_every=1",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     from ssl_skel.data.synthetic import generate_dataset
 
-    return generate_dataset(tmp_path_factory.mktemp("data") / "synthetic", clips_per_class=6, num_subjects=4,
-                            max_frames=24)
+    return generate_dataset(
+        tmp_path_factory.mktemp("data") / "synthetic", clips_per_class=6, num_subjects=4, max_frames=24
+    )
 
 
 def _pretrain(capsys, *args: str) -> tuple[int, str, str]:
@@ -41,18 +53,28 @@ def test_pretrain_interrupt_resume_and_load(tiny_data, tmp_path, capsys):
     assert rc == 0, err
     assert "pretrained 3/3 epochs" in out
     assert "resumed from" in (run / "log.txt").read_text()
-    assert {p.name for p in run.iterdir()} >= {"last.pt", "epoch_0002.pt", "epoch_0003.pt", "config.yaml",
-                                               "log.txt", "curves.png"}
+    assert {p.name for p in run.iterdir()} >= {
+        "last.pt",
+        "epoch_0002.pt",
+        "epoch_0003.pt",
+        "config.yaml",
+        "log.txt",
+        "curves.png",
+    }
 
-    from ssl_skel.config import load_config
-    from ssl_skel.engine.checkpoint import load_checkpoint
+    from ssl_skel.core.checkpoint import load_checkpoint
+    from ssl_skel.core.config import load_config
     from ssl_skel.evaluation.api import load_encoder
 
     ck = load_checkpoint(run / "last.pt")
     assert ck["kind"] == "pretrain" and ck["epoch"] == 3
     assert ck["config"]["model"]["params"]["hidden_size"] == 16 and ck["config"]["data"]["root"] == str(tiny_data)
-    assert ck["encoder"] == {"name": "unified", "params": ck["encoder"]["params"], "prefix": "encoder.",
-                             "spec": {"layout": "ntu25", "in_channels": 3, "num_persons": 2, "clip_length": 16}}
+    assert ck["encoder"] == {
+        "name": "unified",
+        "params": ck["encoder"]["params"],
+        "prefix": "encoder.",
+        "spec": {"layout": "ntu25", "in_channels": 3, "num_persons": 2, "clip_length": 16},
+    }
     assert ck["encoder"]["params"]["hidden_size"] == 16 and ck["encoder"]["params"]["num_layers"] == 1
     history = ck["metrics"]["history"]
     assert len(history) == 3 and history[-1]["loss"] < history[0]["loss"]
@@ -64,8 +86,9 @@ def test_pretrain_interrupt_resume_and_load(tiny_data, tmp_path, capsys):
 
     # the same run without interruption, with a data-loader worker: bit-identical weights
     straight = tmp_path / "straight"
-    rc, _, err = _pretrain(capsys, "--config", "synthetic", f"data.root={tiny_data}", f"run_dir={straight}", *TINY,
-                           "data.num_workers=1")
+    rc, _, err = _pretrain(
+        capsys, "--config", "synthetic", f"data.root={tiny_data}", f"run_dir={straight}", *TINY, "data.num_workers=1"
+    )
     assert rc == 0, err
     a, b = ck["model"], load_checkpoint(straight / "last.pt")["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -89,14 +112,15 @@ def test_missing_data_prints_the_command_that_makes_it(capsys, tmp_path):
 
 
 def test_batch_larger_than_dataset_is_a_config_error(tiny_data, capsys, tmp_path):
-    rc, _, err = _pretrain(capsys, "--config", "synthetic", f"data.root={tiny_data}", f"run_dir={tmp_path}",
-                           *TINY, "train.batch_size=500")
+    rc, _, err = _pretrain(
+        capsys, "--config", "synthetic", f"data.root={tiny_data}", f"run_dir={tmp_path}", *TINY, "train.batch_size=500"
+    )
     assert rc == 2 and "train.batch_size=500" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("preset", ["ntu60_xsub", "ntu60_xview", "ntu120_xsub", "ntu120_xset", "synthetic"])
 def test_presets_validate(preset):
-    from ssl_skel.config import load_config
+    from ssl_skel.core.config import load_config
 
     cfg = load_config(preset)
     assert cfg.name == preset and cfg.run_dir == f"runs/{preset}"
@@ -104,7 +128,7 @@ def test_presets_validate(preset):
     if preset.startswith("ntu"):
         dataset = preset.split("_")[0]
         assert cfg.data.root == f"data/{dataset}" and cfg.data.clip_length == 64
-        assert cfg.data.make_command.startswith(f"python data_gen/ntu_gendata.py --raw ")
+        assert cfg.data.make_command.startswith("python data_gen/ntu_gendata.py --raw ")
         assert cfg.data.make_command.endswith(f"--out data/{dataset} --dataset {dataset}")
         # the authors' 5e-4 at their global batch (4 GPUs), via the linear scaling rule
         from ssl_skel.engine.schedule import scaled_lr
@@ -116,21 +140,31 @@ def test_presets_validate(preset):
 def test_pretrain_sh_runs_under_torchrun(tiny_data, tmp_path):
     env = dict(os.environ, NPROC="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [str(REPO / "scripts" / "pretrain.sh"), "synthetic", f"data.root={tiny_data}", f"run_dir={tmp_path / 'r'}",
-         *TINY, "train.epochs=1"],
-        env=env, capture_output=True, text=True, timeout=300, cwd=REPO,
+        [
+            str(REPO / "scripts" / "pretrain.sh"),
+            "synthetic",
+            f"data.root={tiny_data}",
+            f"run_dir={tmp_path / 'r'}",
+            *TINY,
+            "train.epochs=1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"checkpoint: {tmp_path / 'r' / 'last.pt'}" in proc.stdout
 
 
 def test_non_finite_loss_is_one_line_and_status_1(tiny_data, tmp_path, capsys, monkeypatch):
-    from ssl_skel.engine import trainer
+    from ssl_skel.engine import pretrain, trainer
 
     def explode(*args, **kwargs):
         raise trainer.NonFiniteLossError("non-finite loss at step 3 (epoch 1, batch 3): loss=nan, var=nan; ...")
 
-    monkeypatch.setattr(trainer, "fit", explode)
+    monkeypatch.setattr(pretrain, "fit", explode)
     rc, out, err = _pretrain(capsys, "--config", "synthetic", f"data.root={tiny_data}", f"run_dir={tmp_path}", *TINY)
     assert rc == 1 and out == ""
     assert err == "ssl-skel pretrain: stopped: non-finite loss at step 3 (epoch 1, batch 3): loss=nan, var=nan; ...\n"

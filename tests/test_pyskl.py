@@ -1,4 +1,5 @@
 """pyskl/mmaction2 annotation pickles, 2D (COCO-17) and 3D (NTU-25), to the native format."""
+
 from __future__ import annotations
 
 import pickle
@@ -9,7 +10,8 @@ import pytest
 
 from ssl_skel.cli import main as cli
 from ssl_skel.data.formats.pyskl_pkl import convert_pyskl, split_key
-from ssl_skel.data.storage import DataFormatError, open_arrays
+from ssl_skel.data.sources import open_arrays
+from ssl_skel.data.storage import DataFormatError
 
 
 def _ann(name: str, label: int, m: int, t: int, v: int, c: int, score: bool = True) -> dict:
@@ -27,9 +29,19 @@ def _write(tmp_path: Path, obj: object) -> Path:
 
 
 def _ntu3d() -> dict:
-    anns = [_ann("S001C001P001R001A001", 0, 1, 4, 25, 3, score=False), _ann("S001C002P003R001A050", 49, 2, 6, 25, 3, score=False)]
-    return {"split": {"xsub_train": ["S001C001P001R001A001"], "xsub_val": ["S001C002P003R001A050"],
-                      "xview_train": ["S001C002P003R001A050"], "xview_val": ["S001C001P001R001A001"]}, "annotations": anns}
+    anns = [
+        _ann("S001C001P001R001A001", 0, 1, 4, 25, 3, score=False),
+        _ann("S001C002P003R001A050", 49, 2, 6, 25, 3, score=False),
+    ]
+    return {
+        "split": {
+            "xsub_train": ["S001C001P001R001A001"],
+            "xsub_val": ["S001C002P003R001A050"],
+            "xview_train": ["S001C002P003R001A050"],
+            "xview_val": ["S001C001P001R001A001"],
+        },
+        "annotations": anns,
+    }
 
 
 def test_split_names():
@@ -73,7 +85,9 @@ def test_bad_annotations_named_and_skippable(tmp_path):
     obj["annotations"].append({"frame_dir": "broken", "label": 1, "keypoint": np.zeros((1, 4, 25))})
     obj["annotations"].append({"frame_dir": "nolabel", "keypoint": np.zeros((1, 4, 25, 3))})
     path = _write(tmp_path, obj)
-    with pytest.raises(DataFormatError, match=r"2 of 4 annotations could not be read \(first: .*broken\): keypoint has shape"):
+    with pytest.raises(
+        DataFormatError, match=r"2 of 4 annotations could not be read \(first: .*broken\): keypoint has shape"
+    ):
         convert_pyskl(path, tmp_path / "out")
     report = convert_pyskl(path, tmp_path / "out", skip_bad=True)
     assert report.num_samples == 2 and "no 'label'" in report.bad["nolabel"]

@@ -1,4 +1,5 @@
 """Real recordings from ../shared/data (research-only, never shipped): skipped when absent."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from ssl_skel.data.formats import ntu_meta
 from ssl_skel.data.formats.ntu import convert_ntu, make_splits, read_missing_list
 from ssl_skel.data.formats.ntu_skeleton import read_skeleton
 from ssl_skel.data.formats.nw_ucla import convert_ucla
-from ssl_skel.data.storage import open_arrays
+from ssl_skel.data.sources import open_arrays
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +27,31 @@ def test_parse_one_body_file(ntu_dir):
     assert sk.body_ids == [72057594037931648]
     body = sk.frames[0][0]
     assert body.lean == (-0.1159187, 0.1413209) and body.tracking_state == 2 and body.hand_left_confidence == 1
-    # line 5: "0.2058097 0.1920515 3.810989 276.0976 190.0662 1032.328 514.0889 -0.1705678 0.04232755 0.9718983 -0.1566168 2"
-    np.testing.assert_array_equal(body.joints[0], [0.2058097, 0.1920515, 3.810989, 276.0976, 190.0662, 1032.328, 514.0889,
-                                                   -0.1705678, 0.04232755, 0.9718983, -0.1566168, 2])
+    # line 5: "0.2058097 0.1920515 3.810989 276.0976 190.0662 1032.328 514.0889 -0.1705678 0.04232755
+    #          0.9718983 -0.1566168 2"
+    np.testing.assert_array_equal(
+        body.joints[0],
+        [
+            0.2058097,
+            0.1920515,
+            3.810989,
+            276.0976,
+            190.0662,
+            1032.328,
+            514.0889,
+            -0.1705678,
+            0.04232755,
+            0.9718983,
+            -0.1566168,
+            2,
+        ],
+    )
     # line 29 (frame 1, joint 25) and the last line of the file (frame 82, joint 25)
     np.testing.assert_array_equal(sk.frames[0][0].joints[24, :3], [0.1113064, 0.3412982, 3.562444])
-    np.testing.assert_array_equal(sk.frames[81][0].joints[24], [0.09518377, 0.473689, 3.450333, 266.4491, 158.2272,
-                                                               1006.19, 422.2212, 0, 0, 0, 0, 2])
+    np.testing.assert_array_equal(
+        sk.frames[81][0].joints[24],
+        [0.09518377, 0.473689, 3.450333, 266.4491, 158.2272, 1006.19, 422.2212, 0, 0, 0, 0, 2],
+    )
 
 
 def test_parse_two_body_file(ntu_dir):
@@ -42,33 +61,60 @@ def test_parse_two_body_file(ntu_dir):
     first = sk.frames[0]
     assert first[0].lean == (0.01119184, -0.256052) and first[1].lean == (0.2471961, -0.2383252)
     np.testing.assert_array_equal(first[0].joints[0, :3], [0.7201789, 0.1647426, 3.561895])
-    np.testing.assert_array_equal(first[0].joints[24], [0.901369, 0.03076283, 3.417449, 359.2839, 206.438, 1250.683,
-                                                        528.6425, 0, 0, 0, 0, 2])
+    np.testing.assert_array_equal(
+        first[0].joints[24], [0.901369, 0.03076283, 3.417449, 359.2839, 206.438, 1250.683, 528.6425, 0, 0, 0, 0, 2]
+    )
     # line 32: the second body's first joint
-    np.testing.assert_array_equal(first[1].joints[0], [-0.387201, -0.05403496, 2.961099, 214.7408, 216.41, 834.7666,
-                                                       559.0992, 0.4557798, -0.05701343, 0.8802808, -0.1188276, 2])
+    np.testing.assert_array_equal(
+        first[1].joints[0],
+        [
+            -0.387201,
+            -0.05403496,
+            2.961099,
+            214.7408,
+            216.41,
+            834.7666,
+            559.0992,
+            0.4557798,
+            -0.05701343,
+            0.8802808,
+            -0.1188276,
+            2,
+        ],
+    )
     np.testing.assert_array_equal(sk.frames[69][1].joints[24, :3], [0.2655148, 0.1555307, 3.263833])
 
 
 def test_convert_real_ntu_files(ntu_dir, tmp_path):
-    report = convert_ntu(ntu_dir / "raw_samples", tmp_path / "ntu", "ntu60",
-                         missing_file=ntu_dir / "NTU_RGBD_samples_with_missing_skeletons.txt", progress=False)
+    report = convert_ntu(
+        ntu_dir / "raw_samples",
+        tmp_path / "ntu",
+        "ntu60",
+        missing_file=ntu_dir / "NTU_RGBD_samples_with_missing_skeletons.txt",
+        progress=False,
+    )
     assert report.num_samples == 2 and not report.bad
     arrays = open_arrays(tmp_path / "ntu", "xview", "train")
     assert arrays.num_frames.tolist() == [82, 70] and arrays.labels.tolist() == [10, 57]
     assert arrays.indices.tolist() == [1]  # camera 3 trains, camera 1 tests
     one, two = np.asarray(arrays.data[0]), np.asarray(arrays.data[1])
     np.testing.assert_allclose(one[:, 0, 1, 0], 0.0, atol=1e-7)  # spine mid of frame 1 is the origin
-    np.testing.assert_allclose(one[:, 0, 0, 0], np.array([0.2058097, 0.1920515, 3.810989]) - [0.2134301, 0.4422967, 3.726759], atol=1e-6)
+    np.testing.assert_allclose(
+        one[:, 0, 0, 0], np.array([0.2058097, 0.1920515, 3.810989]) - [0.2134301, 0.4422967, 3.726759], atol=1e-6
+    )
     assert not one[..., 1].any()  # one actor: second body zeros
     assert np.abs(two[:, :70]).reshape(3, 70, -1, 2).any(axis=(0, 2)).all()  # both actors in all 70 frames
 
 
 def test_official_lists_and_splits_match_the_statistics(ntu_dir):
-    assert read_missing_list(ntu_dir / "NTU_RGBD120_samples_with_missing_skeletons.txt") == set(ntu_meta.MISSING_SAMPLES)
+    assert read_missing_list(ntu_dir / "NTU_RGBD120_samples_with_missing_skeletons.txt") == set(
+        ntu_meta.MISSING_SAMPLES
+    )
     assert len(read_missing_list(ntu_dir / "NTU_RGBD_samples_with_missing_skeletons.txt")) == 302
-    for dataset, sizes in (("ntu60", {"xsub": (40091, 16487), "xview": (37646, 18932)}),
-                           ("ntu120", {"xsub": (63026, 50919), "xset": (54468, 59477)})):
+    for dataset, sizes in (
+        ("ntu60", {"xsub": (40091, 16487), "xview": (37646, 18932)}),
+        ("ntu120", {"xsub": (63026, 50919), "xset": (54468, 59477)}),
+    ):
         names = (ntu_dir / "statistics" / dataset / "skes_available_name.txt").read_text().split()
         assert len(names) == {"ntu60": 56578, "ntu120": 113945}[dataset]
         assert not set(names) & ntu_meta.MISSING_SAMPLES
@@ -86,7 +132,7 @@ def _check_ucla(out: Path, raw: Path, names: list[str]) -> None:
         assert train.num_frames[row] == len(joints) and train.labels[row] == body["label"] - 1
         expected = (joints - joints[0, 1]).transpose(2, 0, 1)
         np.testing.assert_allclose(train.data[row, :, : len(joints), :, 0], expected, atol=1e-6)
-        assert not np.asarray(train.data[row, :, len(joints):]).any()
+        assert not np.asarray(train.data[row, :, len(joints) :]).any()
         assert (row in set(test.indices.tolist())) == name.endswith("_v03")
 
 
@@ -95,12 +141,16 @@ def test_ucla_subset_fast(shared_data, tmp_path):
     (raw / "all_sqe").mkdir(parents=True)
     src = shared_data / "nw_ucla"
     lists = {p: json.loads((src / f"{p}_split.json").read_text()) for p in ("train", "val")}
-    keep = {"train": lists["train"][:20] + [e for e in lists["train"] if e["length"] == 1],
-            "val": lists["val"][:10] + [e for e in lists["val"] if e["length"] == 1]}
+    keep = {
+        "train": lists["train"][:20] + [e for e in lists["train"] if e["length"] == 1],
+        "val": lists["val"][:10] + [e for e in lists["val"] if e["length"] == 1],
+    }
     for part, items in keep.items():
         (raw / f"{part}_split.json").write_text(json.dumps(items))
         for e in items:
-            (raw / "all_sqe" / f"{e['file_name']}.json").write_bytes((src / "all_sqe" / f"{e['file_name']}.json").read_bytes())
+            (raw / "all_sqe" / f"{e['file_name']}.json").write_bytes(
+                (src / "all_sqe" / f"{e['file_name']}.json").read_bytes()
+            )
     report = convert_ucla(raw, tmp_path / "out")
     assert report.split_sizes == {"train": 21, "test": 11}
     _check_ucla(tmp_path / "out", raw, ["a02_s09_e04_v02", "a02_s09_e04_v03", keep["train"][0]["file_name"]])

@@ -1,4 +1,5 @@
 """The results table read back from results JSON files (quickstart's closing table)."""
+
 from __future__ import annotations
 
 from ssl_skel.cli import main
@@ -6,9 +7,16 @@ from ssl_skel.evaluation.results import read_results, results_table, write_resul
 
 
 def _write(run, name, protocol, random_init, metrics, settings=None):
-    write_results(run / "eval" / name / "results.json", protocol=protocol, dataset={}, split="test",
-                  checkpoint="x.pt", metrics=metrics, settings=settings or {},
-                  extra={"encoder": {"random_init": random_init}})
+    write_results(
+        run / "eval" / name / "results.json",
+        protocol=protocol,
+        dataset={},
+        split="test",
+        checkpoint="x.pt",
+        metrics=metrics,
+        settings=settings or {},
+        extra={"encoder": {"random_init": random_init}},
+    )
 
 
 def test_table_has_one_row_per_run_and_a_column_per_modality(tmp_path, capsys):

@@ -1,4 +1,5 @@
 """RGB-D frame reading (sampling, cropping, errors naming the sample) and the renderer."""
+
 from __future__ import annotations
 
 import json
@@ -8,12 +9,17 @@ import pytest
 import torch
 from PIL import Image
 
-from ssl_skel.data.rgbd import (
-    RGBDDataConfig, build_rgbd_dataset, crop_box, list_frames, read_depth_frames, read_rgb_frames,
+from ssl_skel.data.storage import DataFormatError, write_arrays
+from ssl_skel.fusion.rgbd import (
+    RGBDDataConfig,
+    build_rgbd_dataset,
+    crop_box,
+    list_frames,
+    read_depth_frames,
+    read_rgb_frames,
     sample_frame_indices,
 )
-from ssl_skel.data.storage import DataFormatError, write_arrays
-from ssl_skel.data.synthetic_rgbd import render_rgbd, text_embeddings
+from ssl_skel.fusion.synthetic_rgbd import render_rgbd, text_embeddings
 
 
 def test_sample_frame_indices_segments():
@@ -72,15 +78,26 @@ def _tiny_skeletons(root, n=8, t=24):
     data = rng.normal(0, 0.3, (n, 3, t, 25, 2)).astype(np.float32)
     data[..., 1] = 0.0  # one person
     names = [f"S001P{i:03d}A{i % 2:03d}" for i in range(n)]
-    return write_arrays(root, data, labels=[i % 2 for i in range(n)], num_frames=[t] * n, names=names,
-                        splits={"xsub": {"train": list(range(0, n, 2)), "test": list(range(1, n, 2))}},
-                        layout="ntu25", class_names=["wave", "kick"])
+    return write_arrays(
+        root,
+        data,
+        labels=[i % 2 for i in range(n)],
+        num_frames=[t] * n,
+        names=names,
+        splits={"xsub": {"train": list(range(0, n, 2)), "test": list(range(1, n, 2))}},
+        layout="ntu25",
+        class_names=["wave", "kick"],
+    )
 
 
 def test_renderer_is_deterministic_and_marks_corruption(tmp_path):
     skel = _tiny_skeletons(tmp_path / "skeleton")
-    a = render_rgbd(skel, tmp_path / "a", seed=3, render_frames=4, size=16, corrupt_fraction=1.0, corrupt_parts=("test",))
-    b = render_rgbd(skel, tmp_path / "b", seed=3, render_frames=4, size=16, corrupt_fraction=1.0, corrupt_parts=("test",))
+    a = render_rgbd(
+        skel, tmp_path / "a", seed=3, render_frames=4, size=16, corrupt_fraction=1.0, corrupt_parts=("test",)
+    )
+    b = render_rgbd(
+        skel, tmp_path / "b", seed=3, render_frames=4, size=16, corrupt_fraction=1.0, corrupt_parts=("test",)
+    )
     name = "S001P001A001"
     frame = np.asarray(Image.open(a / "rgb" / name / "000002.jpg"))
     assert frame.shape == (16, 16, 3)

@@ -1,4 +1,5 @@
 """Warm-up + cosine values against hand-computed numbers."""
+
 from __future__ import annotations
 
 import math

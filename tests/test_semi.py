@@ -1,4 +1,5 @@
 """Semi-supervised subsets: class-balanced, seeded, reproducible; bad fractions refused."""
+
 from __future__ import annotations
 
 import numpy as np

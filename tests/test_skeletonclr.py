@@ -1,4 +1,5 @@
 """SkeletonCLR: InfoNCE against hand/numpy values, FIFO queue, momentum EMA, DDP gathering."""
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
 from ssl_skel.data.modalities import bone
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 from ssl_skel.objectives import build_method
@@ -92,7 +93,7 @@ def test_loss_matches_numpy_infonce_and_queue_is_fifo():
         # the batch's normalised keys replace the oldest entries
         k_norm = k / np.linalg.norm(k, axis=1, keepdims=True)
         start = (step * 4) % 8
-        np.testing.assert_allclose(method.branch.queue[start:start + 4].numpy(), k_norm, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(method.branch.queue[start : start + 4].numpy(), k_norm, rtol=1e-5, atol=1e-6)
         untouched = [i for i in range(8) if not start <= i < start + 4]
         np.testing.assert_array_equal(method.branch.queue[untouched].double().numpy(), queue_before[untouched])
         assert method.branch.queue_ptr == ptr_after
@@ -233,8 +234,10 @@ def _ddp_worker(rank: int, init_file: str, out_dir: str) -> None:
         batch = views(2, seed=10 + rank)  # different data per rank
         _, k = query_and_key(method, batch)
         method(batch)
-        torch.save({"queue": method.branch.queue.clone(), "ptr": method.branch.queue_ptr,
-                    "keys": torch.from_numpy(k)}, f"{out_dir}/rank{rank}.pt")
+        torch.save(
+            {"queue": method.branch.queue.clone(), "ptr": method.branch.queue_ptr, "keys": torch.from_numpy(k)},
+            f"{out_dir}/rank{rank}.pt",
+        )
     finally:
         dist.destroy_process_group()
 

@@ -1,12 +1,13 @@
 """ST-GCN and multistream encoders: graph partition, shapes, gradients, streams, errors."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from ssl_skel.config import ConfigError
-from ssl_skel.data.graphs import LAYOUTS, get_layout
+from ssl_skel.core.config import ConfigError
+from ssl_skel.data.layouts import LAYOUTS, get_layout
 from ssl_skel.data.modalities import bone, motion
 from ssl_skel.models.encoders import InputSpec, build_encoder
 from ssl_skel.models.encoders.multistream import MultiStreamEncoder
@@ -72,7 +73,16 @@ def test_unknown_partition():
 
 def test_channel_schedule_matches_skeletonclr_stgcn():
     assert channel_schedule(STGCNParams()) == [
-        (16, 1), (16, 1), (16, 1), (16, 1), (32, 2), (32, 1), (32, 1), (64, 2), (64, 1), (256, 1),
+        (16, 1),
+        (16, 1),
+        (16, 1),
+        (16, 1),
+        (32, 2),
+        (32, 1),
+        (32, 1),
+        (64, 2),
+        (64, 1),
+        (256, 1),
     ]
     assert channel_schedule(STGCNParams(base_channels=4, out_channels=8, num_layers=3)) == [(4, 1), (8, 2), (8, 2)]
 
@@ -87,7 +97,7 @@ def test_shapes_and_gradients_on_every_layout(layout, channels, persons):
     x = torch.randn(3, channels, 12, v, persons)
     out = enc(x)
     assert out.shape == (3, 8) and enc.dim == 8 and enc.modalities == ("joint",)
-    (out ** 2).sum().backward()
+    (out**2).sum().backward()
     for name, p in enc.named_parameters():
         assert p.grad is not None, name
         assert p.grad.abs().sum() > 0, f"no gradient reaches {name}"
@@ -245,7 +255,7 @@ def test_ctrgcn_shapes_and_gradients_on_every_layout(layout, channels, persons):
                 m.bn.weight.fill_(1.0)
     out = enc(x)
     assert out.shape == (3, 16) and enc.modalities == ("joint",)
-    (out ** 2).sum().backward()
+    (out**2).sum().backward()
     for name, p in enc.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
 
@@ -287,7 +297,10 @@ def test_ctrgcn_bad_params(params, message):
 
 
 def test_multistream_over_ctrgcn():
-    enc = build_encoder("multistream", {"backbone": "ctrgcn", "backbone_params": CTR_TINY,
-                                        "streams": ["joint", "motion"]}, InputSpec("coco17", 2, 1, 8))
+    enc = build_encoder(
+        "multistream",
+        {"backbone": "ctrgcn", "backbone_params": CTR_TINY, "streams": ["joint", "motion"]},
+        InputSpec("coco17", 2, 1, 8),
+    )
     out = enc.forward_modalities(torch.randn(2, 2, 8, 17, 1), ["fused", "motion"])
     assert out["fused"].shape == out["motion"].shape == (2, 16)

@@ -1,4 +1,5 @@
 """On-disk arrays: round trip, refusal of unfinished or foreign folders, atomic writes."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 from ssl_skel.data import storage
-from ssl_skel.data.storage import DataFormatError, DataWriter, open_arrays, write_arrays
+from ssl_skel.data.sources import open_arrays
+from ssl_skel.data.storage import DataFormatError, DataWriter, write_arrays
 
 
 def sample_arrays() -> dict:

@@ -1,4 +1,5 @@
 """The built-in dataset: format, splits, determinism, and real temporal structure."""
+
 from __future__ import annotations
 
 import json
@@ -12,19 +13,23 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ssl_skel.data import synthetic
-from ssl_skel.data.graphs import NTU25
-from ssl_skel.data.storage import open_arrays
+from ssl_skel.data.layouts import NTU25
+from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.transforms import resample
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synthetic.generate_dataset(tmp_path_factory.mktemp("syn") / "small", seed=3, clips_per_class=12, num_subjects=4)
+    return synthetic.generate_dataset(
+        tmp_path_factory.mktemp("syn") / "small", seed=3, clips_per_class=12, num_subjects=4
+    )
 
 
 @pytest.fixture(scope="module")
 def medium(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synthetic.generate_dataset(tmp_path_factory.mktemp("syn") / "medium", seed=1, clips_per_class=60, num_subjects=10)
+    return synthetic.generate_dataset(
+        tmp_path_factory.mktemp("syn") / "medium", seed=1, clips_per_class=60, num_subjects=10
+    )
 
 
 def test_manifest_and_shapes(small: Path) -> None:
@@ -45,7 +50,7 @@ def test_padding_zero_origin_and_persons(small: Path) -> None:
     two_person = {k for k, c in enumerate(synthetic.CLASSES) if c.persons == 2}
     assert len(two_person) >= 3
     for i in range(len(labels)):
-        assert np.all(data[i, :, frames[i]:] == 0)
+        assert np.all(data[i, :, frames[i] :] == 0)
         np.testing.assert_allclose(data[i, :, 0, NTU25.centre, 0], 0.0, atol=1e-6)  # NTU-style origin
         second = np.abs(data[i, :, : frames[i], :, 1]).sum(axis=(0, 2))
         if labels[i] in two_person:
@@ -119,8 +124,10 @@ def test_whole_clips_give_the_class_away_single_frames_do_not(medium: Path) -> N
     labels, frames = np.load(medium / "labels.npy"), np.load(medium / "num_frames.npy")
     train, test = np.load(medium / "splits/xsub_train.npy"), np.load(medium / "splits/xsub_test.npy")
     scores = {}
-    for kind, x in (("clip", _clip_features(data, frames)),
-                    ("frame", _frame_features(data, frames, np.random.default_rng(0)))):
+    for kind, x in (
+        ("clip", _clip_features(data, frames)),
+        ("frame", _frame_features(data, frames, np.random.default_rng(0))),
+    ):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=300))
         model.fit(x[train], labels[train])
         scores[kind] = model.score(x[test], labels[test])

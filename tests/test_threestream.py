@@ -1,11 +1,12 @@
 """Three-stream SkeletonCLR: independent per-stream branches, summed loss, own queues."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
 from ssl_skel.models.encoders import InputSpec, build_encoder
 from ssl_skel.objectives import build_method
 from ssl_skel.objectives.skeletonclr import SkeletonCLR
@@ -24,8 +25,11 @@ def make(seed: int = 0, **params) -> ThreeStreamCLR:
 
 def batch(n: int = 4, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
-    return {"views": [torch.randn(n, 3, 8, 25, 2, generator=g) for _ in range(2)],
-            "label": torch.zeros(n, dtype=torch.long), "index": torch.arange(n)}
+    return {
+        "views": [torch.randn(n, 3, 8, 25, 2, generator=g) for _ in range(2)],
+        "label": torch.zeros(n, dtype=torch.long),
+        "index": torch.arange(n),
+    }
 
 
 def test_returns_each_stream_term_and_their_sum():

@@ -1,13 +1,14 @@
 """The training loop on a toy method: learning, outputs, resume equality, non-finite stop."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
-
 from engine_toys import META, ToyClips, ToyMethod, toy_train_cfg
-from ssl_skel.engine.checkpoint import load_checkpoint
+
+from ssl_skel.core.checkpoint import load_checkpoint
 from ssl_skel.engine.trainer import NonFiniteLossError, fit
 
 
@@ -105,7 +106,7 @@ def test_resume_from_explicit_path_and_finished_run(tmp_path):
 
 
 def test_resume_with_changed_schedule_is_an_error(tmp_path):
-    from ssl_skel.engine.checkpoint import CheckpointError
+    from ssl_skel.core.checkpoint import CheckpointError
 
     _fit(tmp_path, "a", cfg=toy_train_cfg(epochs=2), stop_after_epoch=1)
     with pytest.raises(CheckpointError, match=r"last\.pt: checkpoint schedule spans 12 steps, this run 18"):
@@ -158,8 +159,9 @@ def test_bad_inputs(tmp_path):
 @pytest.mark.parametrize("optimizer", ["adamw", "lars"])
 def test_other_optimizers_learn(tmp_path, optimizer):
     lr = {"adamw": 0.01, "lars": 3.0}[optimizer] * 256 / 8
-    _, result = _fit(tmp_path, cfg=toy_train_cfg(epochs=3, optimizer=optimizer, lr=lr, weight_decay=1e-4,
-                                                 clip_grad=1.0))
+    _, result = _fit(
+        tmp_path, cfg=toy_train_cfg(epochs=3, optimizer=optimizer, lr=lr, weight_decay=1e-4, clip_grad=1.0)
+    )
     assert result.history[-1]["loss"] < result.history[0]["loss"]
 
 
@@ -188,18 +190,29 @@ def test_amp_policy():
 
 
 def test_resume_from_a_foreign_run_is_an_error(tmp_path):
-    from ssl_skel.engine.checkpoint import CheckpointError
+    from ssl_skel.core.checkpoint import CheckpointError
 
     _, first = _fit(tmp_path, "a", cfg=toy_train_cfg(epochs=2), stop_after_epoch=1)
     with pytest.raises(CheckpointError, match=r"last\.pt: a pretrain checkpoint cannot resume a finetune run"):
-        fit(ToyMethod(), ToyClips(), toy_train_cfg(epochs=2), tmp_path / "b", seed=0, num_workers=0,
-            checkpoint_meta={**META, "kind": "finetune"}, resume=str(first.last_checkpoint))
+        fit(
+            ToyMethod(),
+            ToyClips(),
+            toy_train_cfg(epochs=2),
+            tmp_path / "b",
+            seed=0,
+            num_workers=0,
+            checkpoint_meta={**META, "kind": "finetune"},
+            resume=str(first.last_checkpoint),
+        )
     with pytest.raises(CheckpointError, match=r"last\.pt: weights do not fit this model"):
         _fit(tmp_path, "a", method=ToyMethod(dim=4), cfg=toy_train_cfg(epochs=2), resume="auto")
 
 
 def test_non_finite_gradient_stops_with_finite_loss(tmp_path):
-    with pytest.raises(NonFiniteLossError, match=r"non-finite gradient norm at step 7 \(epoch 2, batch 1\) although "
-                                                 r"every loss term is finite \(loss="):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"non-finite gradient norm at step 7 \(epoch 2, batch 1\) although "
+        r"every loss term is finite \(loss=",
+    ):
         _fit(tmp_path, method=ToyMethod(nan_grad_after=7))
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 6

@@ -1,12 +1,13 @@
 """Augmentation invariants: rigid motions keep bone lengths, flips undo, masks count, seeds repeat."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ssl_skel.config import AugmentConfig
+from ssl_skel.core.config import AugmentConfig
 from ssl_skel.data import transforms as T
-from ssl_skel.data.graphs import NTU25
+from ssl_skel.data.layouts import NTU25
 
 
 def clip(seed: int = 0, frames: int = 20, second_person: bool = False) -> np.ndarray:
@@ -136,15 +137,33 @@ def test_masks_zero_exact_counts() -> None:
 
 
 def full_config() -> AugmentConfig:
-    return AugmentConfig(shear=0.5, rotate_deg=20, flip_prob=0.5, crop_min=0.5, noise_std=0.02, blur_prob=0.5,
-                         joint_mask_prob=0.1, frame_mask_prob=0.1, axis_mask_prob=0.2)
+    return AugmentConfig(
+        shear=0.5,
+        rotate_deg=20,
+        flip_prob=0.5,
+        crop_min=0.5,
+        noise_std=0.02,
+        blur_prob=0.5,
+        joint_mask_prob=0.1,
+        frame_mask_prob=0.1,
+        axis_mask_prob=0.2,
+    )
 
 
 def test_build_transforms_order_and_switches() -> None:
     pipeline = T.build_transforms(full_config(), NTU25, 32)
     kinds = [type(t).__name__ for t in pipeline.transforms]
-    assert kinds == ["TemporalCropResize", "Shear", "Rotate", "Flip", "GaussianNoise", "GaussianBlur",
-                     "JointMask", "FrameMask", "AxisMask"]
+    assert kinds == [
+        "TemporalCropResize",
+        "Shear",
+        "Rotate",
+        "Flip",
+        "GaussianNoise",
+        "GaussianBlur",
+        "JointMask",
+        "FrameMask",
+        "AxisMask",
+    ]
     off = AugmentConfig(shear=0.0, rotate_deg=0.0, flip_prob=0.0, crop_min=1.0)
     assert [type(t).__name__ for t in T.build_transforms(off, NTU25, 32).transforms] == ["TemporalCropResize"]
 

@@ -1,4 +1,5 @@
 """NW-UCLA json -> arrays on a 3-clip fixture in the real layout, and every bad-input path."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ import pytest
 
 from ssl_skel.cli import main as cli
 from ssl_skel.data.formats.nw_ucla import UclaFormatError, convert_ucla, read_clip, read_split_list
-from ssl_skel.data.storage import DataFormatError, open_arrays
+from ssl_skel.data.sources import open_arrays
+from ssl_skel.data.storage import DataFormatError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ucla"
 
@@ -66,12 +68,24 @@ GOOD = "a01_s01_e00_v01"
         ("", "empty file"),
         ('{"file_name": "a", "skeletons": [[[0.1, 0.2', "truncated"),
         ('{"file_name": "a", "skeletons": [[[0.1, nope]]]}', "not valid JSON"),
-        ('{"file_name": "a", "skeletons": [' + json.dumps([[0.1, 0.2, 0.3]] * 19) + '], "label": 1}', "has 19 joints, expected 20"),
-        ('{"file_name": "a", "skeletons": [' + json.dumps([[0.1, "x", 0.3]] * 20) + '], "label": 1}', "non-numeric coordinate"),
-        ('{"file_name": "a", "skeletons": [' + json.dumps([[0.1, 0.3]] * 20) + '], "label": 1}', "is not 3 coordinates"),
+        (
+            '{"file_name": "a", "skeletons": [' + json.dumps([[0.1, 0.2, 0.3]] * 19) + '], "label": 1}',
+            "has 19 joints, expected 20",
+        ),
+        (
+            '{"file_name": "a", "skeletons": [' + json.dumps([[0.1, "x", 0.3]] * 20) + '], "label": 1}',
+            "non-numeric coordinate",
+        ),
+        (
+            '{"file_name": "a", "skeletons": [' + json.dumps([[0.1, 0.3]] * 20) + '], "label": 1}',
+            "is not 3 coordinates",
+        ),
         ('{"file_name": "a", "skeletons": [], "label": 1}', "holds no frames"),
         ('{"file_name": "a", "label": 1}', "no 'skeletons' key"),
-        ('{"file_name": "a", "skeletons": [' + json.dumps([[0.1, 0.2, 0.3]] * 20) + '], "label": 3}', "label 3 but train_split.json says 1"),
+        (
+            '{"file_name": "a", "skeletons": [' + json.dumps([[0.1, 0.2, 0.3]] * 20) + '], "label": 3}',
+            "label 3 but train_split.json says 1",
+        ),
     ],
 )
 def test_bad_clip_is_named_and_blocks_output_unless_skip_bad(raw, tmp_path, text, words):

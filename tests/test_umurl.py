@@ -1,11 +1,12 @@
 """The UmURL objective against hand-computed values, its views and its fp32 regularisation."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
 from ssl_skel.models.encoders import InputSpec, SkeletonEncoder, build_encoder
 from ssl_skel.objectives import build_method
 from ssl_skel.objectives.umurl import vc_terms
@@ -22,8 +23,11 @@ def make(params=SMALL_METHOD):
 
 def batch(views=2, n=5):
     g = torch.Generator().manual_seed(1)
-    return {"views": [torch.randn(n, 3, 6, 20, 1, generator=g) for _ in range(views)],
-            "label": torch.zeros(n, dtype=torch.int64), "index": torch.arange(n)}
+    return {
+        "views": [torch.randn(n, 3, 6, 20, 1, generator=g) for _ in range(views)],
+        "label": torch.zeros(n, dtype=torch.int64),
+        "index": torch.arange(n),
+    }
 
 
 def test_vc_terms_hand_worked():
@@ -41,6 +45,7 @@ def test_vc_terms_hand_worked():
 
 def numpy_terms(z, u, eps=1e-4):
     """The objective written out in numpy, term by term."""
+
     def mse(a, b):
         return ((a - b) ** 2).mean()
 
@@ -67,8 +72,9 @@ def test_loss_terms_against_numpy():
     rng = np.random.default_rng(0)
     z = [rng.normal(size=(4, 3)) * s for s in (0.3, 1.0, 2.0)]
     u = [rng.normal(size=(4, 3)) * s for s in (0.5, 1.5, 0.1)]
-    got = method.loss_terms([torch.tensor(a, dtype=torch.float32) for a in z],
-                            [torch.tensor(a, dtype=torch.float32) for a in u])
+    got = method.loss_terms(
+        [torch.tensor(a, dtype=torch.float32) for a in z], [torch.tensor(a, dtype=torch.float32) for a in u]
+    )
     expected = numpy_terms(z, u)
     for key, value in expected.items():
         assert got[key].item() == pytest.approx(value, rel=1e-5), key
@@ -148,8 +154,10 @@ def test_needs_a_unified_encoder():
         build_method("umurl", {}, enc)
 
 
-@pytest.mark.parametrize("params,key", [({"var_eps": 0.0}, "var_eps"), ({"cov_weight": -1.0}, "cov_weight"),
-                                        ({"lambda": 1.0}, "objective.params.lambda")])
+@pytest.mark.parametrize(
+    "params,key",
+    [({"var_eps": 0.0}, "var_eps"), ({"cov_weight": -1.0}, "cov_weight"), ({"lambda": 1.0}, "objective.params.lambda")],
+)
 def test_bad_params_are_config_errors(params, key):
     enc = build_encoder("unified", SMALL_ENCODER, InputSpec("ntu25", 3, 2, 8))
     with pytest.raises(ConfigError, match=key):

@@ -1,10 +1,11 @@
 """The unified (UmURL) encoder: shapes per layout, gradients, modality batching, input checks."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
 from ssl_skel.models.encoders import InputSpec, build_encoder
 from ssl_skel.models.encoders.unified import UnifiedEncoder, sinusoidal_positions
 
@@ -122,8 +123,12 @@ def test_integer_input_and_unknown_modality_are_errors():
 
 @pytest.mark.parametrize(
     "params,key",
-    [({"hidden_sise": 8}, "model.params.hidden_sise"), ({"hidden_size": 10, "num_heads": 3}, "divisible"),
-     ({"dropout": 1.5}, "dropout"), ({"hidden_size": "big"}, "model.params.hidden_size")],
+    [
+        ({"hidden_sise": 8}, "model.params.hidden_sise"),
+        ({"hidden_size": 10, "num_heads": 3}, "divisible"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"hidden_size": "big"}, "model.params.hidden_size"),
+    ],
 )
 def test_bad_params_are_config_errors(params, key):
     with pytest.raises(ConfigError, match=key):
@@ -165,7 +170,12 @@ def test_layer_equals_torch_post_norm_transformer_layer(heads):
         ref.self_attn.in_proj_bias.copy_(ours.qkv.bias)
         ref.self_attn.out_proj.weight.copy_(ours.proj.weight)
         ref.self_attn.out_proj.bias.copy_(ours.proj.bias)
-        for a, b in [(ref.linear1, ours.ff1), (ref.linear2, ours.ff2), (ref.norm1, ours.norm1), (ref.norm2, ours.norm2)]:
+        for a, b in [
+            (ref.linear1, ours.ff1),
+            (ref.linear2, ours.ff2),
+            (ref.norm1, ours.norm1),
+            (ref.norm2, ours.norm2),
+        ]:
             a.weight.copy_(b.weight)
             a.bias.copy_(b.bias)
     x = torch.randn(3, 7, 16)

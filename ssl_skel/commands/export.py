@@ -2,10 +2,11 @@
 
 Example: ssl-skel export runs/synthetic/last.pt runs/synthetic/encoder.pt
 """
+
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from ssl_skel.evaluation.api import export_encoder
 

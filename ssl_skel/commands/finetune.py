@@ -4,11 +4,12 @@ Runs through the one training engine (torchrun for DDP; AMP, checkpoints and res
 pretraining); training settings come from the config's `train` section, e.g.
     ssl-skel finetune --checkpoint runs/synthetic/last.pt train.epochs=30 train.lr=0.01
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,26 +37,51 @@ def run(args: argparse.Namespace, protocol: str, rows: np.ndarray | None = None,
     train_set = ctx.build("train", train=True)
     if rows is not None:
         train_set = LabelledSubset(train_set, rows)
-    params = {"modality": args.modality, "dropout": args.dropout, "label_smoothing": args.label_smoothing,
-              "freeze_encoder": args.freeze_encoder}
-    method, result = train_supervised(ctx.checkpoint, ctx.cfg, train_set, ctx.out_dir, seed=ctx.seed,
-                                      method_params=params, random_init=ctx.random_init,
-                                      num_workers=ctx.num_workers, kind_note=protocol, resume=args.resume,
-                                      device=args.device)
+    params = {
+        "modality": args.modality,
+        "dropout": args.dropout,
+        "label_smoothing": args.label_smoothing,
+        "freeze_encoder": args.freeze_encoder,
+    }
+    method, result = train_supervised(
+        ctx.checkpoint,
+        ctx.cfg,
+        train_set,
+        ctx.out_dir,
+        seed=ctx.seed,
+        method_params=params,
+        random_init=ctx.random_init,
+        num_workers=ctx.num_workers,
+        kind_note=protocol,
+        resume=args.resume,
+        device=args.device,
+    )
     if not is_main_process():
         return 0
     test_set = ctx.build("test", train=False)
-    metrics, pred = evaluate(method, test_set, batch_size=ctx.cfg.eval.feature_batch_size,
-                             num_workers=ctx.num_workers)
+    metrics, pred = evaluate(method, test_set, batch_size=ctx.cfg.eval.feature_batch_size, num_workers=ctx.num_workers)
     name = method.modality
-    settings = {"train": {k: getattr(ctx.cfg.train, k) for k in ("epochs", "batch_size", "optimizer", "lr",
-                                                                    "weight_decay", "warmup_epochs")},
-                "method": params, "train_clips": len(train_set)}
+    settings = {
+        "train": {
+            k: getattr(ctx.cfg.train, k)
+            for k in ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "warmup_epochs")
+        },
+        "method": params,
+        "train_clips": len(train_set),
+    }
     path = runner.write_outputs(
-        ctx, protocol, {name: metrics}, settings=settings,
+        ctx,
+        protocol,
+        {name: metrics},
+        settings=settings,
         selection="model after the final epoch, evaluated once on the test split",
-        scores={name: pred.scores}, labels=pred.labels, indices=pred.indices, class_names=test_set.class_names,
-        embeddings=pred.embeddings, extra={"checkpoint_out": str(result.last_checkpoint), **(extra or {})})
+        scores={name: pred.scores},
+        labels=pred.labels,
+        indices=pred.indices,
+        class_names=test_set.class_names,
+        embeddings=pred.embeddings,
+        extra={"checkpoint_out": str(result.last_checkpoint), **(extra or {})},
+    )
     from ssl_skel.commands.linear import format_table
 
     print(format_table(protocol, {name: metrics}))

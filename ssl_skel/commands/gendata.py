@@ -3,12 +3,13 @@
 Each subcommand parses its arguments and calls one library function; the `data_gen/*.py`
 scripts call this same entry point, so both routes behave identically.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 log = logging.getLogger("ssl_skel.gendata")
 
@@ -25,8 +26,12 @@ def _add_ntu(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raw", required=True, type=Path, help="folder with the .skeleton files (searched recursively)")
     p.add_argument("--out", required=True, type=Path, help="output dataset folder")
     p.add_argument("--dataset", required=True, choices=("ntu60", "ntu120"))
-    p.add_argument("--missing", type=Path, default=None,
-                   help="official missing-skeleton list (default: the official list built in)")
+    p.add_argument(
+        "--missing",
+        type=Path,
+        default=None,
+        help="official missing-skeleton list (default: the official list built in)",
+    )
     p.add_argument("--workers", type=_positive, default=1, help="parallel processes (default 1)")
     p.add_argument("--skip-bad", action="store_true", help="convert the readable files even if some are bad")
     p.add_argument("--align-view", action="store_true", help="rotate each clip to a canonical view (2s-AGCN style)")
@@ -36,11 +41,21 @@ def _add_ntu(sub: argparse._SubParsersAction) -> None:
 def _run_ntu(args: argparse.Namespace) -> int:
     from ssl_skel.data.formats.ntu import convert_ntu
 
-    report = convert_ntu(args.raw, args.out, args.dataset, missing_file=args.missing, workers=args.workers,
-                         skip_bad=args.skip_bad, align=args.align_view, progress=not args.no_progress)
-    print(f"{args.dataset}: wrote {report.num_samples} samples to {report.out} "
-          f"({report.parsed} parsed, {report.from_cache} from cache, {report.skipped_missing} skipped as listed missing, "
-          f"{len(report.bad)} bad) in {report.seconds:.1f} s")
+    report = convert_ntu(
+        args.raw,
+        args.out,
+        args.dataset,
+        missing_file=args.missing,
+        workers=args.workers,
+        skip_bad=args.skip_bad,
+        align=args.align_view,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{args.dataset}: wrote {report.num_samples} samples to {report.out} "
+        f"({report.parsed} parsed, {report.from_cache} from cache, {report.skipped_missing} skipped as listed missing, "
+        f"{len(report.bad)} bad) in {report.seconds:.1f} s"
+    )
     return 0
 
 
@@ -67,15 +82,19 @@ def _add_ucla(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raw", required=True, type=Path, help="folder holding all_sqe/ and the two split lists")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--skip-bad", action="store_true", help="convert the readable clips even if some are bad")
-    p.add_argument("--no-centre", action="store_true", help="keep raw camera coordinates (default: spine of frame 0 at the origin)")
+    p.add_argument(
+        "--no-centre", action="store_true", help="keep raw camera coordinates (default: spine of frame 0 at the origin)"
+    )
 
 
 def _run_ucla(args: argparse.Namespace) -> int:
     from ssl_skel.data.formats.nw_ucla import convert_ucla
 
     report = convert_ucla(args.raw, args.out, skip_bad=args.skip_bad, centre_clips=not args.no_centre)
-    print(f"nw_ucla: wrote {report.num_samples} clips to {report.out} (xview train {report.split_sizes['train']}, "
-          f"test {report.split_sizes['test']}, {len(report.bad)} bad)")
+    print(
+        f"nw_ucla: wrote {report.num_samples} clips to {report.out} (xview train {report.split_sizes['train']}, "
+        f"test {report.split_sizes['test']}, {len(report.bad)} bad)"
+    )
     return 0
 
 
@@ -91,7 +110,9 @@ def _add_pyskl(sub: argparse._SubParsersAction) -> None:
 def _run_pyskl(args: argparse.Namespace) -> int:
     from ssl_skel.data.formats.pyskl_pkl import convert_pyskl
 
-    r = convert_pyskl(args.pkl, args.out, with_score=args.with_score, max_persons=args.max_persons, skip_bad=args.skip_bad)
+    r = convert_pyskl(
+        args.pkl, args.out, with_score=args.with_score, max_persons=args.max_persons, skip_bad=args.skip_bad
+    )
     print(f"pyskl: wrote {r.num_samples} clips {r.shape} ({r.layout}) to {r.out}; splits {r.splits}; {len(r.bad)} bad")
     return 0
 
@@ -109,8 +130,10 @@ def _run_import(args: argparse.Namespace) -> int:
 
     out = convert_legacy(args.path, args.out, args.benchmark)
     manifest = read_manifest(out)
-    print(f"import: wrote {manifest['num_samples']} clips {tuple(manifest['shape'])} ({manifest['layout']}) to {out}; "
-          f"splits {manifest['splits']}")
+    print(
+        f"import: wrote {manifest['num_samples']} clips {tuple(manifest['shape'])} ({manifest['layout']}) to {out}; "
+        f"splits {manifest['splits']}"
+    )
     return 0
 
 

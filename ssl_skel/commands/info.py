@@ -5,11 +5,12 @@ class balance), what a preset resolves to after validation, or which encoder and
 checkpoint carries, without writing code. Checkpoints are read with
 `torch.load(weights_only=True)`, so describing an untrusted file runs no code from it.
 """
+
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import yaml
@@ -17,7 +18,8 @@ import yaml
 
 def describe_dataset(root: Path) -> str:
     """Manifest, split sizes and per-class counts of a dataset folder."""
-    from ssl_skel.data.storage import open_arrays, read_manifest
+    from ssl_skel.data.sources import open_arrays
+    from ssl_skel.data.storage import read_manifest
 
     manifest = read_manifest(root)
     names = manifest.get("class_names") or [str(k) for k in range(manifest["num_classes"])]
@@ -30,10 +32,14 @@ def describe_dataset(root: Path) -> str:
         lines.append("  source: " + ", ".join(f"{k}={v}" for k, v in manifest["source"].items()))
     frames = np.load(root / "num_frames.npy", mmap_mode="r")
     if len(frames):
-        lines.append(f"  valid frames: min {int(frames.min())}, mean {float(frames.mean()):.1f}, max {int(frames.max())}")
+        lines.append(
+            f"  valid frames: min {int(frames.min())}, mean {float(frames.mean()):.1f}, max {int(frames.max())}"
+        )
     for bench, parts in manifest["splits"].items():
         lines.append(f"  split {bench}: " + ", ".join(f"{part} {count}" for part, count in parts.items()))
-        counts = {part: np.bincount(open_arrays(root, bench, part).split_labels, minlength=len(names)) for part in parts}
+        counts = {
+            part: np.bincount(open_arrays(root, bench, part).split_labels, minlength=len(names)) for part in parts
+        }
         width = max(len(n) for n in names)
         lines.append(f"    {'class':<{width}}  " + "  ".join(f"{part:>6}" for part in parts))
         for k, name in enumerate(names):
@@ -43,15 +49,15 @@ def describe_dataset(root: Path) -> str:
 
 def describe_config(path: str | Path) -> str:
     """The validated, resolved config (defaults filled in) as YAML; fusion configs too."""
-    from ssl_skel.config import load_config, resolve_preset, to_dict
+    from ssl_skel.core.config import load_config, resolve_preset, to_dict
 
     file = Path(resolve_preset(path))
     try:
         tree = yaml.safe_load(file.read_text()) if file.exists() else None
     except yaml.YAMLError:
         tree = None  # load_config reports it with the file name
-    if isinstance(tree, dict) and "adapter" in tree:  # a fusion run (ssl_skel.models.fusion)
-        from ssl_skel.models.fusion.config import load_fusion_config
+    if isinstance(tree, dict) and "adapter" in tree:  # a fusion run (ssl_skel.fusion)
+        from ssl_skel.core.config import load_fusion_config
 
         cfg = load_fusion_config(path)
     else:
@@ -61,7 +67,7 @@ def describe_config(path: str | Path) -> str:
 
 def describe_checkpoint(path: Path) -> str:
     """Kind, progress, encoder spec and metrics of a checkpoint (weights_only load)."""
-    from ssl_skel.engine.checkpoint import load_checkpoint
+    from ssl_skel.core.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
     encoder = ckpt.get("encoder") or {}
@@ -85,8 +91,8 @@ def describe_checkpoint(path: Path) -> str:
 
 def describe(path: str) -> str:
     """Pick the description by what `path` is: folder, YAML/preset, or checkpoint file."""
-    from ssl_skel.cli import UserError
-    from ssl_skel.config import ConfigError, resolve_preset
+    from ssl_skel.commands import UserError
+    from ssl_skel.core.config import ConfigError, resolve_preset
 
     p = Path(path)
     if p.is_dir():
@@ -98,7 +104,9 @@ def describe(path: str) -> str:
     try:
         return describe_config(resolve_preset(path))
     except ConfigError:
-        raise UserError(f"{path}: not found (expected a dataset folder, a config YAML or preset name, or a checkpoint)") from None
+        raise UserError(
+            f"{path}: not found (expected a dataset folder, a config YAML or preset name, or a checkpoint)"
+        ) from None
 
 
 def main(argv: Sequence[str]) -> int:

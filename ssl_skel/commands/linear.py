@@ -2,28 +2,35 @@
 
 Example: ssl-skel linear --checkpoint runs/synthetic/last.pt eval.linear_epochs=100
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
 from ssl_skel.evaluation import runner
 from ssl_skel.evaluation.linear import LinearProtocol, train_linear_probe
 
 log = logging.getLogger(__name__)
 
-SELECTION = ("final epoch of the linear classifier on the test split (never the best test epoch); "
-             "val_top1_best/best_val_epoch, when present, come from a held-out part of the train split")
+SELECTION = (
+    "final epoch of the linear classifier on the test split (never the best test epoch); "
+    "val_top1_best/best_val_epoch, when present, come from a held-out part of the train split"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ssl-skel linear", description=__doc__.splitlines()[0])
     runner.add_common_args(p)
     p.add_argument("--modalities", default=None, help="comma list (default: all the encoder offers, fused first)")
-    p.add_argument("--val-fraction", type=float, default=0.0,
-                   help="hold out this fraction of the train split to report a best-on-val epoch (and val scores)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="hold out this fraction of the train split to report a best-on-val epoch (and val scores)",
+    )
     return p
 
 
@@ -33,27 +40,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         modalities = runner.parse_modalities(args.modalities, ctx.encoder)
         ev = ctx.cfg.eval
-        protocol = LinearProtocol(epochs=ev.linear_epochs, lr=ev.linear_lr, batch_size=ev.linear_batch_size,
-                                  weight_decay=ev.linear_weight_decay, val_fraction=args.val_fraction, seed=ctx.seed)
+        protocol = LinearProtocol(
+            epochs=ev.linear_epochs,
+            lr=ev.linear_lr,
+            batch_size=ev.linear_batch_size,
+            weight_decay=ev.linear_weight_decay,
+            val_fraction=args.val_fraction,
+            seed=ctx.seed,
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     train_ds, train_f = runner.features(ctx, "train", modalities)
     test_ds, test_f = runner.features(ctx, "test", modalities)
     metrics, scores = {}, {}
     for m in modalities:
-        res = train_linear_probe(train_f.embeddings[m], train_f.labels, test_f.embeddings[m], test_f.labels,
-                                 test_ds.num_classes, protocol, progress=True)
+        res = train_linear_probe(
+            train_f.embeddings[m],
+            train_f.labels,
+            test_f.embeddings[m],
+            test_f.labels,
+            test_ds.num_classes,
+            protocol,
+            progress=True,
+        )
         metrics[m], scores[m] = res.metrics, res.test_scores
         if res.val_scores is not None:
             from ssl_skel.evaluation.ensemble import save_scores
 
-            save_scores(ctx.out_dir / "scores" / f"val_{m}", res.val_scores, train_f.labels[res.val_rows],
-                        train_f.indices[res.val_rows], {"protocol": "linear", "modality": m, "split": "train-holdout"})
+            save_scores(
+                ctx.out_dir / "scores" / f"val_{m}",
+                res.val_scores,
+                train_f.labels[res.val_rows],
+                train_f.indices[res.val_rows],
+                {"protocol": "linear", "modality": m, "split": "train-holdout"},
+            )
         log.info("linear %s: top1 %.2f top5 %.2f", m, res.metrics["top1"], res.metrics["top5"])
     path = runner.write_outputs(
-        ctx, "linear", metrics, settings={**protocol.__dict__, "features": "un-augmented clips, computed once"},
-        selection=SELECTION, scores=scores, labels=test_f.labels, indices=test_f.indices,
-        class_names=test_ds.class_names, embeddings=test_f.embeddings[modalities[0]])
+        ctx,
+        "linear",
+        metrics,
+        settings={**protocol.__dict__, "features": "un-augmented clips, computed once"},
+        selection=SELECTION,
+        scores=scores,
+        labels=test_f.labels,
+        indices=test_f.indices,
+        class_names=test_ds.class_names,
+        embeddings=test_f.embeddings[modalities[0]],
+    )
     print(format_table("linear probe", metrics))
     print(f"results: {path}")
     return 0

@@ -1,10 +1,11 @@
 """`ssl-skel report RUN_DIR`: the evaluation results of a run as one table."""
+
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
-from ssl_skel.cli import UserError
+from ssl_skel.commands import UserError
 
 
 def main(argv: Sequence[str]) -> int:

@@ -4,11 +4,12 @@ The labelled clips are a class-balanced, seeded subset of the train split; the m
 after the final epoch is evaluated on the whole test split, e.g.
     ssl-skel semi --checkpoint runs/synthetic/last.pt --percent 10 train.epochs=50
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,5 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         suffix = "_random" if args.random_init else ""
         args.out = str(Path(args.checkpoint).parent / "eval" / f"{tag}_{cfg.data.benchmark}{suffix}")
-    return run(args, tag, rows, extra={"labelled": {"percent": args.percent, "subset_seed": args.subset_seed,
-                                                    "clips": int(len(rows))}})
+    return run(
+        args,
+        tag,
+        rows,
+        extra={"labelled": {"percent": args.percent, "subset_seed": args.subset_seed, "clips": int(len(rows))}},
+    )

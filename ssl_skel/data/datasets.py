@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ssl_skel.config import DataConfig
-from ssl_skel.data.graphs import get_layout
-from ssl_skel.data.storage import DataFormatError, SkeletonArrays, open_arrays
+from ssl_skel.core.config import DataConfig
+from ssl_skel.data.layouts import get_layout
+from ssl_skel.data.sources import open_arrays
+from ssl_skel.data.storage import DataFormatError, SkeletonArrays
 from ssl_skel.data.transforms import Compose, build_eval_transform, build_transforms
-from ssl_skel.models.encoders.base import InputSpec
+from ssl_skel.data.spec import InputSpec
 
 
 class SkeletonClips(Dataset):

@@ -10,7 +10,7 @@ from typing import Sequence, TypeVar
 import numpy as np
 import torch
 
-from ssl_skel.data.graphs import Layout
+from ssl_skel.data.layouts import Layout
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 

@@ -16,15 +16,15 @@ for a finished one.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from ssl_skel.core.io import atomic_save_npy, atomic_write_bytes
 
 FORMAT = "ssl_skel/skeleton-arrays"
 VERSION = 1
@@ -33,37 +33,6 @@ PARTS = ("train", "test")
 
 class DataFormatError(ValueError):
     """A dataset folder or file that cannot be read; the message names the path."""
-
-
-@contextlib.contextmanager
-def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
-    """Open a temporary file beside `path` for writing; on success fsync it and rename it over
-    `path`, on any error remove it. Readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
-    with atomic_file(path) as fh:
-        fh.write(payload)
-
-
-def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
-    with atomic_file(path) as fh:
-        np.save(fh, array)
 
 
 class DataWriter:
@@ -161,6 +130,13 @@ class SkeletonArrays:
         return self.labels[self.indices]
 
 
+def check_part(root: Path, part: str) -> None:
+    if part not in PARTS:
+        raise DataFormatError(f"{root}: split part {part!r} must be one of {PARTS}")
+    if not root.exists():
+        raise DataFormatError(f"{root}: dataset not found")
+
+
 def read_manifest(root: str | Path) -> dict:
     root = Path(root)
     path = root / "manifest.json"
@@ -175,20 +151,10 @@ def read_manifest(root: str | Path) -> dict:
     return manifest
 
 
-def open_arrays(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
-    """Open one split of a dataset folder (native, or a legacy layout; see formats.legacy)."""
+def open_native(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
+    """Open one split of a native dataset folder (`ssl_skel.data.sources.open_arrays` also reads legacy ones)."""
     root = Path(root)
-    if part not in PARTS:
-        raise DataFormatError(f"{root}: split part {part!r} must be one of {PARTS}")
-    if not root.exists():
-        raise DataFormatError(f"{root}: dataset not found")
-    if not (root / "manifest.json").exists():
-        try:
-            from ssl_skel.data.formats import legacy
-        except ImportError:  # legacy readers not available: only native folders
-            legacy = None
-        if legacy is not None and legacy.detect(root):
-            return legacy.open_legacy(root, benchmark, part)
+    check_part(root, part)
     manifest = read_manifest(root)
     if benchmark not in manifest["splits"]:
         known = ", ".join(sorted(manifest["splits"]))

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from ssl_skel.data.graphs import NTU25
+from ssl_skel.data.layouts import NTU25
 from ssl_skel.data.storage import DataWriter
 
 log = logging.getLogger(__name__)

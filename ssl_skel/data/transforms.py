@@ -18,8 +18,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ssl_skel.config import AugmentConfig
-from ssl_skel.data.graphs import Layout
+from ssl_skel.core.config import AugmentConfig
+from ssl_skel.data.layouts import Layout
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 

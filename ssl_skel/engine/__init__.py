@@ -2,5 +2,5 @@
 `distributed` (torchrun -> process group), `schedule` (warm-up + cosine), `amp` (mixed
 precision policy), `logging` (TensorBoard, tqdm, log.txt) and `plots` (training curves).
 
-Submodules are imported where used, so `import ssl_skel.engine.checkpoint` stays cheap.
+Submodules are imported where used, so `import ssl_skel.core.checkpoint` stays cheap.
 """

@@ -5,6 +5,7 @@ fusion. Auto = on for CUDA (bfloat16 where the GPU supports it, else float16 wit
 GradScaler, since fp16 gradients underflow without loss scaling), off on CPU, where
 autocast is slower than fp32 on most machines. `amp: on` on CPU autocasts to bfloat16.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,8 @@ class AmpPolicy:
         return torch.amp.GradScaler(self.device_type, enabled=self.needs_scaler)
 
     def describe(self) -> str:
-        return f"amp {'on (' + str(self.dtype).replace('torch.', '') + ')' if self.enabled else 'off'} on {self.device_type}"
+        state = f"on ({str(self.dtype).replace('torch.', '')})" if self.enabled else "off"
+        return f"amp {state} on {self.device_type}"
 
 
 def resolve_amp(mode: str, dtype: str, device: torch.device) -> AmpPolicy:

@@ -5,13 +5,13 @@ RANK, WORLD_SIZE and LOCAL_RANK; everything else follows from them. gloo on CPU,
 CUDA. Without those variables the run is a plain single process and nothing is
 initialised, so notebooks and tests need no launcher.
 """
+
 from __future__ import annotations
 
 import datetime
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -102,15 +102,6 @@ def all_reduce_mean(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return out / info.world_size
 
 
-def all_gather(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Concatenate equal-shaped tensors from every rank along dim 0 (no gradient)."""
-    if not info.distributed:
-        return tensor
-    parts = [torch.empty_like(tensor) for _ in range(info.world_size)]
-    dist.all_gather(parts, tensor.contiguous())
-    return torch.cat(parts, dim=0)
-
-
 @torch.no_grad()
 def sync_buffers(module: torch.nn.Module, info: DistInfo) -> None:
     """Make every rank's buffers equal: batch-norm running statistics are averaged over
@@ -126,12 +117,3 @@ def sync_buffers(module: torch.nn.Module, info: DistInfo) -> None:
                     buf.div_(info.world_size)
     for buf in module.buffers():
         dist.broadcast(buf, src=0)
-
-
-def broadcast_object(obj: Any, info: DistInfo, src: int = 0) -> Any:
-    """Rank `src`'s python object on every rank."""
-    if not info.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]

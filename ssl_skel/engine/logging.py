@@ -4,12 +4,13 @@ Why one object: the loop calls `scalars(...)` / `line(...)` without caring which
 is or whether TensorBoard is installed; on ranks other than 0 every call is a no-op, so
 multi-process runs write one log, one event file and one progress bar.
 """
+
 from __future__ import annotations
 
 import logging as _logging
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 _log = _logging.getLogger("ssl_skel.engine")
 

@@ -10,6 +10,7 @@ step counter, so a resumed run reproduces it exactly from one integer in the che
 
 with S total steps, W warm-up steps and r = min_lr_ratio; lr(s) = base_lr * factor(s).
 """
+
 from __future__ import annotations
 
 import math

@@ -11,19 +11,19 @@ reseeded from (seed, epoch, rank) at the start of every epoch. A run resumed fro
 epoch-boundary checkpoint therefore replays exactly what an uninterrupted run does, and
 ends with bit-identical weights on CPU, whatever the number of data-loader workers.
 """
+
 from __future__ import annotations
 
 import contextlib
 import itertools
 import logging
 import math
-import os
 import random
-import shutil
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,10 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from ssl_skel.config import ConfigError, TrainConfig
-from ssl_skel.engine import distributed as D
-from ssl_skel.engine.amp import resolve_amp
-from ssl_skel.engine.checkpoint import (
+from ssl_skel.core.checkpoint import (
     KINDS,
     CheckpointError,
     capture_rng,
@@ -45,6 +42,10 @@ from ssl_skel.engine.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from ssl_skel.core.config import ConfigError, TrainConfig
+from ssl_skel.core.io import copy_atomic
+from ssl_skel.engine import distributed as D
+from ssl_skel.engine.amp import resolve_amp
 from ssl_skel.engine.logging import RunLogger, format_scalars, progress
 from ssl_skel.engine.plots import plot_history
 from ssl_skel.engine.schedule import WarmupCosine, scaled_lr
@@ -95,8 +96,11 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float) -> torch.opti
             (no_decay if p.ndim <= 1 else decay).append(p)
     if not decay and not no_decay:
         raise ValueError("the method has no trainable parameters")
-    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay},
-                          {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    groups = [
+        g
+        for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0})
+        if g["params"]
+    ]
     if cfg.optimizer == "adamw":
         # the fused kernel runs the whole update in one pass: ~3x faster steps at 72M parameters on CPU
         return torch.optim.AdamW(groups, lr=lr, fused=True)
@@ -137,7 +141,9 @@ def _scalar_terms(out: Any) -> dict[str, torch.Tensor]:
     return terms
 
 
-def _check_finite(names: list[str], values: torch.Tensor, step: int, epoch: int, batch: int, last_good: Path | None) -> None:
+def _check_finite(
+    names: list[str], values: torch.Tensor, step: int, epoch: int, batch: int, last_good: Path | None
+) -> None:
     bad = [f"{n}={v}" for n, v in zip(names, values.tolist()) if not math.isfinite(v)]
     if bad:
         where = f"{last_good}" if last_good is not None else "none written yet"
@@ -160,14 +166,6 @@ def _grad_norm_and_clip(params: list[torch.Tensor], optimizer, scaler, clip: flo
     return float(norm)
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    tmp.replace(dst)
-
-
 def _write_config(meta: Mapping[str, Any], run_dir: Path) -> None:
     config = meta.get("config")
     if config is not None:
@@ -177,16 +175,27 @@ def _write_config(meta: Mapping[str, Any], run_dir: Path) -> None:
 def _make_loader(train_set: Dataset, cfg: TrainConfig, info: D.DistInfo, seed: int, num_workers: int):
     """Loader whose order depends only on (seed, epoch): the sampler is seeded, the
     generator (worker base seeds) is reseeded every epoch by `_run_epoch`."""
-    sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank,
-                                 shuffle=True, seed=seed, drop_last=True)
+    sampler = DistributedSampler(
+        train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed, drop_last=True
+    )
     generator = torch.Generator()
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=num_workers,
-                        drop_last=True, generator=generator, worker_init_fn=_worker_init,
-                        pin_memory=info.device.type == "cuda", persistent_workers=False)
+    loader = DataLoader(
+        train_set,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=True,
+        generator=generator,
+        worker_init_fn=_worker_init,
+        pin_memory=info.device.type == "cuda",
+        persistent_workers=False,
+    )
     return loader, sampler, generator
 
 
-def _restore(path: Path, meta: Mapping[str, Any], method: nn.Module, optimizer, scheduler, scaler) -> tuple[int, int, list]:
+def _restore(
+    path: Path, meta: Mapping[str, Any], method: nn.Module, optimizer, scheduler, scaler
+) -> tuple[int, int, list]:
     """Load a checkpoint into the run's objects; returns (completed epochs, step, history)."""
     ck = load_checkpoint(path)
     if ck["kind"] != meta["kind"]:
@@ -243,15 +252,38 @@ def fit(
     if info.device.type == "cpu":  # cheap on CPU; on CUDA it would need CUBLAS_WORKSPACE_CONFIG and cost speed
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _fit(method, train_set, train_cfg, Path(run_dir), info, seed=seed, meta=dict(checkpoint_meta),
-                    num_workers=num_workers, resume=resume, eval_hook=eval_hook, stop_after_epoch=stop_after_epoch)
+        return _fit(
+            method,
+            train_set,
+            train_cfg,
+            Path(run_dir),
+            info,
+            seed=seed,
+            meta=dict(checkpoint_meta),
+            num_workers=num_workers,
+            resume=resume,
+            eval_hook=eval_hook,
+            stop_after_epoch=stop_after_epoch,
+        )
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         D.cleanup(info)
 
 
-def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *, seed, meta, num_workers,
-         resume, eval_hook, stop_after_epoch) -> FitResult:
+def _fit(
+    method,
+    train_set,
+    cfg: TrainConfig,
+    run_dir: Path,
+    info: D.DistInfo,
+    *,
+    seed,
+    meta,
+    num_workers,
+    resume,
+    eval_hook,
+    stop_after_epoch,
+) -> FitResult:
     dev = info.device
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -292,7 +324,8 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
     model: nn.Module = method
     if info.distributed:
         model = DistributedDataParallel(
-            method, device_ids=[dev.index] if dev.type == "cuda" else None,
+            method,
+            device_ids=[dev.index] if dev.type == "cuda" else None,
             find_unused_parameters=bool(getattr(method, "ddp_find_unused_parameters", False)),
         )
 
@@ -309,9 +342,27 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
     try:
         for epoch in range(start_epoch, end_epoch):
             step = _run_epoch(
-                model, method, loader, sampler, generator, train_set, optimizer, scheduler, scaler, amp, cfg, info,
-                logger, seed=seed, epoch=epoch, step=step, micro_per_epoch=micro_per_epoch,
-                total_steps=total_steps, params=params, last_good=last_good, history=history,
+                model,
+                method,
+                loader,
+                sampler,
+                generator,
+                train_set,
+                optimizer,
+                scheduler,
+                scaler,
+                amp,
+                cfg,
+                info,
+                logger,
+                seed=seed,
+                epoch=epoch,
+                step=step,
+                micro_per_epoch=micro_per_epoch,
+                total_steps=total_steps,
+                params=params,
+                last_good=last_good,
+                history=history,
             )
             D.sync_buffers(method, info)  # ranks agree before evaluation and the checkpoint
             stats = history[-1]
@@ -319,8 +370,10 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
                 extra = eval_hook(method, epoch + 1) or {}
                 stats.update({k: float(v) for k, v in extra.items()})
             logger.scalars({k: v for k, v in stats.items() if k != "epoch"}, epoch + 1, prefix="epoch/")
-            logger.line(f"epoch {epoch + 1}/{cfg.epochs} step {step} " + format_scalars(
-                {k: v for k, v in stats.items() if k != "epoch"}))
+            logger.line(
+                f"epoch {epoch + 1}/{cfg.epochs} step {step} "
+                + format_scalars({k: v for k, v in stats.items() if k != "epoch"})
+            )
             if info.is_main:
                 last_good = _save(run_dir, meta, method, optimizer, scheduler, scaler, epoch + 1, step, history, cfg)
         D.barrier(info)
@@ -333,8 +386,30 @@ def _fit(method, train_set, cfg: TrainConfig, run_dir: Path, info: D.DistInfo, *
     return FitResult(last_checkpoint=last, history=history, epochs_completed=end_epoch, steps=step)
 
 
-def _run_epoch(model, method, loader, sampler, generator, dataset, optimizer, scheduler, scaler, amp, cfg, info,
-               logger, *, seed, epoch, step, micro_per_epoch, total_steps, params, last_good, history) -> int:
+def _run_epoch(
+    model,
+    method,
+    loader,
+    sampler,
+    generator,
+    dataset,
+    optimizer,
+    scheduler,
+    scaler,
+    amp,
+    cfg,
+    info,
+    logger,
+    *,
+    seed,
+    epoch,
+    step,
+    micro_per_epoch,
+    total_steps,
+    params,
+    last_good,
+    history,
+) -> int:
     sampler.set_epoch(epoch)
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
@@ -386,8 +461,9 @@ def _run_epoch(model, method, loader, sampler, generator, dataset, optimizer, sc
             scalars["stat/grad_norm"] = grad_norm
             scalars["samples_per_s"] = samples_since_log / max(now - t_log, 1e-9)
             logger.scalars(scalars, step, prefix="train/")
-            logger.line(f"step {step} epoch {epoch + 1} batch {i + 1}/{micro_per_epoch} " + format_scalars(scalars),
-                        echo=False)
+            logger.line(
+                f"step {step} epoch {epoch + 1} batch {i + 1}/{micro_per_epoch} " + format_scalars(scalars), echo=False
+            )
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{lr:.3g}")
             t_log, samples_since_log = now, 0
@@ -400,8 +476,18 @@ def _run_epoch(model, method, loader, sampler, generator, dataset, optimizer, sc
     return step
 
 
-def _save(run_dir: Path, meta: dict, method: nn.Module, optimizer, scheduler, scaler, epoch: int, step: int,
-          history: list[dict], cfg: TrainConfig) -> Path:
+def _save(
+    run_dir: Path,
+    meta: dict,
+    method: nn.Module,
+    optimizer,
+    scheduler,
+    scaler,
+    epoch: int,
+    step: int,
+    history: list[dict],
+    cfg: TrainConfig,
+) -> Path:
     payload = {
         **meta,
         "model": method.state_dict(),
@@ -415,5 +501,5 @@ def _save(run_dir: Path, meta: dict, method: nn.Module, optimizer, scheduler, sc
     }
     last = save_checkpoint(payload, run_dir / "last.pt")
     if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
-        _copy_atomic(last, run_dir / f"epoch_{epoch:04d}.pt")
+        copy_atomic(last, run_dir / f"epoch_{epoch:04d}.pt")
     return last

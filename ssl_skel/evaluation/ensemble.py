@@ -6,18 +6,19 @@ CTR-GCN / InfoGCN / pyskl). Every evaluation here saves `<name>.npy` (N, K) floa
 plus `<name>.json` naming the clips (dataset indices), their labels and the classes, so
 scores of different runs can be checked to describe the same clips before adding them.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ssl_skel.data.storage import atomic_save_npy, atomic_write_bytes
-from ssl_skel.evaluation.knn import topk_accuracy
+from ssl_skel.core.io import atomic_save_npy, atomic_write_bytes
+from ssl_skel.engine.metrics import topk_accuracy
 
 FORMAT = "ssl_skel/scores"
 
@@ -31,16 +32,16 @@ class Scores:
     path: Path | None = None
 
 
-def save_scores(path: str | Path, scores: np.ndarray, labels: np.ndarray, indices: np.ndarray,
-                meta: dict | None = None) -> Path:
+def save_scores(
+    path: str | Path, scores: np.ndarray, labels: np.ndarray, indices: np.ndarray, meta: dict | None = None
+) -> Path:
     """Write `path` (.npy scores) and the matching `.json`; returns the .npy path."""
     path = Path(path).with_suffix(".npy")
     scores = np.asarray(scores, np.float32)
     if scores.ndim != 2 or len(scores) != len(labels) or len(labels) != len(indices):
         raise ValueError(f"scores {scores.shape}, labels {len(labels)}, indices {len(indices)} do not line up")
     atomic_save_npy(path, scores)
-    info = {"format": FORMAT, "labels": [int(v) for v in labels], "indices": [int(v) for v in indices],
-            **(meta or {})}
+    info = {"format": FORMAT, "labels": [int(v) for v in labels], "indices": [int(v) for v in indices], **(meta or {})}
     atomic_write_bytes(path.with_suffix(".json"), json.dumps(info).encode())
     return path
 
@@ -91,8 +92,9 @@ def combine(runs: Sequence[Scores], weights: Sequence[float]) -> np.ndarray:
     return sum(float(w) * r.scores.astype(np.float64) for w, r in zip(weights, runs))
 
 
-def search_weights(runs: Sequence[Scores], grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
-                   ) -> tuple[list[float], float]:
+def search_weights(
+    runs: Sequence[Scores], grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+) -> tuple[list[float], float]:
     """Weights maximising top-1 on these (validation) scores: exhaustive grid search.
 
     The first run's weight is fixed to 1 (scaling all weights changes nothing). Ties keep

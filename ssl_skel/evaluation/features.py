@@ -4,20 +4,21 @@ Why a cache: the linear probe, KNN, plots and ensembles of one checkpoint all re
 same features; extracting them is the slow part on CPU, so they are stored once under a
 key made of the checkpoint's bytes, the data split and the modalities.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_skel.data.storage import atomic_save_npy
+from ssl_skel.core.io import atomic_save_npy
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class Features:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, rows: np.ndarray) -> "Features":
+    def subset(self, rows: np.ndarray) -> Features:
         return Features({k: v[rows] for k, v in self.embeddings.items()}, self.labels[rows], self.indices[rows])
 
 
@@ -101,8 +102,15 @@ def extract_features(
         # (benchmarks/eval_speed.py), so more worker processes only compete with it
         log.info("feature extraction on CPU: %d loader workers instead of %d", 1, num_workers)
         num_workers = 1
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=_collate, persistent_workers=False, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        persistent_workers=False,
+        pin_memory=device.type == "cuda",
+    )
     n = len(dataset)
     dim = getattr(encoder, "dim", 0)
     emb: dict[str, np.ndarray] = {}  # filled in place: no per-batch lists, no final concatenation

@@ -5,6 +5,7 @@ Why the engine: a classification head on a pretrained encoder is just another Me
 `ssl_skel.engine.trainer.fit` without a second loop. The resulting checkpoints have kind
 "finetune" and keep the encoder under "encoder.", so `load_encoder` reads them too.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,9 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_skel.config import Config, to_dict
-from ssl_skel.evaluation.api import encoder_from_checkpoint
-from ssl_skel.evaluation.knn import topk_accuracy
+from ssl_skel.core.checkpoint import encoder_entry, encoder_from_checkpoint
+from ssl_skel.core.config import Config, to_dict
+from ssl_skel.engine.metrics import topk_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ class Prediction:
     embeddings: np.ndarray  # (N, D) encoder features the head classified
 
 
-def predict(method, dataset, *, batch_size: int = 256, num_workers: int = 0,
-            device: str | torch.device = "cpu") -> Prediction:
+def predict(
+    method, dataset, *, batch_size: int = 256, num_workers: int = 0, device: str | torch.device = "cpu"
+) -> Prediction:
     """Run encoder + head of a trained "supervised" method over an un-augmented split."""
     from ssl_skel.evaluation.features import _collate
 
@@ -76,9 +78,20 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def train_supervised(checkpoint: str | Path, cfg: Config, train_set, run_dir: str | Path, *, seed: int,
-                     method_params: dict | None = None, random_init: bool = False, num_workers: int = 0,
-                     kind_note: str = "finetune", resume: bool | str = "auto", device: str | None = None):
+def train_supervised(
+    checkpoint: str | Path,
+    cfg: Config,
+    train_set,
+    run_dir: str | Path,
+    *,
+    seed: int,
+    method_params: dict | None = None,
+    random_init: bool = False,
+    num_workers: int = 0,
+    kind_note: str = "finetune",
+    resume: bool | str = "auto",
+    device: str | None = None,
+):
     """Fine-tune the checkpoint's encoder with a linear head on `train_set`; returns (method, FitResult)."""
     from ssl_skel.engine.trainer import fit
     from ssl_skel.objectives import build_method
@@ -88,12 +101,25 @@ def train_supervised(checkpoint: str | Path, cfg: Config, train_set, run_dir: st
     params = dict(method_params or {})
     method = build_method("supervised", params, encoder, num_classes=train_set.num_classes)
     run_cfg = dataclasses.replace(cfg, objective=dataclasses.replace(cfg.objective, name="supervised", params=params))
-    entry = {**payload["encoder"], "prefix": "encoder."}
-    meta = {"kind": "finetune", "config": to_dict(run_cfg), "encoder": entry,
-            "source": {"checkpoint": str(checkpoint), "random_init": random_init, "protocol": kind_note},
-            "class_names": list(train_set.class_names)}
-    result = fit(method, train_set, cfg.train, run_dir, seed=seed, checkpoint_meta=meta,
-                 num_workers=num_workers, resume=resume, device=device)
+    entry = encoder_entry(encoder)
+    meta = {
+        "kind": "finetune",
+        "config": to_dict(run_cfg),
+        "encoder": entry,
+        "source": {"checkpoint": str(checkpoint), "random_init": random_init, "protocol": kind_note},
+        "class_names": list(train_set.class_names),
+    }
+    result = fit(
+        method,
+        train_set,
+        cfg.train,
+        run_dir,
+        seed=seed,
+        checkpoint_meta=meta,
+        num_workers=num_workers,
+        resume=resume,
+        device=device,
+    )
     return method, result
 
 

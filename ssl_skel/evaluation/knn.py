@@ -39,6 +39,7 @@ recent Xeons (e.g. Emerald Rapids, cpuid model 207) and falls back to its generi
 OPENBLAS_CORETYPE (SkylakeX on AVX-512 CPUs, Haswell on AVX2) before faiss is first
 imported, unless the user set it; after that faiss brute force runs at torch's speed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,7 +74,11 @@ def _cpu_flags() -> set[str]:
 
 def openblas_coretype_for_cpu(flags: set[str]) -> str | None:
     """OpenBLAS kernel family that an old OpenBLAS should use on a CPU with these flags."""
-    if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= flags or {"avx512f", "avx512bw", "avx512vl"} <= flags:
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"} <= flags or {
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+    } <= flags:
         return "SkylakeX"
     if {"avx2", "fma"} <= flags:
         return "Haswell"
@@ -98,7 +103,9 @@ def faiss_openblas_core() -> str | None:
 
     try:
         faiss = import_faiss()
-        libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(faiss.__file__)), "faiss*.libs", "libopenblas*.so*"))
+        libs = glob.glob(
+            os.path.join(os.path.dirname(os.path.dirname(faiss.__file__)), "faiss*.libs", "libopenblas*.so*")
+        )
         if not libs:
             return None
         fn = ctypes.CDLL(libs[0]).openblas_get_corename
@@ -128,8 +135,9 @@ def _search_faiss(train: np.ndarray, test: np.ndarray, k: int, gpu: bool) -> tup
     return sims, idx
 
 
-def _search_torch(train: np.ndarray, test: np.ndarray, k: int, gpu: bool | None,
-                  block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def _search_torch(
+    train: np.ndarray, test: np.ndarray, k: int, gpu: bool | None, block: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     use_cuda = torch.cuda.is_available() if gpu is None else gpu
@@ -138,7 +146,7 @@ def _search_torch(train: np.ndarray, test: np.ndarray, k: int, gpu: bool | None,
     sims, idx = [], []
     with torch.inference_mode():
         for start in range(0, len(test), block):
-            query = torch.from_numpy(test[start:start + block]).to(device)
+            query = torch.from_numpy(test[start : start + block]).to(device)
             s, i = torch.topk(query @ bank.T, k, dim=1)
             sims.append(s.cpu().numpy())
             idx.append(i.cpu().numpy())
@@ -202,16 +210,25 @@ def _topk_per_row(rows, cols, vals, nrows: int, k: int):
     return vals_s[take], cols_s[take]
 
 
-def pruned_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, rank: int = 128, chunk: int = 256,
-                  max_fraction: float = 0.005, max_left_out: float = 0.1, margin: float = 1e-4,
-                  fallback: str = "torch") -> tuple[np.ndarray, np.ndarray]:
+def pruned_search(
+    train: np.ndarray,
+    test: np.ndarray,
+    k: int = 1,
+    *,
+    rank: int = 128,
+    chunk: int = 256,
+    max_fraction: float = 0.005,
+    max_left_out: float = 0.1,
+    margin: float = 1e-4,
+    fallback: str = "torch",
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k-NN by inner product with a low-rank upper bound and exact rescoring (module doc).
 
     train (N, D) and test (Q, D) are unit rows. `margin` absorbs float32 rounding of the
     bound (scores are in [-1, 1], rounding errors are ~1e-6); candidates are rescored in
-    full dimension (float32, like brute force). Brute force (`fallback` backend) instead when the basis leaves out more than
-    `max_left_out` of the energy (the bound is then too loose to prune), or for the rest of
-    the queries once a chunk keeps more than `max_fraction` of the train rows (rescoring a
+    full dimension (float32, like brute force). Brute force (`fallback` backend) instead when
+    the basis leaves out more than `max_left_out` of the energy (the bound is then too loose
+    to prune), or for the rest of the queries once a chunk keeps more than `max_fraction` of the train rows (rescoring a
     candidate gathers a D-vector, ~100x the cost of its share of a dense matmul, so pruning
     pays below ~1% candidates). Small query chunks keep the (chunk, N) bound in cache.
     (faiss for the two low-dimensional passes, best bound then a range search with the
@@ -232,8 +249,11 @@ def pruned_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, rank: int 
         basis, left_out = principal_basis(bank, rank)
         stats.rank = basis.shape[1]
         if left_out > max_left_out:
-            log.info("pruned KNN: the top %d directions leave out %.0f%% of the energy; brute force",
-                     stats.rank, 100 * left_out)
+            log.info(
+                "pruned KNN: the top %d directions leave out %.0f%% of the energy; brute force",
+                stats.rank,
+                100 * left_out,
+            )
             stats.fell_back = True
             return _brute(train, test, k, fallback)
         low, res = _project(bank, basis)
@@ -242,7 +262,7 @@ def pruned_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, rank: int 
         sims, idx = [], []
         start = 0
         while start < len(test):
-            q = torch.from_numpy(test[start:start + chunk])
+            q = torch.from_numpy(test[start : start + chunk])
             q_low, q_res = _project(q, basis)
             upper = torch.cat([q_low, q_res[:, None]], 1) @ bank_aug.T  # (b, N)
             top = upper.argmax(1, keepdim=True) if k == 1 else upper.topk(k, dim=1).indices
@@ -252,8 +272,11 @@ def pruned_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, rank: int 
             del upper
             if len(qi) > max_fraction * len(q) * n:
                 stats.fell_back = True
-                log.info("pruned KNN: %.1f%% of train rows are candidates; brute force for the remaining %d queries",
-                         100.0 * len(qi) / (len(q) * n), len(test) - start)
+                log.info(
+                    "pruned KNN: %.1f%% of train rows are candidates; brute force for the remaining %d queries",
+                    100.0 * len(qi) / (len(q) * n),
+                    len(test) - start,
+                )
                 s, i = _brute(train, test[start:], k, fallback)
                 sims.append(s)
                 idx.append(i)
@@ -288,8 +311,9 @@ def _brute(train: np.ndarray, test: np.ndarray, k: int, backend: str) -> tuple[n
     return _search_torch(train, test, k, gpu=False)
 
 
-def knn_search(train: np.ndarray, test: np.ndarray, k: int = 1, *, backend: str = "auto",
-               gpu: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def knn_search(
+    train: np.ndarray, test: np.ndarray, k: int = 1, *, backend: str = "auto", gpu: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Cosine k-nearest train rows of each test row -> (sims (Q, k), indices (Q, k)).
 
     train: (N, D), test: (Q, D); both are L2-normalised here. Neighbours are sorted by
@@ -330,9 +354,18 @@ class KnnResult:
     similarities: np.ndarray  # (Q, k)
 
 
-def knn_classify(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, num_classes: int, *,
-                 k: int = 1, weighted: bool = False, temperature: float = 0.1,
-                 backend: str = "auto", gpu: bool | None = None) -> KnnResult:
+def knn_classify(
+    train: np.ndarray,
+    train_labels: np.ndarray,
+    test: np.ndarray,
+    num_classes: int,
+    *,
+    k: int = 1,
+    weighted: bool = False,
+    temperature: float = 0.1,
+    backend: str = "auto",
+    gpu: bool | None = None,
+) -> KnnResult:
     """k-NN classifier on cosine similarity.
 
     Unweighted: majority vote of the k neighbours (ties go to the lower class index, as
@@ -342,7 +375,9 @@ def knn_classify(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, 
     if len(train_labels) != len(train):
         raise ValueError(f"{len(train)} train features but {len(train_labels)} labels")
     if train_labels.size and (train_labels.min() < 0 or train_labels.max() >= num_classes):
-        raise ValueError(f"train labels must be in [0, {num_classes}), got [{train_labels.min()}, {train_labels.max()}]")
+        raise ValueError(
+            f"train labels must be in [0, {num_classes}), got [{train_labels.min()}, {train_labels.max()}]"
+        )
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     sims, idx = knn_search(train, test, k, backend=backend, gpu=gpu)
@@ -352,14 +387,3 @@ def knn_classify(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, 
     np.add.at(scores, (np.repeat(np.arange(len(test)), k), votes.ravel()), weights.ravel())
     scores /= np.maximum(scores.sum(1, keepdims=True), 1e-300)
     return KnnResult(scores.argmax(1), scores.astype(np.float32), idx, sims)
-
-
-def topk_accuracy(scores: np.ndarray, labels: np.ndarray, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
-    """Percent of rows whose label is among the k highest scores (ties: lower class first)."""
-    labels = np.asarray(labels)
-    order = np.argsort(-scores, axis=1, kind="stable")
-    out = {}
-    for k in ks:
-        k_eff = min(k, scores.shape[1])
-        out[f"top{k}"] = float(100.0 * np.mean((order[:, :k_eff] == labels[:, None]).any(1))) if len(labels) else 0.0
-    return out

@@ -12,6 +12,7 @@ Reported: the accuracy of the final epoch on the test split. Never the best test
 (UmURL's script prints that); optionally the best epoch on a held-out part of the train
 split (`val_fraction`), which selects nothing that touches the test split.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_skel.evaluation.knn import topk_accuracy
+from ssl_skel.engine.metrics import topk_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,16 @@ def _scores(layer: nn.Linear, x: torch.Tensor) -> np.ndarray:
         return torch.softmax(layer(x), dim=1).numpy()
 
 
-def train_linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                       num_classes: int, protocol: LinearProtocol = LinearProtocol(), *,
-                       progress: bool = False) -> LinearResult:
+def train_linear_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    num_classes: int,
+    protocol: LinearProtocol = LinearProtocol(),
+    *,
+    progress: bool = False,
+) -> LinearResult:
     """Train the probe on train features (N, D), report final-epoch accuracy on test (M, D)."""
     train_x = np.asarray(train_x, np.float32)
     test_x = np.asarray(test_x, np.float32)
@@ -87,16 +95,20 @@ def train_linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
     for name, y in (("train", train_y), ("test", test_y)):
         if y.size and (y.min() < 0 or y.max() >= num_classes):
             raise ValueError(f"{name} labels must be in [0, {num_classes})")
-    fit_rows, val_rows = holdout_rows(train_y, protocol.val_fraction, protocol.seed) if protocol.val_fraction else (
-        np.arange(len(train_y)), np.zeros(0, np.int64))
+    fit_rows, val_rows = (
+        holdout_rows(train_y, protocol.val_fraction, protocol.seed)
+        if protocol.val_fraction
+        else (np.arange(len(train_y)), np.zeros(0, np.int64))
+    )
 
     gen = torch.Generator().manual_seed(protocol.seed)
     layer = nn.Linear(train_x.shape[1], num_classes)
     with torch.no_grad():
         layer.weight.normal_(0.0, 0.01, generator=gen)
         layer.bias.zero_()
-    opt = torch.optim.SGD(layer.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-                          weight_decay=protocol.weight_decay)
+    opt = torch.optim.SGD(
+        layer.parameters(), lr=protocol.lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay
+    )
     milestones = sorted({max(1, int(round(f * protocol.epochs))) for f in protocol.milestones})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
     xs, ys = torch.from_numpy(train_x[fit_rows]), torch.from_numpy(train_y[fit_rows])
@@ -110,7 +122,7 @@ def train_linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
         perm = torch.randperm(len(xs), generator=gen)
         total = 0.0
         for start in range(0, len(perm), protocol.batch_size):
-            rows = perm[start:start + protocol.batch_size]
+            rows = perm[start : start + protocol.batch_size]
             loss = loss_fn(layer(xs[rows]), ys[rows])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -129,8 +141,14 @@ def train_linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
     test_scores = _scores(layer, torch.from_numpy(test_x))
     metrics = topk_accuracy(test_scores, test_y)
     if len(val_rows):
-        metrics.update({"val_top1_final": history[-1]["val_top1"], "val_top1_best": best_val,
-                        "best_val_epoch": best_epoch})
-    return LinearResult(metrics, test_scores, _scores(layer, xv) if len(val_rows) else None,
-                        val_rows if len(val_rows) else None, history,
-                        {k: v.clone() for k, v in layer.state_dict().items()})
+        metrics.update(
+            {"val_top1_final": history[-1]["val_top1"], "val_top1_best": best_val, "best_val_epoch": best_epoch}
+        )
+    return LinearResult(
+        metrics,
+        test_scores,
+        _scores(layer, xv) if len(val_rows) else None,
+        val_rows if len(val_rows) else None,
+        history,
+        {k: v.clone() for k, v in layer.state_dict().items()},
+    )

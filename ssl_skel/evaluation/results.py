@@ -4,6 +4,7 @@ One JSON per evaluation says what was measured on what: dataset, split, checkpoi
 protocol and metrics, with a `selection` line stating how the reported epoch was chosen
 (final epoch, never the best on the test split), so numbers can be compared with papers.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -12,15 +13,25 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ssl_skel.data.storage import atomic_write_bytes
+from ssl_skel.core.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 FORMAT = "ssl_skel/results"
 
 
-def write_results(path: str | Path, *, protocol: str, dataset: dict, split: str, checkpoint: str,
-                  metrics: dict, settings: dict | None = None, selection: str = "", extra: dict | None = None) -> Path:
+def write_results(
+    path: str | Path,
+    *,
+    protocol: str,
+    dataset: dict,
+    split: str,
+    checkpoint: str,
+    metrics: dict,
+    settings: dict | None = None,
+    selection: str = "",
+    extra: dict | None = None,
+) -> Path:
     """Write the results JSON atomically and return its path."""
     payload: dict[str, Any] = {
         "format": FORMAT,

@@ -5,19 +5,21 @@ the same way (the checkpoint's stored config, or --config, with --data-root/--be
 overrides for transfer), write the same results JSON / TensorBoard scalars / PNGs /
 scores, and must agree on where those go (`<run dir>/eval/<protocol>_<benchmark>/`).
 """
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ssl_skel.config import Config, ConfigError, apply_overrides, config_from_tree, load_config, to_dict
-from ssl_skel.evaluation.api import FrozenEncoder, encoder_from_checkpoint, read_checkpoint
+from ssl_skel.core.checkpoint import encoder_from_checkpoint, read_checkpoint
+from ssl_skel.core.config import Config, ConfigError, apply_overrides, config_from_tree, load_config, to_dict
+from ssl_skel.models.frozen import FrozenEncoder
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +29,29 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="preset or YAML for the data (default: the checkpoint's config)")
     parser.add_argument("--data-root", default=None, help="evaluate on this dataset folder (transfer)")
     parser.add_argument("--benchmark", default=None, help="split name, e.g. xsub, xview, xset")
-    parser.add_argument("--out", default=None, help="output folder (default: <checkpoint dir>/eval/<protocol>_<benchmark>)")
+    parser.add_argument(
+        "--out", default=None, help="output folder (default: <checkpoint dir>/eval/<protocol>_<benchmark>)"
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=None, help="default: the config's seed")
     parser.add_argument("--num-workers", type=int, default=None, help="data loader workers (default: data.num_workers)")
-    parser.add_argument("--random-init", action="store_true",
-                        help="evaluate a randomly initialised encoder of the same architecture (baseline)")
+    parser.add_argument(
+        "--random-init",
+        action="store_true",
+        help="evaluate a randomly initialised encoder of the same architecture (baseline)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the confusion matrix and t-SNE PNGs")
     parser.add_argument("--cache-dir", default=None, help="feature cache folder (default: <out>/features)")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. eval.linear_epochs=50")
 
 
-def resolve_config(checkpoint: str | Path, config: str | None, overrides: Sequence[str],
-                   data_root: str | None = None, benchmark: str | None = None) -> Config:
+def resolve_config(
+    checkpoint: str | Path,
+    config: str | None,
+    overrides: Sequence[str],
+    data_root: str | None = None,
+    benchmark: str | None = None,
+) -> Config:
     """The run's Config: --config if given, else the checkpoint's; then the data overrides."""
     if config:
         cfg = load_config(config, overrides)
@@ -70,8 +82,12 @@ class EvalContext:
 
     @property
     def dataset_info(self) -> dict:
-        return {"root": self.cfg.data.root, "benchmark": self.cfg.data.benchmark, "layout": self.encoder.layout,
-                "clip_length": self.cfg.data.clip_length}
+        return {
+            "root": self.cfg.data.root,
+            "benchmark": self.cfg.data.benchmark,
+            "layout": self.encoder.layout,
+            "clip_length": self.cfg.data.clip_length,
+        }
 
     def build(self, part: str, *, train: bool):
         """The split as a dataset, checked against what the encoder was trained on."""
@@ -84,11 +100,16 @@ class EvalContext:
 
 def check_spec(trained, data, root: str) -> None:
     """Transfer needs the same layout, channels and persons; say which differs."""
-    diffs = [f"{k}: encoder {getattr(trained, k)!r}, data {getattr(data, k)!r}"
-             for k in ("layout", "in_channels", "num_persons") if getattr(trained, k) != getattr(data, k)]
+    diffs = [
+        f"{k}: encoder {getattr(trained, k)!r}, data {getattr(data, k)!r}"
+        for k in ("layout", "in_channels", "num_persons")
+        if getattr(trained, k) != getattr(data, k)
+    ]
     if diffs:
-        raise ConfigError(f"{root}: dataset does not fit the encoder ({'; '.join(diffs)}); "
-                          "transfer needs a dataset with the same skeleton layout")
+        raise ConfigError(
+            f"{root}: dataset does not fit the encoder ({'; '.join(diffs)}); "
+            "transfer needs a dataset with the same skeleton layout"
+        )
 
 
 def make_context(args: argparse.Namespace, protocol: str) -> EvalContext:
@@ -101,8 +122,11 @@ def make_context(args: argparse.Namespace, protocol: str) -> EvalContext:
     torch.manual_seed(seed)  # a --random-init encoder is the same on every run
     encoder, _ = encoder_from_checkpoint(checkpoint, load_weights=not args.random_init)
     if cfg.data.clip_length != encoder.spec.clip_length:
-        log.warning("data clip_length %d differs from the encoder's %d; using the encoder's",
-                    cfg.data.clip_length, encoder.spec.clip_length)
+        log.warning(
+            "data clip_length %d differs from the encoder's %d; using the encoder's",
+            cfg.data.clip_length,
+            encoder.spec.clip_length,
+        )
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, clip_length=encoder.spec.clip_length))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     frozen = FrozenEncoder(encoder, source=str(checkpoint)).to(device)
@@ -122,37 +146,84 @@ def features(ctx: EvalContext, part: str, modalities: Sequence[str]):
     key = None
     if ctx.cache_dir is not None:
         key = cache_key(ctx.checkpoint, {**to_dict(ctx.cfg.data), "part": part, "augment": None}, modalities)
-    feats = extract_features(ctx.encoder, ds, modalities, batch_size=ctx.cfg.eval.feature_batch_size,
-                             num_workers=ctx.num_workers, cache_dir=ctx.cache_dir, key=key, desc=f"{part} features")
+    feats = extract_features(
+        ctx.encoder,
+        ds,
+        modalities,
+        batch_size=ctx.cfg.eval.feature_batch_size,
+        num_workers=ctx.num_workers,
+        cache_dir=ctx.cache_dir,
+        key=key,
+        desc=f"{part} features",
+    )
     return ds, feats
 
 
-def write_outputs(ctx: EvalContext, protocol: str, metrics: dict, *, settings: dict, selection: str,
-                  scores: dict[str, np.ndarray], labels: np.ndarray, indices: np.ndarray, class_names: list[str],
-                  embeddings: np.ndarray | None, split: str = "test", extra: dict | None = None) -> Path:
+def write_outputs(
+    ctx: EvalContext,
+    protocol: str,
+    metrics: dict,
+    *,
+    settings: dict,
+    selection: str,
+    scores: dict[str, np.ndarray],
+    labels: np.ndarray,
+    indices: np.ndarray,
+    class_names: list[str],
+    embeddings: np.ndarray | None,
+    split: str = "test",
+    extra: dict | None = None,
+) -> Path:
     """Results JSON + TensorBoard scalars + per-modality scores + confusion/t-SNE PNGs."""
+    from ssl_skel.engine.plots import plot_confusion, plot_tsne
     from ssl_skel.evaluation.ensemble import save_scores
-    from ssl_skel.evaluation.plots import plot_confusion, plot_tsne
     from ssl_skel.evaluation.results import log_scalars, write_results
 
     files = {}
     for name, s in scores.items():
-        meta = {"protocol": protocol, "modality": name, "split": split, "checkpoint": str(ctx.checkpoint),
-                "class_names": class_names, "dataset": ctx.dataset_info}
+        meta = {
+            "protocol": protocol,
+            "modality": name,
+            "split": split,
+            "checkpoint": str(ctx.checkpoint),
+            "class_names": class_names,
+            "dataset": ctx.dataset_info,
+        }
         files[name] = str(save_scores(ctx.out_dir / "scores" / f"{split}_{name}", s, labels, indices, meta))
     if ctx.plots and scores:
         main = next(iter(scores))
-        files["confusion_png"] = str(plot_confusion(labels, scores[main].argmax(1), ctx.out_dir / "confusion.png",
-                                                    class_names, title=f"{protocol} ({main})"))
+        files["confusion_png"] = str(
+            plot_confusion(
+                labels, scores[main].argmax(1), ctx.out_dir / "confusion.png", class_names, title=f"{protocol} ({main})"
+            )
+        )
         if embeddings is not None and len(embeddings) >= 3:
-            files["tsne_png"] = str(plot_tsne(embeddings, labels, ctx.out_dir / "tsne.png", seed=ctx.seed,
-                                              title=f"t-SNE of {split} embeddings ({main})"))
+            files["tsne_png"] = str(
+                plot_tsne(
+                    embeddings,
+                    labels,
+                    ctx.out_dir / "tsne.png",
+                    seed=ctx.seed,
+                    title=f"t-SNE of {split} embeddings ({main})",
+                )
+            )
     log_scalars(ctx.out_dir / "tb", metrics, protocol)
-    info = {"encoder": {"random_init": ctx.random_init, "dim": ctx.encoder.dim,
-                        "modalities": list(ctx.encoder.modalities)}, "files": files, **(extra or {})}
-    return write_results(ctx.out_dir / "results.json", protocol=protocol, dataset=ctx.dataset_info, split=split,
-                         checkpoint=str(ctx.checkpoint), metrics=metrics, settings=settings, selection=selection,
-                         extra=info)
+    info = {
+        "encoder": {"random_init": ctx.random_init, "dim": ctx.encoder.dim, "modalities": list(ctx.encoder.modalities)},
+        "files": files,
+        **(extra or {}),
+    }
+    return write_results(
+        ctx.out_dir / "results.json",
+        protocol=protocol,
+        dataset=ctx.dataset_info,
+        split=split,
+        checkpoint=str(ctx.checkpoint),
+        metrics=metrics,
+        settings=settings,
+        selection=selection,
+        extra=info,
+    )
 
 
 def parse_modalities(text: str | None, encoder: FrozenEncoder) -> list[str]:

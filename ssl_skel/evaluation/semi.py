@@ -5,6 +5,7 @@ fixed fraction of each class): class c with n_c training clips contributes
 max(1, round(fraction * n_c)) clips chosen by `default_rng(seed)`, so two runs with one
 seed train on the same clips whatever else changes.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Why lightly's heads: they are tested implementations of the standard MLP projectors; the
 UmURL projector is VICReg's three-layer head with narrower layers.
 """
+
 from __future__ import annotations
 
 from lightly.models.modules.heads import VICRegProjectionHead

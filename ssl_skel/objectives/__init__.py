@@ -1,18 +1,19 @@
 """Training methods (SSL objectives and the supervised head), registered by name.
 
 Importing this package imports every method module so each one registers itself in
-`ssl_skel.registry.OBJECTIVES`; `build_method` is the one way the rest of the toolkit
+`ssl_skel.core.registry.OBJECTIVES`; `build_method` is the one way the rest of the toolkit
 builds a method from a config.
 """
+
 from __future__ import annotations
 
 from dataclasses import is_dataclass
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
+from ssl_skel.core.registry import OBJECTIVES
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.objectives import skeletonclr, supervised, threestream, umurl  # noqa: F401  (register themselves)
 from ssl_skel.objectives.base import Method
-from ssl_skel.registry import OBJECTIVES
 
 
 def build_method(name: str, params: dict, encoder: SkeletonEncoder, num_classes: int | None = None) -> Method:

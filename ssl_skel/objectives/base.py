@@ -6,6 +6,7 @@ is optimised, every other entry is logged (e.g. each loss term, `stat/embed_std`
 Buffers (queues, momentum weights) live in the module's state_dict, so checkpoints carry
 them without the loop knowing they exist.
 """
+
 from __future__ import annotations
 
 import torch

@@ -21,6 +21,7 @@ in fp32 even under autocast (exp(1/0.07) strains fp16). Under DDP the bank is fi
 the keys gathered from every rank (lightly's `gather_distributed`), and keys are computed
 with shuffled BN (`batch_shuffle_distributed`) as in MoCo, unless `shuffle_bn` is off.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,10 +42,10 @@ from lightly.utils import dist as lightly_dist
 from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 
-from ssl_skel.config import ConfigError, check
+from ssl_skel.core.config import ConfigError, check
+from ssl_skel.core.registry import OBJECTIVES
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.objectives.base import Batch, Method
-from ssl_skel.registry import OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,13 @@ class MoCoBranch(nn.Module):
         self.momentum_projector = copy.deepcopy(self.projector)
         deactivate_requires_grad(self.momentum_backbone)
         deactivate_requires_grad(self.momentum_projector)
-        self.criterion = persistent_bank(NTXentLoss(
-            temperature=params.temperature,
-            memory_bank_size=(params.queue_size, params.proj_dim),
-            gather_distributed=True,
-        ))
+        self.criterion = persistent_bank(
+            NTXentLoss(
+                temperature=params.temperature,
+                memory_bank_size=(params.queue_size, params.proj_dim),
+                gather_distributed=True,
+            )
+        )
 
     @property
     def queue(self) -> torch.Tensor:
@@ -130,7 +133,9 @@ class MoCoBranch(nn.Module):
         k = self.momentum_projector(self.momentum_backbone(view, self.modality))
         return batch_unshuffle_distributed(k, unshuffle) if shuffle else k
 
-    def forward(self, backbone: SkeletonEncoder, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, backbone: SkeletonEncoder, query: torch.Tensor, key: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """query, key: (N, C, T, V, M) views -> (InfoNCE loss, (N, proj_dim) query embeddings)."""
         q = self.projector(backbone(query, self.modality))
         k = self.keys(key)
@@ -160,7 +165,8 @@ class SkeletonCLR(Method):
         modality = params.modality or encoder.modalities[0]
         if modality not in encoder.modalities:
             raise ConfigError(
-                f"objective.params.modality: {modality!r} is not offered by the encoder (offers {list(encoder.modalities)})"
+                f"objective.params.modality: {modality!r} is not offered by the encoder "
+                f"(offers {list(encoder.modalities)})"
             )
         self.branch = MoCoBranch(encoder, modality, params)
 

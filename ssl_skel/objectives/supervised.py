@@ -8,6 +8,7 @@ one training engine (DDP, AMP, accumulation, checkpoints, resume) like pretraini
 `freeze_encoder: true` trains only the head with the encoder in eval mode (a linear
 probe with augmented clips, as some papers run it); the default fine-tunes everything.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,9 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ssl_skel.core.registry import OBJECTIVES
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.objectives.base import Batch, Method
-from ssl_skel.registry import OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Supervised(Method):
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "Supervised":
+    def train(self, mode: bool = True) -> Supervised:
         super().train(mode)
         if self.params.freeze_encoder:
             self.encoder.eval()  # BatchNorm statistics stay those of pretraining

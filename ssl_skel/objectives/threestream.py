@@ -9,6 +9,7 @@ stay independent: each has its own backbone, projector, momentum copies and queu
 each term logged as `loss/<stream>`. Because the terms share no parameters, the gradient
 each backbone receives equals that of training it alone (with the same views).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,12 +18,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ssl_skel.config import ConfigError
+from ssl_skel.core.config import ConfigError
+from ssl_skel.core.registry import OBJECTIVES
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.models.encoders.multistream import MultiStreamEncoder
 from ssl_skel.objectives.base import Batch, Method
 from ssl_skel.objectives.skeletonclr import MoCoBranch, SkeletonCLRParams, embed_std, require_views
-from ssl_skel.registry import OBJECTIVES
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ streams share view a, which keeps the same four encoder streams and FLOPs per cl
 views to reproduce the authors' sampling exactly. All four streams run through the
 encoder's transformers in one batched call.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,11 +44,11 @@ from lightly.loss.vicreg_loss import variance_loss
 from lightly.utils.dist import gather
 from torch import nn
 
-from ssl_skel.config import check
+from ssl_skel.core.config import check
+from ssl_skel.core.registry import OBJECTIVES
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.models.heads import umurl_projector
 from ssl_skel.objectives.base import Batch, Method
-from ssl_skel.registry import OBJECTIVES
 
 SINGLE_MODALITIES = ("joint", "bone", "motion")
 
@@ -141,8 +142,12 @@ class UmURL(Method):
         with torch.autocast(device_type=device_type, enabled=False):
             z = [t.float() for t in z]
             u = [t.float() for t in u]
-            if self.params.gather_distributed and dist.is_available() and dist.is_initialized() \
-                    and dist.get_world_size() > 1:
+            if (
+                self.params.gather_distributed
+                and dist.is_available()
+                and dist.is_initialized()
+                and dist.get_world_size() > 1
+            ):
                 z = [torch.cat(gather(t)) for t in z]
                 u = [torch.cat(gather(t)) for t in u]
             centre = sum(z) / len(z)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import pickle
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from tqdm import tqdm
 
+from ssl_skel.data import layouts
 from ssl_skel.data.storage import DataFormatError, DataWriter
 
 log = logging.getLogger(__name__)
@@ -86,3 +88,25 @@ def report_bad(bad: Mapping[str, str], total: int, skip_bad: bool, what: str, hi
 def iter_chunks(n: int, size: int) -> Iterable[slice]:
     for start in range(0, n, size):
         yield slice(start, min(n, start + size))
+
+
+def layout_for_joints(num_joints: int, where: str = "") -> str:
+    """The layout a reader assumes for `num_joints` joints; DataFormatError naming `where` if none."""
+    try:
+        return layouts.layout_for_joints(num_joints, where)
+    except ValueError as exc:
+        raise DataFormatError(str(exc)) from None
+
+
+def load_pickle(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except FileNotFoundError:
+        raise DataFormatError(f"{path}: file not found") from None
+    except UnicodeDecodeError:  # python-2 pickles of numpy arrays
+        with open(path, "rb") as fh:
+            return pickle.load(fh, encoding="latin1")
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError) as exc:
+        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None

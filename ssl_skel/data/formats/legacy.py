@@ -10,7 +10,7 @@ Two layouts are recognised:
   laid out as person, joint, channel; `y_train` / `y_test` one-hot (N, classes). A stored
   (uncompressed) member is memory-mapped straight from the zip; a compressed one is loaded.
 
-`storage.open_arrays` calls `detect` / `open_legacy` when a folder has no manifest. The layout
+`ssl_skel.data.sources.open_arrays` calls `detect` / `open_legacy` when a folder has no manifest. The layout
 comes from V (25 ntu25, 20 kinect20, 17 coco17). The benchmark is read from the folder or file
 name (xsub/xview/xset, CS/CV/CSub/CSet) when it names one, and a request for another benchmark
 is an error rather than a silent mix-up. `convert_legacy` writes the native format (one command:
@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_skel.data.formats.common import iter_chunks, publish, staged_writer
-from ssl_skel.data.formats.pyskl_pkl import layout_for_joints, load_pickle
+from ssl_skel.data.formats.common import iter_chunks, layout_for_joints, load_pickle, publish, staged_writer
 from ssl_skel.data.storage import PARTS, DataFormatError, SkeletonArrays
 
 log = logging.getLogger(__name__)

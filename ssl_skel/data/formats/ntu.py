@@ -25,8 +25,9 @@ from ssl_skel.data.formats.common import parallel_map, publish, report_bad, stag
 from ssl_skel.data.formats.denoise import DenoiseParams, denoise
 from ssl_skel.data.formats.normalise import align_view, centre
 from ssl_skel.data.formats.ntu_skeleton import SkeletonParseError, SampleId, parse_sample_name, read_skeleton
-from ssl_skel.data.graphs import NTU25
-from ssl_skel.data.storage import DataFormatError, atomic_file
+from ssl_skel.data.layouts import NTU25
+from ssl_skel.core.io import atomic_file
+from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ssl_skel.data.formats.common import publish, report_bad, staged_writer
 from ssl_skel.data.formats.normalise import centre
-from ssl_skel.data.graphs import KINECT_V1_20
+from ssl_skel.data.layouts import KINECT_V1_20
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)

@@ -14,19 +14,17 @@ Unpickling runs code from the file: convert only pickles from a source you trust
 from __future__ import annotations
 
 import logging
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ssl_skel.data.formats.common import publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import layout_for_joints, load_pickle, publish, report_bad, staged_writer
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
 
-LAYOUT_BY_JOINTS = {25: "ntu25", 20: "kinect20", 17: "coco17"}
 PART_NAMES = {"train": "train", "val": "test", "test": "test"}
 
 
@@ -46,27 +44,6 @@ def split_key(name: str) -> tuple[str, str]:
     if part not in PART_NAMES:
         raise DataFormatError(f"split {name!r}: expected <benchmark>_train, <benchmark>_val or <benchmark>_test")
     return bench or "default", PART_NAMES[part]
-
-
-def layout_for_joints(num_joints: int, where: str = "") -> str:
-    if num_joints not in LAYOUT_BY_JOINTS:
-        known = ", ".join(f"{v} ({n})" for v, n in LAYOUT_BY_JOINTS.items())
-        raise DataFormatError(f"{where}{num_joints} joints matches no known layout (known: {known})")
-    return LAYOUT_BY_JOINTS[num_joints]
-
-
-def load_pickle(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: file not found") from None
-    except UnicodeDecodeError:  # python-2 pickles of numpy arrays
-        with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError) as exc:
-        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
 
 
 def _check_annotation(ann: Any, i: int, with_score: bool) -> tuple[str, np.ndarray, np.ndarray | None, int]:

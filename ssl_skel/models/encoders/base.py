@@ -5,29 +5,16 @@ ever see this interface, so a new backbone plugs in by registering itself by nam
 Every encoder takes raw joint coordinates `x: (N, C, T, V, M)` and derives the streams
 it needs (bone, motion) itself, so callers never prepare modalities by hand.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ssl_skel.data.graphs import Layout, get_layout
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """The data an encoder was built for; stored in checkpoints, checked on every call."""
-
-    layout: str  # name in ssl_skel.data.graphs.LAYOUTS
-    in_channels: int  # 2 (2D pose) or 3 (3D)
-    num_persons: int  # M
-    clip_length: int  # T of the training clips
-
-    @property
-    def skeleton(self) -> Layout:
-        return get_layout(self.layout)
+from ssl_skel.core.registry import ENCODERS
+from ssl_skel.data.spec import InputSpec
 
 
 class SkeletonEncoder(nn.Module):
@@ -45,6 +32,13 @@ class SkeletonEncoder(nn.Module):
         super().__init__()
         self.spec = spec
         self.layout = spec.skeleton
+
+    @classmethod
+    def from_entry(cls, entry: dict) -> SkeletonEncoder:
+        """An untrained encoder of this class from a checkpoint's "encoder" entry."""
+        spec = InputSpec(**{k: entry["spec"][k] for k in ("layout", "in_channels", "num_persons", "clip_length")})
+        params = ENCODERS.validate_params(entry["name"], dict(entry["params"]), source="checkpoint", section="model")
+        return cls(spec, params)
 
     def forward_modalities(self, x: torch.Tensor, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
         """x: (N, C, T, V, M) joints -> {modality: (N, dim)} features."""

@@ -19,16 +19,18 @@ entering 128 and 256). Differences: no classifier inside the encoder; the input 
 is shared by the persons (V * C features, as in the SSL ST-GCN); convolutions directly
 followed by batch norm carry no bias.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_skel.config import check
+from ssl_skel.core.config import check
+from ssl_skel.core.registry import ENCODERS
 from ssl_skel.data.modalities import MODALITIES, to_modality
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 from ssl_skel.models.encoders.stgcn import (
@@ -39,7 +41,6 @@ from ssl_skel.models.encoders.stgcn import (
     partition_adjacency,
     pool_persons,
 )
-from ssl_skel.registry import ENCODERS
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,15 @@ class CTRGCNParams:
         branches = len(self.dilations) + 2
         for name in ("base_channels", "out_channels"):
             value = getattr(self, name)
-            check(value >= branches and value % branches == 0,
-                  f"{name} must be a positive multiple of {branches} (one part per temporal branch)")
+            check(
+                value >= branches and value % branches == 0,
+                f"{name} must be a positive multiple of {branches} (one part per temporal branch)",
+            )
 
 
-def conv_bn(in_channels: int, out_channels: int, kernel: tuple[int, int] = (1, 1), stride: int = 1,
-            dilation: int = 1) -> nn.Sequential:
+def conv_bn(
+    in_channels: int, out_channels: int, kernel: tuple[int, int] = (1, 1), stride: int = 1, dilation: int = 1
+) -> nn.Sequential:
     """Temporal (k x 1) conv without bias, then batch norm: (N, C, T, V) -> (N, C', T / stride, V)."""
     pad = ((kernel[0] - 1) * dilation // 2, 0)
     return nn.Sequential(
@@ -134,9 +138,13 @@ class MultiScaleTemporalConv(nn.Module):
             return [*conv_bn(channels, part), nn.ReLU(inplace=True)]
 
         branches = [nn.Sequential(*squeeze(), conv_bn(part, part, (kernel, 1), stride, d)) for d in dilations]
-        branches.append(nn.Sequential(
-            *squeeze(), nn.MaxPool2d((3, 1), (stride, 1), (1, 0)), nn.BatchNorm2d(part),
-        ))
+        branches.append(
+            nn.Sequential(
+                *squeeze(),
+                nn.MaxPool2d((3, 1), (stride, 1), (1, 0)),
+                nn.BatchNorm2d(part),
+            )
+        )
         branches.append(conv_bn(channels, part, stride=stride))
         self.branches = nn.ModuleList(branches)
 
@@ -147,8 +155,15 @@ class MultiScaleTemporalConv(nn.Module):
 class CTRGCNBlock(nn.Module):
     """x: (N, C_in, T, V) -> ReLU(TCN(GCN(x)) + residual): (N, C_out, T / stride, V)."""
 
-    def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor, params: CTRGCNParams,
-                 stride: int, residual: bool) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        adjacency: torch.Tensor,
+        params: CTRGCNParams,
+        stride: int,
+        residual: bool,
+    ) -> None:
         super().__init__()
         self.gcn = RefinedGraphConv(in_channels, out_channels, adjacency, params.rel_reduction)
         self.tcn = MultiScaleTemporalConv(out_channels, out_channels, params.temporal_kernel, stride, params.dilations)

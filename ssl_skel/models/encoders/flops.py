@@ -1,15 +1,16 @@
 """FLOP counting for encoders and training steps.
 
-Why a helper: every encoder reports FLOPs per clip (issue 3), and the throughput benchmark
+Why a helper: every encoder reports FLOPs per clip, and the throughput benchmark
 turns clips/s into achieved GFLOP/s. PyTorch's `FlopCounterMode` counts the matrix
 products (mm, addmm, bmm, convolutions, scaled-dot-product attention, forward and
 backward) at the dispatcher level, so the count follows what actually runs rather than a
 hand-kept formula. Element-wise work (norms, activations, softmax) is not counted, the
 usual convention (a multiply-add counts as 2 FLOPs).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode

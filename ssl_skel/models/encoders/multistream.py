@@ -11,18 +11,19 @@ fused feature on the same scale as each stream. A linear probe on the mean is th
 of per-stream linear maps; score-level ensembles (the papers' protocol) use the
 per-stream modalities, which are offered as well.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from torch import nn
 
-from ssl_skel.config import ConfigError, check, from_dict
+from ssl_skel.core.config import ConfigError, check, from_dict
+from ssl_skel.core.registry import ENCODERS
 from ssl_skel.data.modalities import MODALITIES
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
-from ssl_skel.registry import ENCODERS
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Action Recognition" (AAAI 2018), in the reduced form that SkeletonCLR / CrosSCLR
   the standard ST-GCN"), learnable edge-importance masks per block, dropout 0.5;
 - global average pooling over (T, V), then the mean over the M persons -> (N, out).
 
-The graph comes from the layout's one declaration of bones (`ssl_skel.data.graphs`), so
+The graph comes from the layout's one declaration of bones (`ssl_skel.data.layouts`), so
 any layout (NTU-25, Kinect-20, COCO-17) works. The "spatial" partition splits each
 joint's 1-hop neighbourhood into root / centripetal / centrifugal by hop distance to the
 layout's root joint (spine_shoulder for NTU, as in ST-GCN); "uniform" (K=1) and
@@ -23,21 +23,23 @@ boundaries at 40% and 70% of the depth), convolutions directly followed by batch
 have no bias (BN cancels it, so it would never learn), and the stream (joint / bone / motion /
 bone_motion) is derived inside the encoder from raw joints.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_skel.config import check
-from ssl_skel.data.graphs import Layout
+from ssl_skel.core.config import check
+from ssl_skel.core.registry import ENCODERS
+from ssl_skel.data.layouts import Layout
 from ssl_skel.data.modalities import MODALITIES, to_modality
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
-from ssl_skel.registry import ENCODERS
 
 Stream = Literal["joint", "bone", "motion", "bone_motion"]
 Partition = Literal["spatial", "uniform", "distance"]
@@ -136,8 +138,14 @@ class STGCNBlock(nn.Module):
     """Spatial graph conv -> BN/ReLU -> temporal conv -> BN/dropout, plus a residual."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, partitions: int, temporal_kernel: int,
-        stride: int, dropout: float, residual: bool,
+        self,
+        in_channels: int,
+        out_channels: int,
+        partitions: int,
+        temporal_kernel: int,
+        stride: int,
+        dropout: float,
+        residual: bool,
     ) -> None:
         super().__init__()
         self.gcn = GraphConv(in_channels, out_channels, partitions)
@@ -145,7 +153,11 @@ class STGCNBlock(nn.Module):
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(
-                out_channels, out_channels, (temporal_kernel, 1), (stride, 1), ((temporal_kernel - 1) // 2, 0),
+                out_channels,
+                out_channels,
+                (temporal_kernel, 1),
+                (stride, 1),
+                ((temporal_kernel - 1) // 2, 0),
                 bias=False,  # BN follows
             ),
             nn.BatchNorm2d(out_channels),
@@ -169,7 +181,7 @@ class STGCNBlock(nn.Module):
         return F.relu(y)
 
 
-def channel_schedule(params: "STGCNParams") -> list[tuple[int, int]]:
+def channel_schedule(params: STGCNParams) -> list[tuple[int, int]]:
     """(channels, stride) per block: b until 40% depth, 2b until 70%, then 4b; last = out."""
     depth, b = params.num_layers, params.base_channels
     second, third = round(0.4 * depth), round(0.7 * depth)
@@ -211,16 +223,21 @@ class STGCN(SkeletonEncoder):
         blocks = []
         in_channels = c
         for i, (channels, stride) in enumerate(channel_schedule(params)):
-            blocks.append(STGCNBlock(
-                in_channels, channels, adjacency.shape[0], params.temporal_kernel, stride,
-                dropout=0.0 if i == 0 else params.dropout, residual=i > 0,
-            ))
+            blocks.append(
+                STGCNBlock(
+                    in_channels,
+                    channels,
+                    adjacency.shape[0],
+                    params.temporal_kernel,
+                    stride,
+                    dropout=0.0 if i == 0 else params.dropout,
+                    residual=i > 0,
+                )
+            )
             in_channels = channels
         self.blocks = nn.ModuleList(blocks)
         if params.edge_importance:
-            self.edge_importance = nn.ParameterList(
-                [nn.Parameter(torch.ones_like(adjacency)) for _ in self.blocks]
-            )
+            self.edge_importance = nn.ParameterList([nn.Parameter(torch.ones_like(adjacency)) for _ in self.blocks])
         else:
             self.edge_importance = None
 

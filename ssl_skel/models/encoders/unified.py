@@ -29,20 +29,21 @@ Where this differs:
   transformer once per modality.
 - Positions are a non-persistent buffer built from `clip_length` (not saved in weights).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_skel.config import check
+from ssl_skel.core.config import check
+from ssl_skel.core.registry import ENCODERS
 from ssl_skel.data.modalities import to_modality
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
-from ssl_skel.registry import ENCODERS
 
 SINGLE_MODALITIES = ("joint", "bone", "motion")
 
@@ -58,8 +59,10 @@ class UnifiedParams:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        check(self.hidden_size >= 1 and self.num_heads >= 1 and self.num_layers >= 1,
-              "hidden_size, num_heads and num_layers must be >= 1")
+        check(
+            self.hidden_size >= 1 and self.num_heads >= 1 and self.num_layers >= 1,
+            "hidden_size, num_heads and num_layers must be >= 1",
+        )
         check(self.hidden_size % self.num_heads == 0, "hidden_size must be divisible by num_heads")
         check(self.ffn_size >= 0, "ffn_size must be >= 0 (0 = hidden_size)")
         check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")

@@ -105,3 +105,13 @@ def get_layout(name: str) -> Layout:
     if name not in LAYOUTS:
         raise ValueError(f"unknown skeleton layout {name!r} (known: {', '.join(sorted(LAYOUTS))})")
     return LAYOUTS[name]
+
+
+LAYOUT_BY_JOINTS = {25: "ntu25", 20: "kinect20", 17: "coco17"}  # joint count -> layout, for readers
+
+
+def layout_for_joints(num_joints: int, where: str = "") -> str:
+    if num_joints not in LAYOUT_BY_JOINTS:
+        known = ", ".join(f"{v} ({n})" for v, n in LAYOUT_BY_JOINTS.items())
+        raise ValueError(f"{where}{num_joints} joints matches no known layout (known: {known})")
+    return LAYOUT_BY_JOINTS[num_joints]

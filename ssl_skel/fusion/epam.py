@@ -16,6 +16,7 @@ initialisation the attention is uniform, i.e. plain average pooling.
 Shapes: views[0] (N, C, T, V, M), rgb (N, 3, F, H, W) -> predict {"fused", "rgb",
 "pose"}: (N, K) ("fused" holds log fused probabilities).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_skel.config import check
-from ssl_skel.models.fusion import ADAPTERS
-from ssl_skel.models.fusion.base import FusionAdapter
-from ssl_skel.models.fusion.blocks import Classifier, FrameCNN
+from ssl_skel.core.config import check
+from ssl_skel.core.registry import ADAPTERS
+from ssl_skel.fusion.base import FusionAdapter
+from ssl_skel.fusion.blocks import Classifier, FrameCNN
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Why: fusion adapters need video beside the skeletons, and this machine has no NTU
 videos. The renderer draws each body from its joints (bones as thick lines, joints as
 dots) over a textured background with noise, and writes the folders in the NTU layout
-that `ssl_skel.data.rgbd` reads (`rgb/<sample>/000000.jpg`, 16-bit
+that `ssl_skel.fusion.rgbd` reads (`rgb/<sample>/000000.jpg`, 16-bit
 `depth/<sample>/MDepth-00000000.png`, millimetres, background 0). The video therefore
 carries the same action as the skeleton, seen at low resolution and with appearance
 nuisances, which is the situation the fusion designs are for.
@@ -17,19 +17,22 @@ Class "text embeddings" for the co-learning adapter are written as
 are honest text features (similar names give similar vectors) without any downloaded
 language model.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ssl_skel.data.graphs import get_layout
-from ssl_skel.data.storage import atomic_save_npy, atomic_write_bytes, open_arrays, read_manifest
+from ssl_skel.core.io import atomic_save_npy, atomic_write_bytes
+from ssl_skel.data.layouts import get_layout
+from ssl_skel.data.sources import open_arrays
+from ssl_skel.data.storage import read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +161,14 @@ def render_rgbd(
         name = arrays.names[row]
         rng = np.random.default_rng([seed, int(row)])
         rgb, depth = render_clip(
-            np.asarray(arrays.data[row]), int(arrays.num_frames[row]), render_frames, size, scale,
-            layout.bones, rng, corrupt_noise if corrupted[row] else None,
+            np.asarray(arrays.data[row]),
+            int(arrays.num_frames[row]),
+            render_frames,
+            size,
+            scale,
+            layout.bones,
+            rng,
+            corrupt_noise if corrupted[row] else None,
         )
         (out / "rgb" / name).mkdir(parents=True, exist_ok=True)
         (out / "depth" / name).mkdir(parents=True, exist_ok=True)
@@ -169,9 +178,16 @@ def render_rgbd(
     class_names = manifest.get("class_names") or [f"class {k}" for k in range(int(manifest["num_classes"]))]
     atomic_save_npy(out / "text_embeddings.npy", text_embeddings(class_names))
     info = {
-        "format": FORMAT, "version": VERSION, "seed": seed, "size": size, "render_frames": render_frames,
-        "skeleton": str(skeleton_root), "corrupt_fraction": corrupt_fraction, "corrupt_parts": list(corrupt_parts),
-        "corrupt_noise": corrupt_noise, "corrupted": [arrays.names[r] for r in rows[corrupted]],
+        "format": FORMAT,
+        "version": VERSION,
+        "seed": seed,
+        "size": size,
+        "render_frames": render_frames,
+        "skeleton": str(skeleton_root),
+        "corrupt_fraction": corrupt_fraction,
+        "corrupt_parts": list(corrupt_parts),
+        "corrupt_noise": corrupt_noise,
+        "corrupted": [arrays.names[r] for r in rows[corrupted]],
     }
     atomic_write_bytes(out / MANIFEST, json.dumps(info, indent=1).encode())
     log.info("rendered %d clips (%d corrupted) into %s", len(rows), int(corrupted.sum()), out)
@@ -195,8 +211,14 @@ def generate_rgbd_dataset(
     out = Path(out)
     generate_dataset(out / "skeleton", seed=seed, clips_per_class=clips_per_class)
     return render_rgbd(
-        out / "skeleton", out, seed=seed, render_frames=render_frames, size=size,
-        corrupt_fraction=corrupt_fraction, corrupt_parts=corrupt_parts, corrupt_noise=corrupt_noise,
+        out / "skeleton",
+        out,
+        seed=seed,
+        render_frames=render_frames,
+        size=size,
+        corrupt_fraction=corrupt_fraction,
+        corrupt_parts=corrupt_parts,
+        corrupt_noise=corrupt_noise,
     )
 
 

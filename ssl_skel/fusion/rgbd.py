@@ -12,80 +12,26 @@ dataset of 100k folders is otherwise impossible to find.
 Item of `RGBDClips`: {"views": [(C, T, V, M) skeleton], "rgb": (3, F, H, W) float32 in
 [0, 1], "depth": (1, F, H, W) float32 in [0, 1], "label": int, "index": int}.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from ssl_skel.config import check
+from ssl_skel.core.config import RGBDDataConfig
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
 
 RGB_EXTENSIONS = (".jpg", ".jpeg", ".png")
-
-
-# --------------------------------------------------------------------------- config
-@dataclass(frozen=True)
-class SyntheticRGBDConfig:
-    """How to make the built-in RGB-D data when `data.root` does not exist yet."""
-
-    clips_per_class: int = 12
-    render_frames: int = 16  # frames rendered per clip (the reader samples num_frames of them)
-    size: int = 32  # rendered frame side in pixels
-    corrupt_fraction: float = 0.0  # share of clips whose RGB is corrupted (noise + occluder)
-    corrupt_parts: tuple[str, ...] = ("train", "test")
-    corrupt_noise: float = 0.35  # std of the Gaussian RGB noise on corrupted clips
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check(self.clips_per_class >= 1 and self.render_frames >= 1 and self.size >= 8, "sizes must be positive")
-        check(0.0 <= self.corrupt_fraction <= 1.0, "corrupt_fraction must be in [0, 1]")
-        check(all(p in ("train", "test") for p in self.corrupt_parts), "corrupt_parts items must be train or test")
-
-
-@dataclass(frozen=True)
-class RGBDDataConfig:
-    """Where the skeleton arrays, RGB frames and depth frames are, and how clips are cut.
-
-    `skeleton`, `rgb` and `depth` are folders relative to `root` (or absolute); an empty
-    `rgb`/`depth` means the modality is not used. `rgb_dir`/`depth_dir` turn a sample
-    name into its folder name (NTU: "{name}_rgb" for the frames extracted from videos).
-    """
-
-    root: str
-    benchmark: str = "xsub"
-    skeleton: str = "skeleton"
-    rgb: str = "rgb"
-    depth: str = "depth"
-    rgb_dir: str = "{name}"
-    depth_dir: str = "{name}"
-    num_frames: int = 8  # F frames per clip
-    size: int = 32  # frames are resized to size x size
-    crop_scale: tuple[float, float] = (0.7, 1.0)  # train: random square crop, side fraction range
-    test_crop: float = 1.0  # test: centre crop side fraction
-    depth_max: float = 4500.0  # depth (mm) mapped to 1.0
-    clip_length: int = 64  # skeleton T
-    num_workers: int = 2
-    make_command: str = ""
-    synthetic: SyntheticRGBDConfig | None = None
-
-    def __post_init__(self) -> None:
-        check(self.num_frames >= 1 and self.size >= 4 and self.clip_length >= 2, "num_frames, size, clip_length too small")
-        lo, hi = self.crop_scale
-        check(0.0 < lo <= hi <= 1.0, "crop_scale must satisfy 0 < low <= high <= 1")
-        check(0.0 < self.test_crop <= 1.0, "test_crop must be in (0, 1]")
-        check(self.depth_max > 0 and self.num_workers >= 0, "depth_max must be > 0, num_workers >= 0")
-
-    def path(self, sub: str) -> Path:
-        return Path(self.root) / sub
 
 
 # --------------------------------------------------------------------------- frames
@@ -189,9 +135,9 @@ class RGBDClips(Dataset):
     """
 
     def __init__(self, cfg: RGBDDataConfig, part: str, *, train: bool, seed: int) -> None:
-        from ssl_skel.config import DataConfig
+        from ssl_skel.core.config import DataConfig
         from ssl_skel.data.datasets import build_dataset
-        from ssl_skel.data.storage import open_arrays
+        from ssl_skel.data.sources import open_arrays
 
         self.cfg, self.part, self.train, self.seed, self.epoch = cfg, part, train, seed, 0
         skeleton_root = cfg.path(cfg.skeleton)
@@ -199,13 +145,19 @@ class RGBDClips(Dataset):
             hint = f"; make it with: {cfg.make_command}" if cfg.make_command else ""
             raise DataFormatError(f"{cfg.root}: RGB-D data folder not found{hint}")
         skel_cfg = DataConfig(
-            root=str(skeleton_root), benchmark=cfg.benchmark, clip_length=cfg.clip_length,
-            num_views=1, num_workers=cfg.num_workers, make_command=cfg.make_command,
+            root=str(skeleton_root),
+            benchmark=cfg.benchmark,
+            clip_length=cfg.clip_length,
+            num_views=1,
+            num_workers=cfg.num_workers,
+            make_command=cfg.make_command,
         )
         self.skeleton = build_dataset(skel_cfg, part, train=False, seed=seed)
         self.arrays = open_arrays(skeleton_root, cfg.benchmark, part)
         if len(self.arrays) != len(self.skeleton):
-            raise DataFormatError(f"{skeleton_root}: {len(self.skeleton)} skeleton clips but {len(self.arrays)} split rows")
+            raise DataFormatError(
+                f"{skeleton_root}: {len(self.skeleton)} skeleton clips but {len(self.arrays)} split rows"
+            )
         self.spec = self.skeleton.spec
         self.num_classes = self.skeleton.num_classes
         self.class_names = self.skeleton.class_names
@@ -242,7 +194,12 @@ class RGBDClips(Dataset):
         if cfg.depth:
             depth_files = list_frames(cfg.path(cfg.depth) / cfg.depth_dir.format(name=name), name, "depth", (".png",))
         if rgb_files and depth_files and len(rgb_files) != len(depth_files):
-            log.debug("sample %s: %d RGB vs %d depth frames; sampling each by its own length", name, len(rgb_files), len(depth_files))
+            log.debug(
+                "sample %s: %d RGB vs %d depth frames; sampling each by its own length",
+                name,
+                len(rgb_files),
+                len(depth_files),
+            )
         scale = float(rng.uniform(*cfg.crop_scale)) if rng is not None else cfg.test_crop
         fractions = sample_frame_indices(10_000, cfg.num_frames, rng) / 10_000.0  # shared temporal positions
         box_rng_state = None if rng is None else int(rng.integers(1 << 31))
@@ -254,7 +211,9 @@ class RGBDClips(Dataset):
             picks = [depth_files[min(int(f * len(depth_files)), len(depth_files) - 1)] for f in fractions]
             with _open(picks[0], name, "depth") as first:
                 width, height = first.size
-            box = crop_box(width, height, scale, None if box_rng_state is None else np.random.default_rng(box_rng_state))
+            box = crop_box(
+                width, height, scale, None if box_rng_state is None else np.random.default_rng(box_rng_state)
+            )
             out["depth"] = torch.from_numpy(read_depth_frames(picks, name, cfg.size, cfg.depth_max, box))
         return out
 

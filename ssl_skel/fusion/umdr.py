@@ -22,6 +22,7 @@ frames).
 Shapes: views[0] (N, C, T, V, M), rgb (N, 3, F, H, W), depth (N, 1, F, H, W) ->
 predict {"fused", "rgb", "depth", "pose"}: (N, K) for the streams present.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,10 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_skel.config import check
-from ssl_skel.models.fusion import ADAPTERS
-from ssl_skel.models.fusion.base import FusionAdapter
-from ssl_skel.models.fusion.blocks import Classifier, FrameCNN, soft_cross_entropy
+from ssl_skel.core.config import check
+from ssl_skel.core.registry import ADAPTERS
+from ssl_skel.fusion.base import FusionAdapter
+from ssl_skel.fusion.blocks import Classifier, FrameCNN, soft_cross_entropy
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,9 @@ class UMDRParams:
         check(self.decouple_weight >= 0 and 0.0 <= self.dropout < 1.0, "decouple_weight >= 0, dropout in [0, 1)")
 
 
-def shufflemix(videos: list[torch.Tensor], lam: float, perm: torch.Tensor, generator=None) -> tuple[list[torch.Tensor], float]:
+def shufflemix(
+    videos: list[torch.Tensor], lam: float, perm: torch.Tensor, generator=None
+) -> tuple[list[torch.Tensor], float]:
     """Replace round((1 - lam) F) random frames of every clip by those of clip perm[i].
 
     videos: [(N, C, F, H, W)] sharing F (the same frames are replaced in each modality).
@@ -110,7 +113,9 @@ class UMDR(FusionAdapter):
         self.needs = self.video_keys
         self.streams = ("fused",) + self.video_keys + (("pose",) if params.use_skeleton else ())
         channels = {"rgb": 3, "depth": 1}
-        self.towers = nn.ModuleDict({k: DecoupledTower(channels[k], params.widths, params.dim) for k in self.video_keys})
+        self.towers = nn.ModuleDict(
+            {k: DecoupledTower(channels[k], params.widths, params.dim) for k in self.video_keys}
+        )
         c = params.widths[-1]
         self.heads = nn.ModuleDict()
         for k in self.video_keys:
@@ -122,7 +127,9 @@ class UMDR(FusionAdapter):
         self.time_embed = nn.Parameter(torch.zeros(rgbd.num_frames, params.dim))
         nn.init.trunc_normal_(self.modality_embed, std=0.02)
         nn.init.trunc_normal_(self.time_embed, std=0.02)
-        layer = nn.TransformerEncoderLayer(params.dim, params.heads, 2 * params.dim, dropout=0.0, batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            params.dim, params.heads, 2 * params.dim, dropout=0.0, batch_first=True, norm_first=True
+        )
         self.fusion = nn.TransformerEncoder(layer, params.fusion_depth, enable_nested_tensor=False)
         self.n_tokens = n_tokens
         if params.use_skeleton:
@@ -172,7 +179,9 @@ class UMDR(FusionAdapter):
         loss = logs["loss/ce_fused"] = soft_cross_entropy(out["fused"], video_target)
         for key in self.video_keys:
             logs[f"loss/ce_{key}"] = soft_cross_entropy(out[key], video_target)
-            decoupled = soft_cross_entropy(out[f"{key}_spatial"], video_target) + soft_cross_entropy(out[f"{key}_temporal"], video_target)
+            decoupled = soft_cross_entropy(out[f"{key}_spatial"], video_target) + soft_cross_entropy(
+                out[f"{key}_temporal"], video_target
+            )
             logs[f"loss/ce_{key}_decoupled"] = decoupled
             loss = loss + logs[f"loss/ce_{key}"] + self.params.decouple_weight * decoupled
         if self.params.use_skeleton:

@@ -13,14 +13,15 @@ Batch: {"views": [(N, C, T, V, M) skeleton], "rgb": (N, 3, F, H, W), "depth":
 Multi-stage schedules (IntegralAction's rgb-only, pose-only, rgb+pose) are named
 `stages`; `set_stage(name)` switches which parameters train and which losses count.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 
-from ssl_skel.data.rgbd import RGBDSpec
+from ssl_skel.fusion.rgbd import RGBDSpec
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.objectives.base import Method
 
@@ -75,7 +76,7 @@ class FusionAdapter(Method):
         return x.float()
 
     # ------------------------------------------------------------------ modes
-    def train(self, mode: bool = True) -> "FusionAdapter":
+    def train(self, mode: bool = True) -> FusionAdapter:
         super().train(mode)
         if self.freeze_encoder:
             self.encoder.eval()

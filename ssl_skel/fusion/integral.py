@@ -21,19 +21,20 @@ meaningful.
 Shapes: views[0] (N, C, T, V, M), rgb (N, 3, F, H, W) -> predict {"fused", "rgb",
 "pose"}: (N, K); gate (N, agg_dim).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_skel.config import check
-from ssl_skel.models.fusion import ADAPTERS
-from ssl_skel.models.fusion.base import FusionAdapter
-from ssl_skel.models.fusion.blocks import Classifier, FrameCNN
+from ssl_skel.core.config import check
+from ssl_skel.core.registry import ADAPTERS
+from ssl_skel.fusion.base import FusionAdapter
+from ssl_skel.fusion.blocks import Classifier, FrameCNN
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,9 @@ class IntegralAction(FusionAdapter):
             logs["loss/ce_fused"] = F.cross_entropy(self.fused_head(feats["fused"]), label)
             logs["loss/ce_rgb"] = F.cross_entropy(self.rgb_head(feats["rgb"]), label)
             logs["loss/ce_pose"] = F.cross_entropy(self.pose_head(feats["pose"]), label)
-            logs["loss/gate_reg"] = F.binary_cross_entropy(gate, torch.ones_like(gate)) if self.params.gate else gate.new_zeros(())
+            logs["loss/gate_reg"] = (
+                F.binary_cross_entropy(gate, torch.ones_like(gate)) if self.params.gate else gate.new_zeros(())
+            )
             loss = (
                 logs["loss/ce_fused"]
                 + self.params.aux_weight * (logs["loss/ce_rgb"] + logs["loss/ce_pose"])

@@ -20,6 +20,7 @@ names). `guide: none` is the skeleton-only baseline.
 Shapes: views[0] (N, C, T, V, M) [+ rgb (N, 3, F, H, W) in training] -> predict
 {"fused", "pose"} (and "rgb" when frames are given and the RGB guide exists): (N, K).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,10 +33,10 @@ import torch.nn.functional as F
 from lightly.loss import NTXentLoss
 from torch import nn
 
-from ssl_skel.config import check
-from ssl_skel.models.fusion import ADAPTERS
-from ssl_skel.models.fusion.base import FusionAdapter
-from ssl_skel.models.fusion.blocks import Classifier, FrameCNN
+from ssl_skel.core.config import check
+from ssl_skel.core.registry import ADAPTERS
+from ssl_skel.fusion.base import FusionAdapter
+from ssl_skel.fusion.blocks import Classifier, FrameCNN
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,10 @@ class MMCLParams:
     def __post_init__(self) -> None:
         check(self.proj_dim >= 1 and self.temperature > 0, "proj_dim >= 1, temperature > 0")
         check(min(self.align_weight, self.text_weight, self.rgb_ce_weight) >= 0, "loss weights must be >= 0")
-        check(self.guide in ("rgb", "none") or bool(self.text_embeddings), f"guide {self.guide!r} needs text_embeddings (a .npy path)")
+        check(
+            self.guide in ("rgb", "none") or bool(self.text_embeddings),
+            f"guide {self.guide!r} needs text_embeddings (a .npy path)",
+        )
         check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
 
 
@@ -85,8 +89,12 @@ class MMCL(FusionAdapter):
         if self.use_rgb:
             self.rgb_tower = FrameCNN(3, params.widths, shift=True)
             self.rgb_head = Classifier(self.rgb_tower.dim, num_classes, params.dropout)
-            self.align_skeleton = nn.Sequential(nn.Linear(encoder.dim, params.proj_dim), nn.ReLU(), nn.Linear(params.proj_dim, params.proj_dim))
-            self.align_rgb = nn.Sequential(nn.Linear(self.rgb_tower.dim, params.proj_dim), nn.ReLU(), nn.Linear(params.proj_dim, params.proj_dim))
+            self.align_skeleton = nn.Sequential(
+                nn.Linear(encoder.dim, params.proj_dim), nn.ReLU(), nn.Linear(params.proj_dim, params.proj_dim)
+            )
+            self.align_rgb = nn.Sequential(
+                nn.Linear(self.rgb_tower.dim, params.proj_dim), nn.ReLU(), nn.Linear(params.proj_dim, params.proj_dim)
+            )
             self.align_loss = NTXentLoss(temperature=params.temperature)
         if self.use_text:
             self.register_buffer("text", load_text_embeddings(params.text_embeddings, num_classes))
@@ -115,7 +123,9 @@ class MMCL(FusionAdapter):
             rgb = self.rgb_tower(self.video(batch, "rgb")).mean((2, 3, 4))
             logs["loss/ce_rgb"] = F.cross_entropy(self.rgb_head(rgb), label)
             logs["loss/align"] = self.align_loss(self.align_skeleton(feat), self.align_rgb(rgb))
-            loss = loss + self.params.rgb_ce_weight * logs["loss/ce_rgb"] + self.params.align_weight * logs["loss/align"]
+            loss = (
+                loss + self.params.rgb_ce_weight * logs["loss/ce_rgb"] + self.params.align_weight * logs["loss/align"]
+            )
         if self.use_text:
             logs["loss/text"] = F.cross_entropy(self.text_logits(feat), label)
             loss = loss + self.params.text_weight * logs["loss/text"]

@@ -4,6 +4,7 @@ Why per stream: the designs promise that fusion beats its single streams (or, fo
 IntegralAction, that it stays robust when the RGB stream fails); reporting every stream
 from the same forward pass makes that claim checkable on any data.
 """
+
 from __future__ import annotations
 
 import time
@@ -12,7 +13,7 @@ from collections import defaultdict
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_skel.models.fusion.base import FusionAdapter
+from ssl_skel.fusion.base import FusionAdapter
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -29,7 +30,12 @@ def _to(batch: dict, device: torch.device) -> dict:
 
 @torch.no_grad()
 def evaluate_adapter(
-    adapter: FusionAdapter, dataset: Dataset, *, batch_size: int = 64, num_workers: int = 0, keys: tuple[str, ...] | None = None
+    adapter: FusionAdapter,
+    dataset: Dataset,
+    *,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    keys: tuple[str, ...] | None = None,
 ) -> dict:
     """{"top1": {stream: accuracy}, "stats": {name: mean}, "num_clips", "clips_per_s"}.
 

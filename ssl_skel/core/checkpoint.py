@@ -6,25 +6,33 @@ target (rename is atomic on POSIX). Why plain types only: `torch.load(weights_on
 refuses arbitrary pickles, so RNG states and metrics are stored as tensors, lists and
 numbers, and a checkpoint from an untrusted source cannot run code.
 
-File layout (a dict, see the shared contract in DESIGN.md / issue 3):
-  format="ssl_skel/checkpoint", version=1, kind, config, encoder, model, optimizer,
-  scheduler, scaler, epoch (completed), step, rng, metrics.
+File layout (a dict): format="ssl_skel/checkpoint", version, kind, config, encoder
+(name, params, spec, prefix: what rebuilds the encoder alone), model, optimizer,
+scheduler, scaler, epoch (completed), step, rng, metrics.
+
+Reading a checkpoint's encoder lives here too, because pretraining, evaluation,
+fine-tuning and fusion all need it: loads are strict (a mismatch names the keys; dino's
+`strict=False` silently drops them) and go through `torch.load(weights_only=True)`.
 """
+
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from ssl_skel.data.storage import atomic_file
+from ssl_skel.core.io import atomic_file, fsync_dir
+from ssl_skel.core.registry import ENCODERS
+from ssl_skel.core.schema import to_dict
 
 FORMAT = "ssl_skel/checkpoint"
 VERSION = 1
 KINDS = ("pretrain", "finetune", "fusion", "encoder")
+SPEC_KEYS = ("layout", "in_channels", "num_persons", "clip_length")
 
 
 class CheckpointError(Exception):
@@ -37,22 +45,8 @@ def save_checkpoint(payload: dict, path: str | Path) -> Path:
     payload = {"format": FORMAT, "version": VERSION, **payload}
     with atomic_file(path) as fh:
         torch.save(payload, fh)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (best effort: not every filesystem allows it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -90,6 +84,88 @@ def find_resume(run_dir: str | Path, resume: bool | str | Path | None) -> Path |
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint to resume from not found")
     return path
+
+
+# --------------------------------------------------------------------------- reading
+def read_checkpoint(path: str | Path) -> dict:
+    """The checkpoint dict, with clear errors for missing, truncated or foreign files."""
+    path = Path(path)
+    payload = load_checkpoint(path)
+    entry = payload.get("encoder")
+    if not isinstance(entry, dict) or not {"name", "params", "spec"} <= set(entry):
+        raise CheckpointError(f"{path}: checkpoint has no 'encoder' entry with name, params and spec")
+    missing = [k for k in SPEC_KEYS if k not in entry["spec"]]
+    if missing:
+        raise CheckpointError(f"{path}: encoder.spec lacks {', '.join(missing)}")
+    if not isinstance(payload.get("model"), dict):
+        raise CheckpointError(f"{path}: checkpoint has no 'model' weights")
+    return payload
+
+
+def encoder_entry(encoder: nn.Module, prefix: str = "encoder.") -> dict:
+    """The checkpoint's "encoder" entry: what `encoder_from_checkpoint` needs to rebuild it.
+
+    encoder: a registered encoder (its class carries `registered_name`, its `params` the
+    validated parameters and its `spec` the input it was built for).
+    """
+    params = getattr(encoder, "params", None)
+    return {
+        "name": type(encoder).registered_name,
+        "params": to_dict(params) if params is not None else {},
+        "spec": to_dict(encoder.spec),
+        "prefix": prefix,
+    }
+
+
+def build_encoder_from_entry(entry: dict) -> nn.Module:
+    """Rebuild an (untrained) encoder from a checkpoint's "encoder" entry."""
+    cls = ENCODERS.get(entry["name"]).cls
+    return cls.from_entry(entry)
+
+
+def _encoder_state(payload: dict, path: Path) -> dict[str, torch.Tensor]:
+    prefix = payload["encoder"].get("prefix", "encoder.")
+    return {k[len(prefix) :]: v for k, v in payload["model"].items() if k.startswith(prefix)}
+
+
+def _load_strict(encoder: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    own = encoder.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shape = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+
+    def names(keys: list[str]) -> str:
+        return ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {names(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {names(unexpected)}")
+    if shape:
+        problems.append(
+            "shape mismatch: " + names([f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shape])
+        )
+    if problems:
+        raise CheckpointError(f"{path}: encoder weights do not match the stored encoder config ({'; '.join(problems)})")
+    encoder.load_state_dict(state, strict=True)
+
+
+def encoder_from_checkpoint(path: str | Path, *, load_weights: bool = True) -> tuple[nn.Module, dict]:
+    """A trainable encoder rebuilt from `path` (weights loaded strictly) and the checkpoint dict.
+
+    Fine-tuning and semi-supervised runs start from this; `load_weights=False` gives the
+    randomly initialised encoder of the same architecture (the usual contrast baseline).
+    """
+    path = Path(path)
+    payload = read_checkpoint(path)
+    try:
+        encoder = build_encoder_from_entry(payload["encoder"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild encoder {payload['encoder'].get('name')!r} ({exc})") from None
+    if load_weights:
+        _load_strict(encoder, _encoder_state(payload, path), path)
+    return encoder, payload
 
 
 # --------------------------------------------------------------------------- RNG state

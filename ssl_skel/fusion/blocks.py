@@ -6,6 +6,7 @@ convolutions trained from scratch. The designs' ideas (temporal shift, decoupled
 spatial/temporal paths, pose-driven attention and gating) live in the adapters; the
 towers only turn frames into feature maps.
 """
+
 from __future__ import annotations
 
 import torch

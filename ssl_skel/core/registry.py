@@ -4,13 +4,15 @@ Why: configs name an encoder or method as a string; each entry also registers th
 dataclass of its parameters, so a config is validated against exactly the parameters the
 chosen class accepts, and new methods plug in without touching the training loop.
 """
+
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from ssl_skel.config import ConfigError, from_dict
+from ssl_skel.core.schema import ConfigError, from_dict
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Registry:
             if name in self._entries and self._entries[name].cls is not cls:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = Entry(name, cls, params)
+            cls.registered_name = name
             return cls
 
         return decorate
@@ -63,3 +66,4 @@ class Registry:
 
 ENCODERS = Registry("encoder", "ssl_skel.models.encoders")
 OBJECTIVES = Registry("objective", "ssl_skel.objectives")
+ADAPTERS = Registry("fusion adapter", "ssl_skel.fusion")

@@ -1,0 +1,70 @@
+"""The one atomic write: temporary file beside the target, fsync, rename.
+
+Why: a job killed while writing (a conversion, a checkpoint, a results file) must leave
+the previous file readable. Files are written to a temporary name in the same folder,
+fsynced, given normal permissions, then renamed over the target (rename is atomic on
+POSIX); on any error the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """Open a temporary file beside `path` for writing; on success fsync it and rename it over
+    `path`, on any error remove it. Readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
+    with atomic_file(path) as fh:
+        fh.write(payload)
+
+
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
+    with atomic_file(path) as fh:
+        np.save(fh, array)
+
+
+def copy_atomic(src: str | Path, dst: str | Path) -> None:
+    """Copy `src` to `dst` through the atomic write (a checkpoint's periodic snapshot)."""
+    with open(src, "rb") as source, atomic_file(dst) as fh:
+        shutil.copyfileobj(source, fh, length=16 << 20)
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make a rename inside `folder` durable (best effort: not every filesystem allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,62 @@
+"""Self-supervised pretraining from a validated config: data, encoder, method, then `fit`.
+
+Why here and not in the command: notebooks, benchmarks and tests start pretraining runs
+too, and they must build exactly what `ssl-skel pretrain` builds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ssl_skel.core.checkpoint import encoder_entry
+from ssl_skel.core.config import Config, to_dict
+from ssl_skel.data.datasets import build_dataset
+from ssl_skel.engine import distributed as D
+from ssl_skel.engine.trainer import FitResult, NonFiniteLossError, fit, seed_everything
+from ssl_skel.models.encoders import build_encoder
+from ssl_skel.objectives import build_method
+
+log = logging.getLogger(__name__)
+
+__all__ = ["NonFiniteLossError", "pretrain"]
+
+
+def pretrain(
+    cfg: Config, *, resume: bool | str = "auto", device: str | None = None, stop_after_epoch: int | None = None
+) -> tuple[FitResult, bool]:
+    """Train `cfg`'s encoder with its objective on its train split; returns (result, is_main_process).
+
+    Joins torchrun's process group first when launched under torchrun (`fit` reuses it).
+    """
+    info = D.setup(device)
+    try:
+        seed_everything(cfg.seed)  # same initial weights on every rank
+        train_set = build_dataset(cfg.data, "train", train=True, seed=cfg.seed)
+        encoder = build_encoder(cfg.model.name, cfg.model.params, train_set.spec)
+        method = build_method(cfg.objective.name, cfg.objective.params, encoder)
+        meta = {"kind": "pretrain", "config": to_dict(cfg), "encoder": encoder_entry(encoder)}
+        if info.is_main:
+            log.info(
+                "%s: %s encoder (%.2fM parameters), %s objective, %d training clips -> %s",
+                cfg.name,
+                cfg.model.name,
+                encoder.num_parameters() / 1e6,
+                cfg.objective.name,
+                len(train_set),
+                cfg.run_dir,
+            )
+        result = fit(
+            method,
+            train_set,
+            cfg.train,
+            cfg.run_dir,
+            seed=cfg.seed,
+            checkpoint_meta=meta,
+            num_workers=cfg.data.num_workers,
+            resume=resume,
+            device=info.device,
+            stop_after_epoch=stop_after_epoch,
+        )
+    finally:
+        D.cleanup(info)
+    return result, info.is_main

@@ -1,0 +1,82 @@
+"""A pretrained encoder for feature extraction: eval mode, no gradients, ever."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
+
+
+class FrozenEncoder(nn.Module):
+    """A pretrained encoder for feature extraction: eval mode, no gradients, ever.
+
+    `.train()` from a parent module leaves the encoder in eval mode, so BatchNorm
+    statistics cannot drift during a linear probe (moco-v3's sanity check asserts the same).
+    """
+
+    def __init__(self, encoder: SkeletonEncoder, source: str = "") -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.source = source
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        self.encoder.eval()
+
+    def train(self, mode: bool = True) -> FrozenEncoder:  # noqa: ARG002 - frozen on purpose
+        super().train(False)
+        return self
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder.dim)
+
+    @property
+    def spec(self) -> InputSpec:
+        return self.encoder.spec
+
+    @property
+    def layout(self) -> str:
+        return self.encoder.spec.layout
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.encoder.modalities)
+
+    @property
+    def device(self) -> torch.device:
+        first = next(iter(self.encoder.parameters()), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    def resolve(self, modality: str | None) -> str:
+        """'fused' on a single-stream encoder is its one stream; unknown names are errors."""
+        if modality is None or (modality == "fused" and "fused" not in self.modalities):
+            return self.modalities[0]
+        if modality not in self.modalities:
+            raise ValueError(f"encoder offers modalities {self.modalities}, not {modality!r}")
+        return modality
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """x: (N, C, T, V, M); fails saying which C, V, M the encoder was trained on."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor (N, C, T, V, M), got {type(x).__name__}")
+        self.encoder.check_input(x)
+
+    def embed_modalities(self, x: torch.Tensor, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
+        """x: (N, C, T, V, M) -> {modality: (N, dim)} in one pass through the encoder."""
+        self.check_input(x)
+        names = {m: self.resolve(m) for m in modalities}
+        with torch.inference_mode():
+            out = self.encoder.forward_modalities(
+                x.to(self.device, torch.float32), tuple(dict.fromkeys(names.values()))
+            )
+        return {m: out[n].float() for m, n in names.items()}
+
+    def embed(self, x: torch.Tensor, modality: str | None = "fused") -> torch.Tensor:
+        """x: (N, C, T, V, M) joints -> (N, dim) features ("fused" for unified encoders)."""
+        return self.embed_modalities(x, (modality or self.modalities[0],))[modality or self.modalities[0]]
+
+    def forward(self, x: torch.Tensor, modality: str | None = "fused") -> torch.Tensor:
+        return self.embed(x, modality)
