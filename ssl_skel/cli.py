@@ -40,17 +40,11 @@ def _usage() -> str:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'bad input', not 'bug'."""
+    from ssl_skel.core.checkpoint import CheckpointError
     from ssl_skel.core.config import ConfigError
     from ssl_skel.data.storage import DataFormatError
 
-    errors: list[type[BaseException]] = [UserError, ConfigError, DataFormatError, FileNotFoundError]
-    try:
-        from ssl_skel.core.checkpoint import CheckpointError
-
-        errors.append(CheckpointError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (UserError, ConfigError, DataFormatError, CheckpointError, FileNotFoundError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,9 @@
-"""A pretrained encoder for feature extraction: eval mode, no gradients, ever."""
+"""Frozen encoders: eval mode and no gradients, kept even when a parent calls `.train()`.
+
+`freeze` is the one way the toolkit freezes an encoder (feature extraction, linear-probe style
+fine-tuning, fusion adapters with a frozen skeleton branch); a module that holds a frozen
+encoder calls `freeze` again from its own `train()` so BatchNorm statistics never drift.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,13 @@ from torch import nn
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 
 
+def freeze(module: nn.Module) -> nn.Module:
+    """No gradients and eval mode (BatchNorm statistics and dropout fixed); returns the module."""
+    module.requires_grad_(False)
+    module.eval()
+    return module
+
+
 class FrozenEncoder(nn.Module):
     """A pretrained encoder for feature extraction: eval mode, no gradients, ever.
 
@@ -19,11 +31,8 @@ class FrozenEncoder(nn.Module):
 
     def __init__(self, encoder: SkeletonEncoder, source: str = "") -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = freeze(encoder)
         self.source = source
-        for p in self.encoder.parameters():
-            p.requires_grad_(False)
-        self.encoder.eval()
 
     def train(self, mode: bool = True) -> FrozenEncoder:  # noqa: ARG002 - frozen on purpose
         super().train(False)

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from lightly.loss import NTXentLoss
 from lightly.models.modules import MoCoProjectionHead
 from lightly.models.utils import (
@@ -44,6 +43,7 @@ from torch import nn
 
 from ssl_skel.core.config import ConfigError, check
 from ssl_skel.core.registry import OBJECTIVES
+from ssl_skel.models.diagnostics import embed_std
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.objectives.base import Batch, Method
 
@@ -72,14 +72,6 @@ def persistent_bank(loss: NTXentLoss) -> NTXentLoss:
     bank.register_buffer("bank", bank.bank, persistent=True)
     bank.register_buffer("bank_ptr", bank.bank_ptr, persistent=True)
     return loss
-
-
-def embed_std(z: torch.Tensor) -> torch.Tensor:
-    """Collapse signal: per-dimension std of l2-normalised embeddings, averaged.
-
-    About 1/sqrt(dim) for spread-out embeddings, 0 when every sample maps to one point.
-    """
-    return F.normalize(z.detach().float(), dim=1).std(dim=0).mean()
 
 
 def require_views(batch: Batch, count: int, method: str) -> list[torch.Tensor]:

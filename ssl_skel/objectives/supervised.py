@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from ssl_skel.core.registry import OBJECTIVES
 from ssl_skel.models.encoders.base import SkeletonEncoder
+from ssl_skel.models.frozen import freeze
 from ssl_skel.objectives.base import Batch, Method
 
 
@@ -55,13 +56,12 @@ class Supervised(Method):
         nn.init.normal_(self.head.weight, 0.0, 0.01)
         nn.init.zeros_(self.head.bias)
         if params.freeze_encoder:
-            for p in self.encoder.parameters():
-                p.requires_grad_(False)
+            freeze(self.encoder)
 
     def train(self, mode: bool = True) -> Supervised:
         super().train(mode)
         if self.params.freeze_encoder:
-            self.encoder.eval()  # BatchNorm statistics stay those of pretraining
+            freeze(self.encoder)  # BatchNorm statistics stay those of pretraining
         return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

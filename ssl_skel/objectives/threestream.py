@@ -20,10 +20,11 @@ from torch import nn
 
 from ssl_skel.core.config import ConfigError
 from ssl_skel.core.registry import OBJECTIVES
+from ssl_skel.models.diagnostics import embed_std
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.models.encoders.multistream import MultiStreamEncoder
 from ssl_skel.objectives.base import Batch, Method
-from ssl_skel.objectives.skeletonclr import MoCoBranch, SkeletonCLRParams, embed_std, require_views
+from ssl_skel.objectives.skeletonclr import MoCoBranch, SkeletonCLRParams, require_views
 
 
 @dataclass(frozen=True)

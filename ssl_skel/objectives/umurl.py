@@ -46,6 +46,7 @@ from torch import nn
 
 from ssl_skel.core.config import check
 from ssl_skel.core.registry import OBJECTIVES
+from ssl_skel.models.diagnostics import embed_std
 from ssl_skel.models.encoders.base import SkeletonEncoder
 from ssl_skel.models.heads import umurl_projector
 from ssl_skel.objectives.base import Batch, Method
@@ -133,7 +134,7 @@ class UmURL(Method):
         loss = p.intra_weight * terms["intra"] + p.inter_weight * terms["inter"]
         loss = loss + p.var_weight * terms["var"] + p.cov_weight * terms["cov"]
         with torch.no_grad():
-            std = F.normalize(y_fused.detach().float(), dim=1).std(dim=0).mean()
+            std = embed_std(y_fused)
         return {"loss": loss, **terms, "stat/embed_std": std}
 
     def loss_terms(self, z: list[torch.Tensor], u: list[torch.Tensor]) -> dict[str, torch.Tensor]:
