@@ -1,6 +1,6 @@
 """The package's layers import only downward, and no modules import each other in a cycle.
 
-Layers, top to bottom: commands -> fusion -> evaluation -> engine -> objectives -> models
+Layers, top to bottom (as in DESIGN.md): commands -> evaluation -> fusion -> engine -> objectives -> models
 -> data -> core. Imports are read from the source (every `import` statement, including
 those inside functions), so a lazy import cannot hide an upward dependency.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ssl_skel"
-LAYERS = ("core", "data", "models", "objectives", "engine", "evaluation", "fusion", "commands")
+LAYERS = ("core", "data", "models", "objectives", "engine", "fusion", "evaluation", "commands")
 TOP = ("ssl_skel", "ssl_skel.cli")  # the public facade and the CLI entry may import any layer
 
 
