@@ -193,26 +193,122 @@ def _make_loader(train_set: Dataset, cfg: TrainConfig, info: D.DistInfo, seed: i
     return loader, sampler, generator
 
 
-def _restore(
-    path: Path, meta: Mapping[str, Any], method: nn.Module, optimizer, scheduler, scaler
-) -> tuple[int, int, list]:
-    """Load a checkpoint into the run's objects; returns (completed epochs, step, history)."""
+@dataclass
+class Loop:
+    """Everything the training loop carries between steps and epochs, in one place.
+
+    Built once by `_build_loop`; `_run_epoch` advances `step`, `epoch` and `history`,
+    `_save` writes them, `_restore` reads them back: resume is a matter of this object.
+    """
+
+    cfg: TrainConfig
+    info: D.DistInfo
+    run_dir: Path
+    meta: dict
+    seed: int
+    method: nn.Module  # the bare method (checkpoints, hooks)
+    model: nn.Module  # what runs the forward pass: `method`, or its DDP wrapper
+    train_set: Dataset
+    loader: DataLoader
+    sampler: DistributedSampler
+    generator: torch.Generator
+    optimizer: torch.optim.Optimizer
+    scheduler: WarmupCosine
+    scaler: Any
+    amp: Any
+    params: list[torch.Tensor]
+    micro_per_epoch: int
+    steps_per_epoch: int
+    total_steps: int
+    global_batch: int
+    lr: float
+    epoch: int = 0  # completed epochs
+    step: int = 0  # completed optimiser steps
+    history: list[dict] = field(default_factory=list)  # per-epoch mean scalars
+    last_good: Path | None = None  # the newest checkpoint written or resumed from
+    resumed_from: Path | None = None
+
+
+def _build_loop(
+    method: nn.Module,
+    train_set: Dataset,
+    cfg: TrainConfig,
+    run_dir: Path,
+    info: D.DistInfo,
+    *,
+    seed: int,
+    meta: dict,
+    num_workers: int,
+) -> Loop:
+    """Model on its device, loader, optimiser, schedule and AMP for a fresh run (epoch 0)."""
+    dev = info.device
+    method.to(dev)
+    if info.distributed and cfg.sync_batchnorm:
+        if dev.type == "cuda":
+            method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        elif info.is_main and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.modules()):
+            log.warning("SyncBatchNorm needs CUDA; batch norm statistics stay per process on CPU")
+    loader, sampler, generator = _make_loader(train_set, cfg, info, seed, num_workers)
+    micro_per_epoch = len(loader)
+    if cfg.max_steps_per_epoch:
+        micro_per_epoch = min(micro_per_epoch, cfg.max_steps_per_epoch * cfg.accumulate)
+    steps_per_epoch = micro_per_epoch // cfg.accumulate
+    if steps_per_epoch < 1:
+        raise ConfigError(
+            f"train.batch_size={cfg.batch_size} x train.accumulate={cfg.accumulate} on {info.world_size} process(es) "
+            f"needs more than the {len(train_set)} training clips: lower the batch size or accumulation"
+        )
+    total_steps = cfg.epochs * steps_per_epoch
+    global_batch = cfg.batch_size * info.world_size * cfg.accumulate
+    lr = scaled_lr(cfg.lr, global_batch)
+    optimizer = build_optimizer(method, cfg, lr)
+    scheduler = WarmupCosine(optimizer, total_steps, round(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio)
+    amp = resolve_amp(cfg.amp, cfg.amp_dtype, dev)
+    return Loop(
+        cfg=cfg,
+        info=info,
+        run_dir=run_dir,
+        meta=meta,
+        seed=seed,
+        method=method,
+        model=method,
+        train_set=train_set,
+        loader=loader,
+        sampler=sampler,
+        generator=generator,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=amp.make_scaler(),
+        amp=amp,
+        params=[p for p in method.parameters() if p.requires_grad],
+        micro_per_epoch=steps_per_epoch * cfg.accumulate,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        global_batch=global_batch,
+        lr=lr,
+    )
+
+
+def _restore(loop: Loop, path: Path) -> None:
+    """Load a checkpoint into the loop: weights, optimiser, schedule, scaler, RNG, counters, history."""
     ck = load_checkpoint(path)
-    if ck["kind"] != meta["kind"]:
-        raise CheckpointError(f"{path}: a {ck['kind']} checkpoint cannot resume a {meta['kind']} run")
+    if ck["kind"] != loop.meta["kind"]:
+        raise CheckpointError(f"{path}: a {ck['kind']} checkpoint cannot resume a {loop.meta['kind']} run")
     try:
-        method.load_state_dict(ck["model"])
+        loop.method.load_state_dict(ck["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit this model ({str(exc).splitlines()[0]} ...)") from None
-    optimizer.load_state_dict(ck["optimizer"])
+    loop.optimizer.load_state_dict(ck["optimizer"])
     try:
-        scheduler.load_state_dict(ck["scheduler"])
+        loop.scheduler.load_state_dict(ck["scheduler"])
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     if ck.get("scaler"):
-        scaler.load_state_dict(ck["scaler"])
+        loop.scaler.load_state_dict(ck["scaler"])
     restore_rng(ck["rng"])
-    return int(ck["epoch"]), int(ck["step"]), list(ck.get("metrics", {}).get("history", []))
+    loop.epoch, loop.step = int(ck["epoch"]), int(ck["step"])
+    loop.history = list(ck.get("metrics", {}).get("history", []))
+    loop.last_good = loop.resumed_from = path
 
 
 # --------------------------------------------------------------------------- fit
@@ -252,254 +348,152 @@ def fit(
     if info.device.type == "cpu":  # cheap on CPU; on CUDA it would need CUBLAS_WORKSPACE_CONFIG and cost speed
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _fit(
-            method,
-            train_set,
-            train_cfg,
-            Path(run_dir),
-            info,
-            seed=seed,
-            meta=dict(checkpoint_meta),
-            num_workers=num_workers,
-            resume=resume,
-            eval_hook=eval_hook,
-            stop_after_epoch=stop_after_epoch,
+        run_dir = Path(run_dir)
+        if info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _write_config(checkpoint_meta, run_dir)
+        loop = _build_loop(
+            method, train_set, train_cfg, run_dir, info, seed=seed, meta=dict(checkpoint_meta), num_workers=num_workers
         )
+        resume_path = find_resume(run_dir, resume)
+        if resume_path is not None:
+            _restore(loop, resume_path)
+        return _fit(loop, eval_hook=eval_hook, stop_after_epoch=stop_after_epoch)
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         D.cleanup(info)
 
 
-def _fit(
-    method,
-    train_set,
-    cfg: TrainConfig,
-    run_dir: Path,
-    info: D.DistInfo,
-    *,
-    seed,
-    meta,
-    num_workers,
-    resume,
-    eval_hook,
-    stop_after_epoch,
-) -> FitResult:
-    dev = info.device
-    if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(meta, run_dir)
-
-    # ---- model, data, optimisation
-    method.to(dev)
-    if info.distributed and cfg.sync_batchnorm:
-        if dev.type == "cuda":
-            method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
-        elif info.is_main and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.modules()):
-            log.warning("SyncBatchNorm needs CUDA; batch norm statistics stay per process on CPU")
-    loader, sampler, generator = _make_loader(train_set, cfg, info, seed, num_workers)
-    micro_per_epoch = len(loader)
-    if cfg.max_steps_per_epoch:
-        micro_per_epoch = min(micro_per_epoch, cfg.max_steps_per_epoch * cfg.accumulate)
-    steps_per_epoch = micro_per_epoch // cfg.accumulate
-    if steps_per_epoch < 1:
-        raise ConfigError(
-            f"train.batch_size={cfg.batch_size} x train.accumulate={cfg.accumulate} on {info.world_size} process(es) "
-            f"needs more than the {len(train_set)} training clips: lower the batch size or accumulation"
-        )
-    micro_per_epoch = steps_per_epoch * cfg.accumulate
-    total_steps = cfg.epochs * steps_per_epoch
-    global_batch = cfg.batch_size * info.world_size * cfg.accumulate
-    lr = scaled_lr(cfg.lr, global_batch)
-    optimizer = build_optimizer(method, cfg, lr)
-    scheduler = WarmupCosine(optimizer, total_steps, round(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_ratio)
-    amp = resolve_amp(cfg.amp, cfg.amp_dtype, dev)
-    scaler = amp.make_scaler()
-
-    # ---- resume
-    start_epoch, step, history = 0, 0, []
-    resume_path = find_resume(run_dir, resume)
-    if resume_path is not None:
-        start_epoch, step, history = _restore(resume_path, meta, method, optimizer, scheduler, scaler)
-    last_good: Path | None = resume_path
-    model: nn.Module = method
+def _fit(loop: Loop, *, eval_hook: EvalHook | None, stop_after_epoch: int | None) -> FitResult:
+    """Epochs from `loop.epoch` to the end (or `stop_after_epoch`), each evaluated, logged and saved."""
+    cfg, info, method = loop.cfg, loop.info, loop.method
     if info.distributed:
-        model = DistributedDataParallel(
+        loop.model = DistributedDataParallel(
             method,
-            device_ids=[dev.index] if dev.type == "cuda" else None,
+            device_ids=[info.device.index] if info.device.type == "cuda" else None,
             find_unused_parameters=bool(getattr(method, "ddp_find_unused_parameters", False)),
         )
-
-    logger = RunLogger(run_dir, enabled=info.is_main)
+    start_epoch = loop.epoch
     end_epoch = cfg.epochs if stop_after_epoch is None else max(start_epoch, min(cfg.epochs, stop_after_epoch))
-    if resume_path is not None:
-        logger.line(f"resumed from {resume_path} at epoch {start_epoch}, step {step}")
+    logger = RunLogger(loop.run_dir, enabled=info.is_main)
+    if loop.resumed_from is not None:
+        logger.line(f"resumed from {loop.resumed_from} at epoch {start_epoch}, step {loop.step}")
     logger.line(
-        f"training {type(method).__name__}: {len(train_set)} clips, {info.world_size} process(es) on {dev}, "
-        f"global batch {global_batch} (batch {cfg.batch_size} x {info.world_size} x accumulate {cfg.accumulate}), "
-        f"lr {lr:.4g} ({cfg.optimizer}), {steps_per_epoch} steps/epoch, {total_steps} steps, {amp.describe()}"
+        f"training {type(method).__name__}: {len(loop.train_set)} clips, {info.world_size} process(es) on "
+        f"{info.device}, global batch {loop.global_batch} (batch {cfg.batch_size} x {info.world_size} x accumulate "
+        f"{cfg.accumulate}), lr {loop.lr:.4g} ({cfg.optimizer}), {loop.steps_per_epoch} steps/epoch, "
+        f"{loop.total_steps} steps, {loop.amp.describe()}"
     )
-    params = [p for p in method.parameters() if p.requires_grad]
     try:
-        for epoch in range(start_epoch, end_epoch):
-            step = _run_epoch(
-                model,
-                method,
-                loader,
-                sampler,
-                generator,
-                train_set,
-                optimizer,
-                scheduler,
-                scaler,
-                amp,
-                cfg,
-                info,
-                logger,
-                seed=seed,
-                epoch=epoch,
-                step=step,
-                micro_per_epoch=micro_per_epoch,
-                total_steps=total_steps,
-                params=params,
-                last_good=last_good,
-                history=history,
-            )
+        while loop.epoch < end_epoch:
+            stats = _run_epoch(loop, logger)
             D.sync_buffers(method, info)  # ranks agree before evaluation and the checkpoint
-            stats = history[-1]
             if eval_hook is not None:
-                extra = eval_hook(method, epoch + 1) or {}
+                extra = eval_hook(method, loop.epoch) or {}
                 stats.update({k: float(v) for k, v in extra.items()})
-            logger.scalars({k: v for k, v in stats.items() if k != "epoch"}, epoch + 1, prefix="epoch/")
-            logger.line(
-                f"epoch {epoch + 1}/{cfg.epochs} step {step} "
-                + format_scalars({k: v for k, v in stats.items() if k != "epoch"})
-            )
+            loop.history.append(stats)
+            shown = {k: v for k, v in stats.items() if k != "epoch"}
+            logger.scalars(shown, loop.epoch, prefix="epoch/")
+            logger.line(f"epoch {loop.epoch}/{cfg.epochs} step {loop.step} " + format_scalars(shown))
             if info.is_main:
-                last_good = _save(run_dir, meta, method, optimizer, scheduler, scaler, epoch + 1, step, history, cfg)
+                loop.last_good = _save(loop)
         D.barrier(info)
     finally:
         logger.close()
     # nothing trained (a finished run resumed from elsewhere): the checkpoint it came from
-    last = run_dir / "last.pt" if end_epoch > start_epoch or resume_path is None else resume_path
-    if info.is_main and history:
-        plot_history(history, run_dir / "curves.png")
-    return FitResult(last_checkpoint=last, history=history, epochs_completed=end_epoch, steps=step)
+    trained = end_epoch > start_epoch or loop.resumed_from is None
+    last = loop.run_dir / "last.pt" if trained else loop.resumed_from
+    if info.is_main and loop.history:
+        plot_history(loop.history, loop.run_dir / "curves.png")
+    return FitResult(last_checkpoint=last, history=loop.history, epochs_completed=end_epoch, steps=loop.step)
 
 
-def _run_epoch(
-    model,
-    method,
-    loader,
-    sampler,
-    generator,
-    dataset,
-    optimizer,
-    scheduler,
-    scaler,
-    amp,
-    cfg,
-    info,
-    logger,
-    *,
-    seed,
-    epoch,
-    step,
-    micro_per_epoch,
-    total_steps,
-    params,
-    last_good,
-    history,
-) -> int:
-    sampler.set_epoch(epoch)
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(epoch)
-    generator.manual_seed(derive_seed(seed, epoch, 1))
-    seed_everything(derive_seed(seed, epoch, 2, info.rank))
-    model.train()
+def _run_epoch(loop: Loop, logger: RunLogger) -> dict[str, float]:
+    """One epoch of optimiser steps; advances loop.step and loop.epoch, returns the epoch's mean scalars."""
+    cfg, info, epoch = loop.cfg, loop.info, loop.epoch
+    loop.sampler.set_epoch(epoch)
+    if hasattr(loop.train_set, "set_epoch"):
+        loop.train_set.set_epoch(epoch)
+    loop.generator.manual_seed(derive_seed(loop.seed, epoch, 1))
+    seed_everything(derive_seed(loop.seed, epoch, 2, info.rank))
+    loop.model.train()
     sums: dict[str, float] = {}
     count = 0
     t_epoch = t_log = time.perf_counter()
     samples_since_log = 0
-    batches = itertools.islice(loader, micro_per_epoch)
-    bar = progress(batches, micro_per_epoch, info.is_main, f"epoch {epoch + 1}/{cfg.epochs}")
+    batches = itertools.islice(loop.loader, loop.micro_per_epoch)
+    bar = progress(batches, loop.micro_per_epoch, info.is_main, f"epoch {epoch + 1}/{cfg.epochs}")
     for i, batch in enumerate(bar):
         batch = _to_device(batch, info.device)
         final_micro = (i + 1) % cfg.accumulate == 0
-        sync = contextlib.nullcontext() if final_micro or not info.distributed else model.no_sync()
+        sync = contextlib.nullcontext() if final_micro or not info.distributed else loop.model.no_sync()
         with sync:
-            with amp.autocast():
-                out = model(batch)
+            with loop.amp.autocast():
+                out = loop.model(batch)
             terms = _scalar_terms(out)
             names = list(terms)
             values = D.all_reduce_mean(torch.stack([terms[n].to(info.device) for n in names]), info).cpu()
-            _check_finite(names, values, step, epoch + 1, i, last_good)
-            scaler.scale(out["loss"] / cfg.accumulate).backward()
+            _check_finite(names, values, loop.step, epoch + 1, i, loop.last_good)
+            loop.scaler.scale(out["loss"] / cfg.accumulate).backward()
         for n, v in zip(names, values.tolist()):
             sums[n] = sums.get(n, 0.0) + v
         count += 1
         samples_since_log += cfg.batch_size * info.world_size
         if not final_micro:
             continue
-        grad_norm = _grad_norm_and_clip(params, optimizer, scaler, cfg.clip_grad)
-        if not scaler.is_enabled() and not math.isfinite(grad_norm):  # fp16 scaling skips such steps itself
+        grad_norm = _grad_norm_and_clip(loop.params, loop.optimizer, loop.scaler, cfg.clip_grad)
+        if not loop.scaler.is_enabled() and not math.isfinite(grad_norm):  # fp16 scaling skips such steps itself
             raise NonFiniteLossError(
-                f"non-finite gradient norm at step {step} (epoch {epoch + 1}, batch {i}) although every loss term "
-                f"is finite ({format_scalars(dict(zip(names, values.tolist())))}); training stopped before this "
-                f"update; last good checkpoint: {last_good if last_good is not None else 'none written yet'}"
+                f"non-finite gradient norm at step {loop.step} (epoch {epoch + 1}, batch {i}) although every loss "
+                f"term is finite ({format_scalars(dict(zip(names, values.tolist())))}); training stopped before "
+                f"this update; last good checkpoint: "
+                f"{loop.last_good if loop.last_good is not None else 'none written yet'}"
             )
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        lr = optimizer.param_groups[0]["lr"]
-        method.on_step_end(step, total_steps)
-        step += 1
-        scheduler.step()
-        if step % cfg.log_every == 0 and info.is_main:
+        loop.scaler.step(loop.optimizer)
+        loop.scaler.update()
+        loop.optimizer.zero_grad(set_to_none=True)
+        lr = loop.optimizer.param_groups[0]["lr"]
+        loop.method.on_step_end(loop.step, loop.total_steps)
+        loop.step += 1
+        loop.scheduler.step()
+        if loop.step % cfg.log_every == 0 and info.is_main:
             now = time.perf_counter()
             scalars = dict(zip(names, values.tolist()))
             scalars["lr"] = lr
             scalars["stat/grad_norm"] = grad_norm
             scalars["samples_per_s"] = samples_since_log / max(now - t_log, 1e-9)
-            logger.scalars(scalars, step, prefix="train/")
+            logger.scalars(scalars, loop.step, prefix="train/")
             logger.line(
-                f"step {step} epoch {epoch + 1} batch {i + 1}/{micro_per_epoch} " + format_scalars(scalars), echo=False
+                f"step {loop.step} epoch {epoch + 1} batch {i + 1}/{loop.micro_per_epoch} " + format_scalars(scalars),
+                echo=False,
             )
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{lr:.3g}")
             t_log, samples_since_log = now, 0
     elapsed = time.perf_counter() - t_epoch
-    stats = {"epoch": epoch + 1, **{n: s / max(count, 1) for n, s in sums.items()}}
-    stats["lr"] = optimizer.param_groups[0]["lr"]
+    loop.epoch = epoch + 1
+    stats = {"epoch": loop.epoch, **{n: s / max(count, 1) for n, s in sums.items()}}
+    stats["lr"] = loop.optimizer.param_groups[0]["lr"]
     stats["samples_per_s"] = count * cfg.batch_size * info.world_size / max(elapsed, 1e-9)
-    history.append(stats)
     logger.flush()
-    return step
+    return stats
 
 
-def _save(
-    run_dir: Path,
-    meta: dict,
-    method: nn.Module,
-    optimizer,
-    scheduler,
-    scaler,
-    epoch: int,
-    step: int,
-    history: list[dict],
-    cfg: TrainConfig,
-) -> Path:
+def _save(loop: Loop) -> Path:
+    """Write run_dir/last.pt (and epoch_NNNN.pt every `save_every` epochs and at the end)."""
+    history = loop.history
     payload = {
-        **meta,
-        "model": method.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-        "epoch": epoch,
-        "step": step,
+        **loop.meta,
+        "model": loop.method.state_dict(),
+        "optimizer": loop.optimizer.state_dict(),
+        "scheduler": loop.scheduler.state_dict(),
+        "scaler": loop.scaler.state_dict() if loop.scaler.is_enabled() else {},
+        "epoch": loop.epoch,
+        "step": loop.step,
         "rng": capture_rng(),
         "metrics": {"history": [dict(h) for h in history], "last": dict(history[-1]) if history else {}},
     }
-    last = save_checkpoint(payload, run_dir / "last.pt")
-    if epoch % cfg.save_every == 0 or epoch == cfg.epochs:
-        copy_atomic(last, run_dir / f"epoch_{epoch:04d}.pt")
+    last = save_checkpoint(payload, loop.run_dir / "last.pt")
+    if loop.epoch % loop.cfg.save_every == 0 or loop.epoch == loop.cfg.epochs:
+        copy_atomic(last, loop.run_dir / f"epoch_{loop.epoch:04d}.pt")
     return last
