@@ -31,14 +31,14 @@ from torch import nn
 
 from ssl_skel.core.config import check
 from ssl_skel.core.registry import ENCODERS
-from ssl_skel.data.modalities import MODALITIES, to_modality
-from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
+from ssl_skel.data.modalities import MODALITIES
+from ssl_skel.models.encoders.base import InputSpec
 from ssl_skel.models.encoders.stgcn import (
     Partition,
+    SingleStreamGCN,
     Stream,
     channel_schedule,
     fold_persons,
-    partition_adjacency,
     pool_persons,
 )
 
@@ -180,28 +180,19 @@ class CTRGCNBlock(nn.Module):
 
 
 @ENCODERS.register("ctrgcn", params=CTRGCNParams)
-class CTRGCN(SkeletonEncoder):
+class CTRGCN(SingleStreamGCN):
     """Single-stream CTR-GCN: x: (N, C, T, V, M) joints -> (N, out_channels) features."""
 
     def __init__(self, spec: InputSpec, params: CTRGCNParams) -> None:
-        super().__init__(spec)
-        self.params = params
-        self.stream = params.stream
-        self.modalities = (params.stream,)
-        self.dim = params.out_channels
-        adjacency = torch.from_numpy(partition_adjacency(self.layout, params.partition))
-        self.data_bn = nn.BatchNorm1d(spec.in_channels * self.layout.num_joints)
+        super().__init__(spec, params)
+        adjacency = self.partition()
         blocks, in_channels = [], spec.in_channels
         for i, (channels, stride) in enumerate(channel_schedule(params)):
             blocks.append(CTRGCNBlock(in_channels, channels, adjacency, params, stride, residual=i > 0))
             in_channels = channels
         self.blocks = nn.Sequential(*blocks)
 
-    def forward_modalities(self, x: torch.Tensor, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
-        """x: (N, C, T, V, M) raw joints -> {stream: (N, dim)}."""
-        self.check_modalities(modalities)
-        self.check_input(x)
-        x = to_modality(x, self.stream, self.layout)
+    def embed_stream(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, C, T, V, M) already in this encoder's stream -> (N, dim)."""
         n, m = x.shape[0], x.shape[-1]
-        features = pool_persons(self.blocks(fold_persons(x, self.data_bn)), n, m)
-        return {name: features for name in modalities}
+        return pool_persons(self.blocks(fold_persons(x, self.data_bn)), n, m)

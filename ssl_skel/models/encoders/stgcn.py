@@ -206,22 +206,46 @@ def pool_persons(x: torch.Tensor, n: int, m: int) -> torch.Tensor:
     return x.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)
 
 
-@ENCODERS.register("stgcn", params=STGCNParams)
-class STGCN(SkeletonEncoder):
-    """Single-stream ST-GCN: x: (N, C, T, V, M) joints -> (N, out_channels) features."""
+class SingleStreamGCN(SkeletonEncoder):
+    """What the single-stream graph encoders share: one stream, the input batch norm, the partition.
 
-    def __init__(self, spec: InputSpec, params: STGCNParams) -> None:
+    params: a frozen dataclass with `stream`, `out_channels` and `partition` (ST-GCN's or CTR-GCN's).
+    """
+
+    def __init__(self, spec: InputSpec, params: Any) -> None:
         super().__init__(spec)
         self.params = params
         self.stream = params.stream
         self.modalities = (params.stream,)
         self.dim = params.out_channels
-        adjacency = torch.from_numpy(partition_adjacency(self.layout, params.partition))
+        self.data_bn = nn.BatchNorm1d(spec.in_channels * self.layout.num_joints)
+
+    def partition(self) -> torch.Tensor:
+        """(K, V, V) adjacency of the layout under `params.partition`."""
+        return torch.from_numpy(partition_adjacency(self.layout, self.params.partition))
+
+    def embed_stream(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, C, T, V, M) already in this encoder's stream -> (N, dim)."""
+        raise NotImplementedError
+
+    def forward_modalities(self, x: torch.Tensor, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
+        """x: (N, C, T, V, M) raw joints -> {stream: (N, dim)}."""
+        self.check_modalities(modalities)
+        self.check_input(x)
+        features = self.embed_stream(to_modality(x, self.stream, self.layout))
+        return {name: features for name in modalities}
+
+
+@ENCODERS.register("stgcn", params=STGCNParams)
+class STGCN(SingleStreamGCN):
+    """Single-stream ST-GCN: x: (N, C, T, V, M) joints -> (N, out_channels) features."""
+
+    def __init__(self, spec: InputSpec, params: STGCNParams) -> None:
+        super().__init__(spec, params)
+        adjacency = self.partition()
         self.register_buffer("adjacency", adjacency)
-        v, c = self.layout.num_joints, spec.in_channels
-        self.data_bn = nn.BatchNorm1d(c * v)
         blocks = []
-        in_channels = c
+        in_channels = spec.in_channels
         for i, (channels, stride) in enumerate(channel_schedule(params)):
             blocks.append(
                 STGCNBlock(
@@ -249,10 +273,3 @@ class STGCN(SkeletonEncoder):
             adjacency = self.adjacency if self.edge_importance is None else self.adjacency * self.edge_importance[i]
             x = block(x, adjacency)
         return pool_persons(x, n, m)
-
-    def forward_modalities(self, x: torch.Tensor, modalities: Sequence[str]) -> dict[str, torch.Tensor]:
-        """x: (N, C, T, V, M) raw joints -> {stream: (N, dim)}."""
-        self.check_modalities(modalities)
-        self.check_input(x)
-        features = self.embed_stream(to_modality(x, self.stream, self.layout))
-        return {name: features for name in modalities}
