@@ -16,8 +16,10 @@ from ssl_skel.evaluation.linear import LinearProtocol, train_linear_probe
 log = logging.getLogger(__name__)
 
 SELECTION = (
-    "final epoch of the linear classifier on the test split (never the best test epoch); "
-    "val_top1_best/best_val_epoch, when present, come from a held-out part of the train split"
+    "top1/top5: final epoch of the linear classifier on the test split (never the best test epoch); "
+    "val_top1_best/best_val_epoch, when present, come from a held-out part of the train split; "
+    "test_selected_best_top1/test_selected_best_epoch: the best test epoch (TEST-SELECTED, the figure the "
+    "authors' scripts print), for comparison with paper tables only"
 )
 
 
@@ -45,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             lr=ev.linear_lr,
             batch_size=ev.linear_batch_size,
             weight_decay=ev.linear_weight_decay,
+            milestone_epochs=ev.linear_milestones,
+            test_every=ev.linear_test_every,
             val_fraction=args.val_fraction,
             seed=ctx.seed,
         )

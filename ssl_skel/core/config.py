@@ -24,6 +24,10 @@ __all__ = ["ConfigError", "check", "from_dict", "to_dict"]
 
 
 # --------------------------------------------------------------------------- schema
+# names of the spatial steps `AugmentConfig.one_of` may choose between (ssl_skel.data.transforms)
+ONE_OF_STEPS = ("shear", "rotate", "flip", "corrupt", "noise", "blur", "joint_mask", "frame_mask", "axis_mask")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Skeleton augmentations for SSL views (probabilities and magnitudes)."""
@@ -31,18 +35,39 @@ class AugmentConfig:
     shear: float = 0.5  # max shear coefficient (0 = off)
     rotate_deg: float = 0.0  # max rotation angle about each axis, degrees (0 = off)
     flip_prob: float = 0.5  # left/right flip with joint swap
+    temporal: typing.Literal["crop_resize", "shift"] = "crop_resize"  # shift: CrosSCLR's mirrored random shift
     crop_min: float = 0.5  # temporal crop keeps a fraction in [crop_min, 1] of the valid frames
+    crop_min_frames: int = 2  # ... but never fewer frames than this (all when the clip is shorter); UmURL 64
+    crop_rounding: typing.Literal["round", "floor"] = "round"  # frames kept = rounding(ratio * T); UmURL floor
+    shift_pad_ratio: int = 6  # temporal=shift: pad and shift by up to T // shift_pad_ratio frames
+    corrupt_joints: int = 0  # joint corruption: this many joints zeroed or mixed per view (0 = off); UmURL 15
+    corrupt_zero_prob: float = 0.5  # ... zeroed with this probability, else mixed by a random matrix
+    corrupt_mix: float = 1.0  # ... whose entries are uniform in [-corrupt_mix, corrupt_mix]
     noise_std: float = 0.0  # Gaussian noise on coordinates
     blur_prob: float = 0.0  # Gaussian blur along time
     joint_mask_prob: float = 0.0  # spatial masking: fraction of joints zeroed (round(p * V) joints)
     frame_mask_prob: float = 0.0  # temporal masking: fraction of frames zeroed (round(p * T) frames)
     axis_mask_prob: float = 0.0  # zero one coordinate axis
+    one_of: tuple[str, ...] = ()  # these steps are not chained: exactly one of them is applied per view ...
+    one_of_probs: tuple[float, ...] = ()  # ... with these probabilities (sum <= 1; the rest applies none)
 
     def __post_init__(self) -> None:
         for name in ("flip_prob", "blur_prob", "joint_mask_prob", "frame_mask_prob", "axis_mask_prob"):
             check(0.0 <= getattr(self, name) <= 1.0, f"{name} must be in [0, 1]")
         check(0.0 < self.crop_min <= 1.0, "crop_min must be in (0, 1]")
+        check(self.crop_min_frames >= 1 and self.shift_pad_ratio >= 1, "crop_min_frames, shift_pad_ratio must be >= 1")
+        check(self.corrupt_joints >= 0, "corrupt_joints must be >= 0")
+        check(0.0 <= self.corrupt_zero_prob <= 1.0, "corrupt_zero_prob must be in [0, 1]")
         check(self.shear >= 0 and self.noise_std >= 0 and self.rotate_deg >= 0, "magnitudes must be >= 0")
+        check(self.corrupt_mix >= 0, "corrupt_mix must be >= 0")
+        unknown = [n for n in self.one_of if n not in ONE_OF_STEPS]
+        check(not unknown, f"one_of: unknown steps {unknown} (allowed: {', '.join(ONE_OF_STEPS)})")
+        check(len(set(self.one_of)) == len(self.one_of), "one_of: a step is named twice")
+        check(len(self.one_of_probs) == len(self.one_of), "one_of_probs needs one probability per one_of step")
+        check(
+            all(p >= 0 for p in self.one_of_probs) and sum(self.one_of_probs) <= 1.0 + 1e-9,
+            "one_of_probs must be >= 0 and sum to at most 1",
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +79,12 @@ class DataConfig:
     clip_length: int = 64
     num_views: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # how frames are resized: endpoints (first/last frame kept, no blending into absence) or
+    # half_pixel (torch F.interpolate align_corners=False, as UmURL and CrosSCLR do)
+    resize: typing.Literal["endpoints", "half_pixel"] = "endpoints"
+    # deterministic steps before augmenting and as the eval view; crossclr: per-frame spine
+    # centring, resize to clip_length, per-frame rotation about y (CrosSCLR's preprocess_ntu.py)
+    preprocess: typing.Literal["none", "crossclr"] = "none"
     num_workers: int = 2
     make_command: str = ""  # shown when the data is missing: the data_gen command that makes it
 
@@ -85,9 +116,13 @@ class TrainConfig:
 
     epochs: int = 100
     batch_size: int = 128  # per process
-    optimizer: typing.Literal["adamw", "sgd", "lars"] = "adamw"
+    optimizer: typing.Literal["adamw", "adam", "sgd", "lars"] = "adamw"  # adam: L2 decay in the gradient (UmURL)
     lr: float = 1e-3  # for batch_size * world_size * accumulate == 256; scaled linearly
     weight_decay: float = 0.0
+    decay_all: bool = False  # weight decay on biases and norm weights too (the authors' optimisers do it)
+    lr_schedule: typing.Literal["cosine", "step"] = "cosine"  # step: lr *= lr_gamma at each of lr_milestones
+    lr_milestones: tuple[int, ...] = ()  # step: 0-based epochs from which one more lr_gamma applies (UmURL 351)
+    lr_gamma: float = 0.1
     momentum: float = 0.9  # sgd/lars only
     warmup_epochs: float = 0.0
     min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
@@ -107,6 +142,9 @@ class TrainConfig:
         check(self.accumulate >= 1, "accumulate must be >= 1")
         check(self.warmup_epochs >= 0 and self.warmup_epochs <= self.epochs, "warmup_epochs must be in [0, epochs]")
         check(0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio must be in [0, 1]")
+        check(all(1 <= m < self.epochs for m in self.lr_milestones), "lr_milestones must be epochs in [1, epochs)")
+        check(self.lr_schedule == "step" or not self.lr_milestones, "lr_milestones need lr_schedule: step")
+        check(0.0 < self.lr_gamma <= 1.0, "lr_gamma must be in (0, 1]")
         check(self.save_every >= 1 and self.log_every >= 1, "save_every and log_every must be >= 1")
 
 
@@ -118,12 +156,19 @@ class EvalConfig:
     linear_lr: float = 0.1
     linear_batch_size: int = 256
     linear_weight_decay: float = 0.0
+    linear_milestones: tuple[int, ...] = ()  # epochs where the probe's lr *= 0.1 (empty: 80 % and 93 % of the epochs)
+    linear_test_every: int = 5  # also record the best test epoch over these evaluations (test-selected, paper-style)
     knn_k: int = 1
     knn_temperature: float = 0.1
     feature_batch_size: int = 256
 
     def __post_init__(self) -> None:
         check(self.linear_epochs >= 1 and self.knn_k >= 1, "linear_epochs and knn_k must be >= 1")
+        check(
+            all(1 <= m < self.linear_epochs for m in self.linear_milestones),
+            "linear_milestones must be epochs in [1, linear_epochs)",
+        )
+        check(self.linear_test_every >= 0, "linear_test_every must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,8 @@ def build_dataset(cfg: DataConfig, part: Literal["train", "test"], *, train: boo
         arrays,
         clip_length=cfg.clip_length,
         num_views=cfg.num_views,
-        transform=build_transforms(cfg.augment, layout, cfg.clip_length),
-        eval_transform=build_eval_transform(cfg.clip_length),
+        transform=build_transforms(cfg.augment, layout, cfg.clip_length, resize=cfg.resize, preprocess=cfg.preprocess),
+        eval_transform=build_eval_transform(cfg.clip_length, resize=cfg.resize, preprocess=cfg.preprocess),
         train=train,
         seed=seed,
     )

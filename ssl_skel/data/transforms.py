@@ -10,11 +10,17 @@ and noise would otherwise turn padding into a ghost body.
 The set follows the skeleton SSL literature (CrosSCLR/AimCLR/CMD/UmURL): shear and
 rotation as spatial augmentations, left/right flip with joint swap, temporal
 crop-resize, Gaussian noise and temporal blur, and spatial / temporal / axis masking.
+The authors' own choices are options here: UmURL's crop floor of 64 frames, half-pixel
+linear resizing (torch `F.interpolate(..., align_corners=False)`), joint corruption and
+its per-view "one of" choice with shear; CrosSCLR's random shift with mirrored padding
+and its per-frame spine centring + rotation about y, applied before augmenting
+(`build_preprocess`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
@@ -22,6 +28,8 @@ from ssl_skel.core.config import AugmentConfig
 from ssl_skel.data.layouts import Layout
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+Resize = Literal["endpoints", "half_pixel"]
+RESIZES = ("endpoints", "half_pixel")
 
 
 def presence(x: np.ndarray) -> np.ndarray:
@@ -46,7 +54,9 @@ def resample(x: np.ndarray, start: float, length: float, out_frames: int) -> np.
     not blended towards zero: the nearest source frame is used instead.
     """
     t = x.shape[1]
-    src = np.linspace(start, start + length - 1.0, out_frames) if out_frames > 1 else np.array([start + (length - 1) / 2])
+    src = (
+        np.linspace(start, start + length - 1.0, out_frames) if out_frames > 1 else np.array([start + (length - 1) / 2])
+    )
     src = np.clip(src, 0.0, t - 1.0)
     lo = np.floor(src).astype(np.int64)
     hi = np.minimum(lo + 1, t - 1)
@@ -58,28 +68,69 @@ def resample(x: np.ndarray, start: float, length: float, out_frames: int) -> np.
     return np.where(both, out, nearest).astype(np.float32, copy=False)
 
 
+def resample_half_pixel(x: np.ndarray, start: int, length: int, out_frames: int) -> np.ndarray:
+    """Frames [start, start + length) of x: (C, T, V, M) linearly resized to out_frames, half-pixel centres.
+
+    The same numbers as torch's `F.interpolate(mode="linear", align_corners=False)` (what UmURL
+    runs, as bilinear on a (L, 1) image) and cv2's INTER_LINEAR (CrosSCLR): output frame i
+    samples source position (i + 0.5) * length / out_frames - 0.5, clamped at 0; no
+    anti-aliasing when shrinking, and no guard against blending a body into absence (the
+    authors have none).
+    """
+    seg = x[:, start : start + length]
+    n = seg.shape[1]
+    if n < 1:
+        raise ValueError(f"resample_half_pixel: empty segment (start {start}, length {length}, T {x.shape[1]})")
+    # float32 index arithmetic in torch's order, so the weights are torch's to the last bit
+    f32 = np.float32
+    scale = f32(n) / f32(out_frames)
+    src = np.maximum(scale * (np.arange(out_frames, dtype=f32) + f32(0.5)) - f32(0.5), f32(0.0))
+    lo = np.minimum(src.astype(np.int64), n - 1)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (src - lo.astype(f32))[None, :, None, None]
+    return (seg[:, lo] * (1.0 - w) + seg[:, hi] * w).astype(np.float32, copy=False)
+
+
+def _resize(x: np.ndarray, start: int, length: int, out_frames: int, mode: Resize) -> np.ndarray:
+    if mode == "half_pixel":
+        return resample_half_pixel(x, start, length, out_frames)
+    return resample(x, start, length, out_frames)
+
+
 @dataclass(frozen=True)
 class TemporalCropResize:
     """Random crop of a fraction in [min_ratio, max_ratio] of the frames, resized to clip_length.
 
-    The input is the clip's valid frames only (the dataset cuts the zero padding off).
+    The input is the clip's valid frames only (the dataset cuts the zero padding off). The
+    crop keeps `rounding(ratio * T)` frames, but never fewer than `min_frames` (all of them
+    when the clip is shorter). UmURL: ratio U[0.1, 1], floor, at least 64, half-pixel resize.
     """
 
     clip_length: int
     min_ratio: float = 0.5
     max_ratio: float = 1.0
+    min_frames: int = 2
+    rounding: Literal["round", "floor"] = "round"
+    resize: Resize = "endpoints"
 
     def __post_init__(self) -> None:
         if not (0 < self.min_ratio <= self.max_ratio <= 1.0) or self.clip_length < 1:
             raise ValueError(f"TemporalCropResize: need 0 < min_ratio <= max_ratio <= 1, clip_length >= 1; got {self}")
+        if self.min_frames < 1 or self.rounding not in ("round", "floor") or self.resize not in RESIZES:
+            raise ValueError(f"TemporalCropResize: need min_frames >= 1, rounding round|floor, resize {RESIZES}")
+
+    def crop_length(self, t: int, ratio: float) -> int:
+        """Frames kept of a t-frame clip for a drawn `ratio`."""
+        raw = int(np.floor(ratio * t)) if self.rounding == "floor" else int(round(ratio * t))
+        return min(max(raw, self.min_frames), t)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check(x)
         t = x.shape[1]
         ratio = rng.uniform(self.min_ratio, self.max_ratio)
-        length = int(np.clip(round(ratio * t), min(2, t), t))
+        length = self.crop_length(t, ratio)
         start = int(rng.integers(0, t - length + 1))
-        return resample(x, start, length, self.clip_length)
+        return _resize(x, start, length, self.clip_length, self.resize)
 
 
 @dataclass(frozen=True)
@@ -88,16 +139,45 @@ class CenterCropResize:
 
     clip_length: int
     ratio: float = 1.0
+    resize: Resize = "endpoints"
 
     def __post_init__(self) -> None:
         if not 0 < self.ratio <= 1.0 or self.clip_length < 1:
             raise ValueError(f"CenterCropResize: need 0 < ratio <= 1, clip_length >= 1; got {self}")
+        if self.resize not in RESIZES:
+            raise ValueError(f"CenterCropResize: resize must be one of {RESIZES}, got {self.resize!r}")
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         _check(x)
         t = x.shape[1]
         length = int(np.clip(round(self.ratio * t), min(2, t), t))
-        return resample(x, (t - length) // 2, length, self.clip_length)
+        return _resize(x, (t - length) // 2, length, self.clip_length, self.resize)
+
+
+@dataclass(frozen=True)
+class RandomShift:
+    """Random temporal shift by up to T // pad_ratio frames with mirrored padding (CrosSCLR `temperal_crop`).
+
+    The clip is padded at both ends with its first / last T // pad_ratio frames in reverse
+    order (edge frame repeated, numpy's "symmetric"), then T frames are cut at a uniform start
+    in [0, 2 * pad]: a shift in [-pad, +pad] frames, no resize.
+    """
+
+    pad_ratio: int = 6
+
+    def __post_init__(self) -> None:
+        if self.pad_ratio < 1:
+            raise ValueError(f"RandomShift: pad_ratio must be >= 1, got {self.pad_ratio}")
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        _check(x)
+        t = x.shape[1]
+        pad = t // self.pad_ratio
+        start = int(rng.integers(0, 2 * pad + 1))
+        if pad == 0:
+            return x
+        padded = np.concatenate([x[:, :pad][:, ::-1], x, x[:, -pad:][:, ::-1]], axis=1)
+        return np.ascontiguousarray(padded[:, start : start + t])
 
 
 # --------------------------------------------------------------------------- space
@@ -157,7 +237,9 @@ class Flip:
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check(x)
         if x.shape[2] != self.layout.num_joints:
-            raise ValueError(f"Flip: layout {self.layout.name} has {self.layout.num_joints} joints, clip has {x.shape[2]}")
+            raise ValueError(
+                f"Flip: layout {self.layout.name} has {self.layout.num_joints} joints, clip has {x.shape[2]}"
+            )
         if rng.random() >= self.prob:
             return x
         out = x[:, :, self.layout.flip_permutation].copy()
@@ -244,7 +326,138 @@ class AxisMask:
         return out
 
 
+@dataclass(frozen=True)
+class JointCorruption:
+    """Corrupt `num_joints` random joints in every frame and person (UmURL `joint_courruption`).
+
+    With probability `zero_prob` they are set to 0; otherwise their coordinates are mixed by
+    one random C x C matrix with entries uniform in [-magnitude, magnitude] (x <- A x). Absent
+    bodies stay zero either way.
+    """
+
+    num_joints: int = 15
+    zero_prob: float = 0.5
+    magnitude: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.num_joints < 1 or not 0.0 <= self.zero_prob <= 1.0 or self.magnitude < 0:
+            raise ValueError(f"JointCorruption: need num_joints >= 1, zero_prob in [0, 1], magnitude >= 0; got {self}")
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        _check(x)
+        if self.num_joints > x.shape[2]:
+            raise ValueError(f"JointCorruption: {self.num_joints} joints asked, the clip has {x.shape[2]}")
+        zero = rng.random() < self.zero_prob
+        joints = rng.choice(x.shape[2], size=self.num_joints, replace=False)
+        out = x.copy()
+        if zero:
+            out[:, :, joints] = 0.0
+        else:
+            c = x.shape[0]
+            mix = rng.uniform(-self.magnitude, self.magnitude, size=(c, c)).astype(np.float32)
+            out[:, :, joints] = np.einsum("ij,jtvm->itvm", mix, x[:, :, joints])
+        return out
+
+
+# --------------------------------------------------------------------------- preprocessing (deterministic)
+@dataclass(frozen=True)
+class FrameCentre:
+    """Subtract each body's own `joint` in every frame (CrosSCLR's "relative" data; NTU joint 21 = index 20)."""
+
+    joint: int = 20
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        _check(x)
+        return (x - x[:, :, self.joint : self.joint + 1]).astype(np.float32, copy=False)
+
+
+def y_alignment(x: np.ndarray, right: int = 8, left: int = 4) -> np.ndarray:
+    """(T, M, 3, 3) per-frame rotations about y taking each body's left->right shoulder line to +x.
+
+    CrosSCLR `parallel_skeleton`: v = right - left shoulder with v_y := 0, the angle is
+    arccos(v_x / (|v| + 1e-4)) per frame, negated for the whole clip when sum_t v_z >= 0 (one
+    sign per body and clip), and R_y(a) = [[cos a, 0, -sin a], [0, 1, 0], [sin a, 0, cos a]].
+    Kept as the authors wrote it: a frame whose v_z has the other sign than the clip's sum is
+    turned away from x, not onto it.
+    """
+    v = (x[:, :, right] - x[:, :, left]).astype(np.float64)  # (3, T, M)
+    v[1] = 0.0
+    angle = np.arccos(v[0] / (np.sqrt((v**2).sum(axis=0)) + 1e-4))  # (T, M)
+    angle = np.where(v[2].sum(axis=0, keepdims=True) >= 0, -angle, angle)
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.zeros(angle.shape + (3, 3))
+    rot[..., 0, 0], rot[..., 0, 2], rot[..., 1, 1], rot[..., 2, 0], rot[..., 2, 2] = c, -s, 1.0, s, c
+    return rot
+
+
+@dataclass(frozen=True)
+class YAlign:
+    """Rotate every frame of every body about y so its shoulders lie along x (see `y_alignment`)."""
+
+    right: int = 8
+    left: int = 4
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        _check(x)
+        if x.shape[0] != 3:
+            raise ValueError(f"YAlign needs 3 coordinate channels, got C={x.shape[0]}")
+        rot = y_alignment(x, self.right, self.left)
+        return np.einsum("tmij,jtvm->itvm", rot, x.astype(np.float64)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ResizeAll:
+    """All frames resized to clip_length (deterministic)."""
+
+    clip_length: int
+    resize: Resize = "half_pixel"
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        _check(x)
+        return _resize(x, 0, x.shape[1], self.clip_length, self.resize)
+
+
+PREPROCESS = ("none", "crossclr")
+
+
+def build_preprocess(name: str, clip_length: int) -> tuple[Transform, ...]:
+    """Deterministic steps run on the valid frames before augmentation (train) or as the view (eval).
+
+    crossclr: CrosSCLR's `NTUMotionProcessor(data_type="relative", y_rotation=True,
+    sampling="resize")`: every frame centred on each body's spine-shoulder joint, the valid
+    frames resized to clip_length (half-pixel linear), each frame rotated about y.
+    """
+    if name == "none":
+        return ()
+    if name == "crossclr":
+        return (FrameCentre(20), ResizeAll(clip_length, "half_pixel"), YAlign(8, 4))
+    raise ValueError(f"unknown preprocess {name!r} (one of {', '.join(PREPROCESS)})")
+
+
 # --------------------------------------------------------------------------- composition
+@dataclass(frozen=True)
+class OneOf:
+    """Apply exactly one of `transforms`, the i-th with probability probs[i] (the rest: none of them)."""
+
+    transforms: tuple[Transform, ...]
+    probs: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.transforms) != len(self.probs) or not self.transforms:
+            raise ValueError("OneOf: one probability per transform, at least one transform")
+        if min(self.probs) < 0 or sum(self.probs) > 1.0 + 1e-9:
+            raise ValueError(f"OneOf: probabilities must be >= 0 and sum to at most 1, got {self.probs}")
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        u = rng.random()
+        edge = 0.0
+        for transform, p in zip(self.transforms, self.probs):
+            edge += p
+            if u < edge:
+                return transform(x, rng)
+        return x
+
+
 @dataclass(frozen=True)
 class Compose:
     """Apply transforms in order with one generator."""
@@ -257,31 +470,59 @@ class Compose:
         return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def build_transforms(aug: AugmentConfig, layout: Layout, clip_length: int) -> Compose:
-    """The training view pipeline from config: crop-resize first, then spatial, noise, masks.
+def _spatial_steps(aug: AugmentConfig, layout: Layout) -> list[tuple[str, Transform]]:
+    """The configured spatial/noise/mask steps in pipeline order, each with its config name."""
+    named: list[tuple[str, Transform | None]] = [
+        ("shear", Shear(aug.shear) if aug.shear > 0 else None),
+        ("rotate", Rotate(aug.rotate_deg) if aug.rotate_deg > 0 else None),
+        ("flip", Flip(layout, aug.flip_prob) if aug.flip_prob > 0 else None),
+        (
+            "corrupt",
+            JointCorruption(aug.corrupt_joints, aug.corrupt_zero_prob, aug.corrupt_mix)
+            if aug.corrupt_joints > 0
+            else None,
+        ),
+        ("noise", GaussianNoise(aug.noise_std) if aug.noise_std > 0 else None),
+        ("blur", GaussianBlur(aug.blur_prob) if aug.blur_prob > 0 else None),
+        ("joint_mask", JointMask(aug.joint_mask_prob) if aug.joint_mask_prob > 0 else None),
+        ("frame_mask", FrameMask(aug.frame_mask_prob) if aug.frame_mask_prob > 0 else None),
+        ("axis_mask", AxisMask(aug.axis_mask_prob) if aug.axis_mask_prob > 0 else None),
+    ]
+    return [(name, t) for name, t in named if t is not None]
 
-    A zero magnitude/probability leaves a transform out.
+
+def build_transforms(
+    aug: AugmentConfig, layout: Layout, clip_length: int, *, resize: Resize = "endpoints", preprocess: str = "none"
+) -> Compose:
+    """The training view pipeline from config: preprocess, temporal step, then spatial, noise, masks.
+
+    A zero magnitude/probability leaves a transform out. The steps named in `aug.one_of` are
+    replaced, at the place of the first of them, by one `OneOf` over them with
+    `aug.one_of_probs` (UmURL: corruption or shear, 50/50 per view).
     """
-    steps: list[Transform] = [TemporalCropResize(clip_length, aug.crop_min, 1.0)]
-    if aug.shear > 0:
-        steps.append(Shear(aug.shear))
-    if aug.rotate_deg > 0:
-        steps.append(Rotate(aug.rotate_deg))
-    if aug.flip_prob > 0:
-        steps.append(Flip(layout, aug.flip_prob))
-    if aug.noise_std > 0:
-        steps.append(GaussianNoise(aug.noise_std))
-    if aug.blur_prob > 0:
-        steps.append(GaussianBlur(aug.blur_prob))
-    if aug.joint_mask_prob > 0:
-        steps.append(JointMask(aug.joint_mask_prob))
-    if aug.frame_mask_prob > 0:
-        steps.append(FrameMask(aug.frame_mask_prob))
-    if aug.axis_mask_prob > 0:
-        steps.append(AxisMask(aug.axis_mask_prob))
+    steps: list[Transform] = list(build_preprocess(preprocess, clip_length))
+    if aug.temporal == "shift":
+        steps.append(RandomShift(aug.shift_pad_ratio))
+        if preprocess == "none":
+            steps.insert(0, ResizeAll(clip_length, resize))
+    else:
+        steps.append(TemporalCropResize(clip_length, aug.crop_min, 1.0, aug.crop_min_frames, aug.crop_rounding, resize))
+    spatial = _spatial_steps(aug, layout)
+    chosen = {name: t for name, t in spatial if name in aug.one_of}
+    missing = [name for name in aug.one_of if name not in chosen]
+    if missing:
+        raise ValueError(f"augment.one_of names {missing}, which are switched off or unknown")
+    placed = False
+    for name, t in spatial:
+        if name not in chosen:
+            steps.append(t)
+        elif not placed:
+            steps.append(OneOf(tuple(chosen[n] for n in aug.one_of), tuple(aug.one_of_probs)))
+            placed = True
     return Compose(tuple(steps))
 
 
-def build_eval_transform(clip_length: int) -> Compose:
-    """The deterministic evaluation view: all valid frames resized to clip_length."""
-    return Compose((CenterCropResize(clip_length, 1.0),))
+def build_eval_transform(clip_length: int, *, resize: Resize = "endpoints", preprocess: str = "none") -> Compose:
+    """The deterministic evaluation view: all valid frames resized to clip_length (after `preprocess`)."""
+    pre = build_preprocess(preprocess, clip_length)
+    return Compose(pre if pre else (CenterCropResize(clip_length, 1.0, resize),))
