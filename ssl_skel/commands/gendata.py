@@ -35,6 +35,13 @@ def _add_ntu(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=_positive, default=1, help="parallel processes (default 1)")
     p.add_argument("--skip-bad", action="store_true", help="convert the readable files even if some are bad")
     p.add_argument("--align-view", action="store_true", help="rotate each clip to a canonical view (2s-AGCN style)")
+    p.add_argument(
+        "--profile",
+        choices=("sgn", "umurl"),
+        default="sgn",
+        help="sgn: SGN/CTR-GCN denoising and first-frame centring (default); umurl: UmURL's ntu_gendata + "
+        "pre_normalization (two most energetic bodies, per-frame spine-mid centring, shoulders onto x)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -49,6 +56,7 @@ def _run_ntu(args: argparse.Namespace) -> int:
         workers=args.workers,
         skip_bad=args.skip_bad,
         align=args.align_view,
+        profile=args.profile,
         progress=not args.no_progress,
     )
     print(

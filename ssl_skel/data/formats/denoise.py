@@ -1,8 +1,11 @@
 """Multi-body denoising of NTU recordings, by the rules of the SGN / CTR-GCN NTU toolkits.
 
 Kinect v2 often reports extra "bodies" (furniture, reflections, a half-seen passer-by) and
-re-assigns body IDs mid-clip. The rules used in skeleton SSL work (SGN `get_raw_data.py` +
-`get_raw_denoised_data.py`, reused by CTR-GCN and the UmURL/CMD/AimCLR data folders):
+re-assigns body IDs mid-clip. The rules of SGN's `get_raw_data.py` + `get_raw_denoised_data.py`,
+reused by CTR-GCN (the "sgn" profile of ntu.py). Not what the skeleton SSL reference code
+does: UmURL's `data_gen/ntu_gendata.py` (2s-AGCN's) does no denoising and keeps the two most
+energetic of the first four bodies listed per frame (ntu.py's "umurl" profile), and CrosSCLR's
+`tools/ntu_gendata.py` keeps the first two bodies in file order.
 
 1. frames that hold no body at all are dropped;
 2. length: a body tracked for `length_threshold` (11) frames or fewer is noise;

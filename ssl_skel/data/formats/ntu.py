@@ -1,10 +1,19 @@
 """Raw NTU RGB+D 60/120 `.skeleton` files -> the on-disk array format (see storage.py).
 
 Pipeline: list the raw files (skipping the official missing-skeleton samples) -> per file,
-in parallel: parse, denoise, cache the actors atomically under `<out>/.cache` -> if every file
-was read (or `skip_bad`), write `(N, 3, T_max, 25, 2)` float32 clips centred on actor 1's
-spine-mid joint of the first frame (optionally view-aligned), 0-based labels, names, valid
-frame counts and the official xsub/xview (NTU-60) or xsub/xset (NTU-120) splits.
+in parallel: parse, pick the two actors, cache them atomically under `<out>/.cache` -> if every
+file was read (or `skip_bad`), write `(N, 3, T_max, 25, 2)` float32 clips, 0-based labels,
+names, valid frame counts and the official xsub/xview (NTU-60) or xsub/xset (NTU-120) splits.
+
+Two profiles (`profile=`):
+- "sgn" (default; SGN / CTR-GCN): multi-body denoising (denoise.py), empty frames removed,
+  clips centred on actor 1's spine-mid joint of the first frame, optionally view-aligned.
+- "umurl" (UmURL's `data_gen/ntu_gendata.py`, i.e. 2s-AGCN's): of the first four bodies
+  listed in each frame (by position in the frame, not by ID) the two of highest energy are
+  kept, no denoising, no frame removed; each body padded to T_max frames by repeating it, body
+  1's spine-mid subtracted in every frame, one rotation (from frame 0) taking body 1's
+  shoulders onto x (normalise.umurl_normalise). The valid frame count is the file's frame count,
+  as theirs, so the frames after it hold the repetition padding, not zeros.
 
 Why a per-file cache: conversion of the full set takes a long time on a small machine; a
 re-run (after a crash, or after fixing a bad file) only parses what is not cached yet. A
@@ -16,14 +25,14 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal
 
 import numpy as np
 
 from ssl_skel.data.formats import ntu_meta
 from ssl_skel.data.formats.common import parallel_map, publish, report_bad, staged_writer
 from ssl_skel.data.formats.denoise import DenoiseParams, denoise
-from ssl_skel.data.formats.normalise import align_view, centre
+from ssl_skel.data.formats.normalise import align_view, centre, select_energetic, umurl_normalise
 from ssl_skel.data.formats.ntu_skeleton import SkeletonParseError, SampleId, parse_sample_name, read_skeleton
 from ssl_skel.data.layouts import NTU25
 from ssl_skel.core.io import atomic_file
@@ -35,6 +44,8 @@ DATASETS = ("ntu60", "ntu120")
 MIN_FRAMES = 300  # NTU clips are at most 300 frames; T_max grows only if a file is longer
 CACHE_DIR = ".cache"
 CACHE_VERSION = 1
+PROFILES = ("sgn", "umurl")
+UMURL_BODY_SLOTS = 4  # their max_body_kinect: bodies read per frame before the energy selection
 
 
 @dataclass(frozen=True)
@@ -178,22 +189,46 @@ def skeleton_to_actors(path: str | Path, params: DenoiseParams = DenoiseParams()
     return result.actors
 
 
-def _process(job: tuple[str, str]) -> FileResult:
+def skeleton_to_umurl_bodies(path: str | Path) -> np.ndarray:
+    """UmURL profile: the two most energetic of the first four body slots -> (2, T, 25, 3) float32, T = file frames.
+
+    Slot m of frame t is the m-th body listed in that frame (their `read_xyz`), so a body ID
+    that moves to another position changes slot; frames without a body stay all zero.
+    """
+    skeleton = read_skeleton(path)
+    slots = np.zeros((UMURL_BODY_SLOTS, skeleton.num_frames, NTU25.num_joints, 3), np.float64)
+    for t, bodies in enumerate(skeleton.frames):
+        for m, body in enumerate(bodies[:UMURL_BODY_SLOTS]):
+            slots[m, t] = body.xyz
+    if not slots.any():
+        raise SkeletonParseError(path, None, f"no skeleton in any of its {skeleton.num_frames} frames")
+    return select_energetic(slots, 2).astype(np.float32)
+
+
+def _process(job: tuple[str, str, str]) -> FileResult:
     """Worker: one raw file -> cache entry. Never raises for bad input; the error travels back."""
-    source, cache_dir = Path(job[0]), Path(job[1])
+    source, cache_dir, profile = Path(job[0]), Path(job[1]), job[2]
     cached = load_cached(cache_dir, source)
     if cached is not None:
         return FileResult(source.stem, int(cached.shape[1]), cached=True)
     try:
-        actors = skeleton_to_actors(source)
+        actors = skeleton_to_umurl_bodies(source) if profile == "umurl" else skeleton_to_actors(source)
     except SkeletonParseError as exc:
         return FileResult(source.stem, error=str(exc))
     _save_cached(cache_dir, source, actors)
     return FileResult(source.stem, int(actors.shape[1]))
 
 
-def prepare_clip(actors: np.ndarray, align: bool) -> np.ndarray:
-    """Centre (and optionally view-align) actors (M, T, V, 3) -> clip (3, T, V, M)."""
+def prepare_clip(actors: np.ndarray, align: bool, profile: str = "sgn", frames: int = MIN_FRAMES) -> np.ndarray:
+    """Centre (and optionally view-align) actors (M, T, V, 3) -> clip (3, T, V, M).
+
+    profile "umurl": the actors are first zero-padded to `frames` frames, which the UmURL
+    normalisation then fills by repetition (their fixed 300-frame arrays); `align` is ignored.
+    """
+    if profile == "umurl":
+        padded = np.zeros((actors.shape[0], max(frames, actors.shape[1])) + actors.shape[2:], actors.dtype)
+        padded[:, : actors.shape[1]] = actors
+        return np.ascontiguousarray(umurl_normalise(padded).transpose(3, 1, 2, 0))
     actors = centre(actors, NTU25.centre)
     if align:
         actors = align_view(actors)
@@ -209,9 +244,10 @@ def convert_ntu(
     workers: int = 1,
     skip_bad: bool = False,
     align: bool = False,
+    profile: Literal["sgn", "umurl"] = "sgn",
     progress: bool = True,
 ) -> NtuReport:
-    """Convert a folder of raw `.skeleton` files (see the module docstring).
+    """Convert a folder of raw `.skeleton` files (see the module docstring; `profile` sgn or umurl).
 
     missing_file: an official missing-skeleton list; by default the official list built into
     `ntu_meta` is used. Bad files are logged by name and reason; unless `skip_bad`, a
@@ -219,6 +255,8 @@ def convert_ntu(
     output folder is left as it was.
     """
     started = time.perf_counter()
+    if profile not in PROFILES:
+        raise DataFormatError(f"unknown NTU profile {profile!r} (use one of {', '.join(PROFILES)})")
     out = Path(out)
     missing = read_missing_list(missing_file) if missing_file else set(ntu_meta.MISSING_SAMPLES)
     files, skipped = list_raw_files(raw, dataset, missing)
@@ -226,9 +264,9 @@ def convert_ntu(
     if len(files) + skipped != ntu_meta.NUM_FILES[dataset]:
         log.info("%s: found %d of the %d files of the official release (a partial copy converts as such)",
                  raw, len(files) + skipped, ntu_meta.NUM_FILES[dataset])
-    cache_dir = out / CACHE_DIR
+    cache_dir = _profile_cache(out, profile)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(p), str(cache_dir)) for p in files]
+    jobs = [(str(p), str(cache_dir), profile) for p in files]
     results = {r.name: r for r in parallel_map(_process, jobs, workers, f"parse {dataset}", progress)}
     bad = {name: r.error for name, r in results.items() if r.error}
     report = NtuReport(None, 0, len(files), skipped, bad,
@@ -238,27 +276,32 @@ def convert_ntu(
     good = [p for p in files if p.stem not in bad]
     if not good:
         raise DataFormatError(f"{raw}: none of the {len(files)} files could be read")
-    _write(good, results, out, dataset, raw, align, report, progress)
+    _write(good, results, out, dataset, raw, align, report, progress, profile)
     report.out, report.num_samples = out, len(good)
     report.seconds = time.perf_counter() - started
     return report
 
 
+def _profile_cache(out: Path, profile: str) -> Path:
+    """The per-file cache of a profile (the two profiles keep different actors)."""
+    return out / CACHE_DIR if profile == "sgn" else out / CACHE_DIR / profile
+
+
 def _write(good: list[Path], results: dict[str, FileResult], out: Path, dataset: str, raw: str | Path,
-           align: bool, report: NtuReport, progress: bool) -> None:
+           align: bool, report: NtuReport, progress: bool, profile: str = "sgn") -> None:
     t_max = max(MIN_FRAMES, max(results[p.stem].num_frames for p in good))
     writer = staged_writer(out, len(good), (3, t_max, NTU25.num_joints, 2))
     names, labels, lengths = [], [], []
-    cache_dir = out / CACHE_DIR
+    cache_dir = _profile_cache(out, profile)
     for i, path in enumerate(good):
         actors = load_cached(cache_dir, path)
         if actors is None:
             raise DataFormatError(f"{_cache_path(cache_dir, path.stem)}: cache entry vanished or changed during conversion; run again")
-        clip = prepare_clip(actors, align)
+        clip = prepare_clip(actors, align, profile, t_max)
         writer.data[i, :, : clip.shape[1]] = clip
         names.append(path.stem)
         labels.append(parse_sample_name(path.stem).action - 1)
-        lengths.append(clip.shape[1])
+        lengths.append(actors.shape[1])
     source = {
         "converter": "ssl_skel.data.formats.ntu",
         "dataset": dataset,
@@ -266,10 +309,21 @@ def _write(good: list[Path], results: dict[str, FileResult], out: Path, dataset:
         "files_found": report.num_found,
         "skipped_missing_list": report.skipped_missing,
         "bad_files": dict(sorted(report.bad.items())),
-        "denoise": asdict(DenoiseParams()),
-        "centre": "actor 1 spine_mid joint of its first frame",
-        "align_view": align,
+        "profile": profile,
     }
+    if profile == "umurl":
+        source.update({
+            "bodies": "two of highest energy among the first 4 listed per frame (UmURL/2s-AGCN read_xyz)",
+            "centre": "body 1 spine_mid joint, every frame",
+            "align_view": "body 1 frame-0 shoulders onto x (one rotation per clip)",
+            "padding": "each body repeated cyclically to T_max frames; num_frames = the file's frame count",
+        })
+    else:
+        source.update({
+            "denoise": asdict(DenoiseParams()),
+            "centre": "actor 1 spine_mid joint of its first frame",
+            "align_view": align,
+        })
     writer.finish(labels, lengths, names, make_splits(names, dataset), NTU25.name,
                   class_names=list(ntu_meta.CLASS_NAMES[: ntu_meta.NUM_CLASSES[dataset]]), source=source)
     publish(out)
