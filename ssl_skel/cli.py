@@ -25,6 +25,7 @@ COMMANDS = {
     "finetune": ("ssl_skel.commands.finetune", "supervised fine-tuning with a classification head"),
     "ensemble": ("ssl_skel.commands.ensemble", "combine saved class scores of several runs"),
     "export": ("ssl_skel.commands.export", "write an encoder-only file from a checkpoint"),
+    "import-weights": ("ssl_skel.commands.import_weights", "convert the authors' released weights (umurl)"),
     "fusion": ("ssl_skel.commands.fusion", "train/evaluate RGB-D and pose fusion adapters"),
     "info": ("ssl_skel.commands.info", "describe a dataset folder, a config or a checkpoint"),
     "report": ("ssl_skel.commands.report", "print the evaluation results of a run as a table"),
@@ -33,7 +34,8 @@ COMMANDS = {
 
 def _usage() -> str:
     lines = ["usage: ssl-skel <command> [options]", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    width = max(len(name) for name in COMMANDS)
+    lines += [f"  {name:<{width}} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run `ssl-skel <command> --help` for a command's options."]
     return "\n".join(lines)
 
