@@ -139,3 +139,50 @@ def test_rgbd_dataset_items_and_missing_data(tmp_path):
     missing = RGBDDataConfig(root=str(tmp_path / "none"), make_command="ssl-skel fusion --config X")
     with pytest.raises(DataFormatError, match="none: RGB-D data folder not found; make it with: ssl-skel fusion"):
         build_rgbd_dataset(missing, "train", train=True, seed=0)
+
+
+def test_every_reader_error_names_the_file(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "MDepth-00000000.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(DataFormatError, match=r"sample S011: cannot decode depth frame .*MDepth-00000000.png"):
+        read_depth_frames(list_frames(tmp_path / "d", "S011", "depth", (".png",)), "S011", 4, 4500.0)
+    with pytest.raises(DataFormatError, match=r"sample S012: depth frame folder .*nodepth not found"):
+        list_frames(tmp_path / "nodepth", "S012", "depth", (".png",))
+    skel = _tiny_skeletons(tmp_path / "data" / "skeleton")
+    render_rgbd(skel, tmp_path / "data", seed=0, render_frames=4, size=16)
+    cfg = RGBDDataConfig(root=str(tmp_path / "data"), num_frames=2, size=8, clip_length=16)
+    train = build_rgbd_dataset(cfg, "train", train=False, seed=0)
+    with pytest.raises(DataFormatError, match=r"nofeatures: per-sample feature folder not found"):
+        train.attach_sample_features(tmp_path / "nofeatures", 3)
+    train.attach_sample_features(tmp_path / "data" / "frm_features", 3)
+    assert train[0]["text"].shape == (3,) and float(train[0]["text"][1]) in (3.0, 4.0)  # one person: mostly "no"
+    name = train.sample_name(1)
+    feature = tmp_path / "data" / "frm_features" / f"{name}.npy"
+    np.save(feature, np.zeros(5, dtype=np.float32))
+    with pytest.raises(DataFormatError, match=rf"sample {name}: per-sample features .*{name}.npy must be 3 numbers"):
+        train[1]
+    feature.write_bytes(b"garbage")
+    with pytest.raises(DataFormatError, match=rf"sample {name}: cannot read per-sample features .*{name}.npy"):
+        train[1]
+    feature.unlink()
+    with pytest.raises(DataFormatError, match=rf"sample {name}: per-sample feature file .*{name}.npy not found"):
+        train[1]
+    other = RGBDDataConfig(root=str(tmp_path / "data"), rgb="norgb", num_frames=2, size=8, clip_length=16)
+    with pytest.raises(DataFormatError, match=r"norgb: RGB frame root not found"):
+        build_rgbd_dataset(other, "train", train=False, seed=0)
+    depth = tmp_path / "data" / "depth" / train.sample_name(0) / "MDepth-00000001.png"  # a frame it reads
+    depth.write_bytes(b"not a png")
+    with pytest.raises(DataFormatError, match=r"cannot decode depth frame .*MDepth-00000001.png"):
+        train[0]
+
+
+def test_validation_split_is_stratified_disjoint_and_seed_free():
+    from ssl_skel.fusion.rgbd import validation_positions
+
+    labels = np.repeat(np.arange(4), [10, 10, 5, 1])
+    fit, val = validation_positions(labels, 0.2)
+    assert set(fit).isdisjoint(val) and sorted([*fit, *val]) == list(range(len(labels)))
+    assert [int((labels[val] == k).sum()) for k in range(4)] == [2, 2, 1, 0]
+    assert np.array_equal(val, validation_positions(labels, 0.2)[1])
+    with pytest.raises(ValueError, match="fraction"):
+        validation_positions(labels, 1.0)

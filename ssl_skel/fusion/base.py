@@ -6,6 +6,8 @@ per stream ({"fused": (N, K), "rgb": (N, K), ...}) so each single stream's accur
 be reported beside the fused one. The skeleton branch is the method's `encoder`
 (state_dict prefix "encoder."), frozen or fine-tuned by config; a frozen encoder stays
 in eval mode (BatchNorm statistics untouched) even when a parent calls `.train()`.
+A design with its own pose network (EPAM-Net's heatmap stream) sets `uses_encoder =
+False`: the encoder is then kept frozen and never called.
 
 Batch: {"views": [(N, C, T, V, M) skeleton], "rgb": (N, 3, F, H, W), "depth":
 (N, 1, F, H, W), "label": (N,), "index": (N,)}; RGB/depth only where the data has them.
@@ -30,6 +32,7 @@ class FusionAdapter(Method):
     streams: tuple[str, ...] = ("fused",)  # keys of predict(); "fused" is the adapter's answer
     stages: tuple[str, ...] = ("all",)  # training stages this adapter knows
     needs: tuple[str, ...] = ()  # batch keys predict() requires besides "views"
+    uses_encoder: bool = True  # False: the design has its own pose stream; the encoder stays frozen, unused
 
     def __init__(
         self,
@@ -47,7 +50,7 @@ class FusionAdapter(Method):
             raise ValueError(f"skeleton modality {modality!r} not offered by the encoder ({encoder.modalities})")
         self.num_classes = int(num_classes)
         self.rgbd = rgbd
-        self.freeze_encoder = bool(freeze_encoder)
+        self.freeze_encoder = bool(freeze_encoder) or not self.uses_encoder
         self.modality = modality or encoder.modalities[0]
         self.stage = "all"
         if self.freeze_encoder:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from lightly.utils.debug import std_of_l2_normalized
 from torch import nn
 
 
@@ -38,18 +39,20 @@ class TemporalShift(nn.Module):
 
 
 class FrameCNN(nn.Module):
-    """A per-frame 2D CNN (stride-2 3x3 stages), optionally with a temporal shift before
-    every stage after the first.
+    """A per-frame 2D CNN (stride-2 3x3 stages), optionally with a temporal shift (`1/fold`
+    of the channels each way) before every stage after the first.
 
     x: (N, C_in, F, H, W) -> (N, widths[-1], F, H / 2^len(widths), W / 2^len(widths)).
     """
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...] = (16, 32, 64), shift: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, widths: tuple[int, ...] = (16, 32, 64), shift: bool = False, fold: int = 8
+    ) -> None:
         super().__init__()
         if not widths:
             raise ValueError("FrameCNN needs at least one stage width")
         self.dim = widths[-1]
-        self.shift = TemporalShift() if shift else None
+        self.shift = TemporalShift(fold) if shift else None
         stages, c = [], in_channels
         for w in widths:
             stages.append(nn.Sequential(nn.Conv2d(c, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)))
@@ -68,6 +71,32 @@ class FrameCNN(nn.Module):
         return y.reshape(n, f, cc, hh, ww).transpose(1, 2)
 
 
+def pose_heatmaps(x: torch.Tensor, frames: int, size: int, sigma: float, fill: float) -> torch.Tensor:
+    """Joint heatmaps of skeleton clips: x (N, C, T, V, M) -> (N, V, frames, size, size).
+
+    `frames` frames at segment centres of T; each joint a Gaussian (peak 1) at its (x, y),
+    the max over persons; all-zero joints (padding, absent persons) draw nothing. The clip
+    is centred on the mean of its joints and scaled so that their largest offset from the
+    centre spans fill / 2 of the frame.
+    """
+    n, _, t, v, m = x.shape
+    idx = ((torch.arange(frames, dtype=torch.float64) + 0.5) * t / frames).long().clamp(max=t - 1)
+    xy = x[:, :2, idx.to(x.device)].float()  # (N, 2, F, V, M)
+    valid = (x[:, :, idx.to(x.device)].abs().sum(1) > 0).float()  # (N, F, V, M)
+    count = valid.sum((1, 2, 3)).clamp(min=1)
+    centre = (xy * valid[:, None]).sum((2, 3, 4)) / count[:, None]  # (N, 2)
+    offset = (xy - centre[:, :, None, None, None]).abs() * valid[:, None]
+    extent = offset.amax((1, 2, 3, 4)).clamp(min=1e-6)  # (N,)
+    pix = (fill * size / 2) / extent
+    col = size / 2 + (xy[:, 0] - centre[:, 0, None, None, None]) * pix[:, None, None, None]
+    row = size / 2 - (xy[:, 1] - centre[:, 1, None, None, None]) * pix[:, None, None, None]
+    grid = torch.arange(size, device=x.device, dtype=torch.float32) + 0.5  # pixel centres
+    gx = torch.exp(-((grid - col[..., None]) ** 2) / (2 * sigma**2))  # (N, F, V, M, S)
+    gy = torch.exp(-((grid - row[..., None]) ** 2) / (2 * sigma**2))
+    heat = gy[..., :, None] * gx[..., None, :] * valid[..., None, None]  # (N, F, V, M, S, S)
+    return heat.amax(3).permute(0, 2, 1, 3, 4).contiguous()
+
+
 class Classifier(nn.Sequential):
     """Dropout then a linear layer: (N, D) -> (N, K)."""
 
@@ -78,6 +107,13 @@ class Classifier(nn.Sequential):
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy with a (N, K) probability target (mixing augmentations)."""
     return -(target * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+
+
+def embed_std(z: torch.Tensor) -> torch.Tensor:
+    """Collapse signal logged as `stat/embed_std`, the same as the objectives': lightly's
+    `std_of_l2_normalized`, the per-dimension std of L2-normalised (N, D) features, averaged
+    (about 1/sqrt(D) when spread out, 0 when collapsed)."""
+    return std_of_l2_normalized(z.detach().float())
 
 
 def top1(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

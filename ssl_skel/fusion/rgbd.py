@@ -10,7 +10,10 @@ Pillow. Every problem names the sample and the file, because a corrupt frame in 
 dataset of 100k folders is otherwise impossible to find.
 
 Item of `RGBDClips`: {"views": [(C, T, V, M) skeleton], "rgb": (3, F, H, W) float32 in
-[0, 1], "depth": (1, F, H, W) float32 in [0, 1], "label": int, "index": int}.
+[0, 1], "depth": (1, F, H, W) float32 in [0, 1], "label": int, "index": int}, plus
+"text": (E,) float32 when per-sample features are attached (`attach_sample_features`:
+one `<sample>.npy` per sample, e.g. an offline captioning model's output for MMCL's FRM).
+`split_validation` carves a stratified validation part out of a training split.
 """
 
 from __future__ import annotations
@@ -217,12 +220,76 @@ class RGBDClips(Dataset):
             out["depth"] = torch.from_numpy(read_depth_frames(picks, name, cfg.size, cfg.depth_max, box))
         return out
 
+    def attach_sample_features(self, folder: str | Path, dim: int) -> None:
+        """Serve `<folder>/<sample>.npy` ((dim,) or (1, dim)) as item["text"]."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataFormatError(f"{folder}: per-sample feature folder not found (one <sample>.npy per sample)")
+        self.sample_features = (folder, int(dim))
+
+    def read_sample_features(self, i: int) -> torch.Tensor:
+        folder, dim = self.sample_features
+        name = self.sample_name(i)
+        path = folder / f"{name}.npy"
+        if not path.exists():
+            raise DataFormatError(f"sample {name}: per-sample feature file {path} not found")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataFormatError(f"sample {name}: cannot read per-sample features {path} ({exc})") from None
+        if array.size != dim or array.ndim > 2 or not np.issubdtype(array.dtype, np.number):
+            raise DataFormatError(
+                f"sample {name}: per-sample features {path} must be {dim} numbers, got {array.dtype} {array.shape}"
+            )
+        return torch.from_numpy(array.reshape(dim).astype(np.float32))
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = self.skeleton[i]
         views = item["views"]
         out: dict[str, Any] = {"views": [views[0]], "label": int(item["label"]), "index": int(i)}
         out.update(self.read_video(i))
+        if getattr(self, "sample_features", None) is not None:
+            out["text"] = self.read_sample_features(i)
         return out
+
+
+class RGBDSubset(Dataset):
+    """Some positions of an `RGBDClips` (a validation carve-out), with its epoch and attributes."""
+
+    def __init__(self, clips: RGBDClips, positions: Sequence[int]) -> None:
+        self.clips, self.positions = clips, np.asarray(positions, dtype=np.int64)
+        self.spec, self.num_classes, self.rgbd_spec = clips.spec, clips.num_classes, clips.rgbd_spec
+        self.class_names, self.labels = clips.class_names, clips.labels[self.positions]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.clips.set_epoch(epoch)
+
+    def sample_name(self, i: int) -> str:
+        return self.clips.sample_name(int(self.positions[i]))
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.clips[int(self.positions[i])]
+
+
+def validation_positions(labels: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split of a training part: (train positions, validation positions).
+
+    Per class, round(fraction * count) clips (at least one when the class has two or
+    more) go to validation, chosen by `seed` alone so every training seed sees one split.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng([seed, 0x7A1])
+    train, val = [], []
+    for k in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == k))
+        n_val = min(max(int(round(fraction * len(rows))), int(len(rows) >= 2)), len(rows) - 1)
+        val.extend(rows[:n_val].tolist())
+        train.extend(rows[n_val:].tolist())
+    return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(val, dtype=np.int64))
 
 
 def build_rgbd_dataset(cfg: RGBDDataConfig, part: str, *, train: bool, seed: int) -> RGBDClips:

@@ -3,6 +3,9 @@
 Each stage of a multi-stage schedule is one `fit` run in `<run_dir>/stage<i>_<name>`,
 later stages starting from the weights of earlier ones; every stream is then evaluated on
 the test split and `<run_dir>/results.json` is written beside the engine's checkpoints.
+With `validation=f` a stratified share f of the *training* split is held out instead
+(`validation_positions`, the same clips for every training seed), the model trains on
+the rest and is evaluated there: the way to choose settings without touching the test split.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ from pathlib import Path
 import torch
 
 from ssl_skel.core.checkpoint import encoder_entry, load_checkpoint
-from ssl_skel.core.config import FusionConfig, to_dict
+from ssl_skel.core.config import ConfigError, FusionConfig, to_dict
 from ssl_skel.core.io import atomic_write_bytes
 from ssl_skel.engine.trainer import fit
 from ssl_skel.fusion import build_adapter
 from ssl_skel.fusion.base import FusionAdapter
 from ssl_skel.fusion.evaluate import evaluate_adapter
-from ssl_skel.fusion.rgbd import RGBDClips, build_rgbd_dataset
+from ssl_skel.fusion.rgbd import RGBDClips, RGBDSubset, build_rgbd_dataset, validation_positions
 from ssl_skel.fusion.skeleton import build_skeleton_branch
 from ssl_skel.fusion.synthetic_rgbd import generate_rgbd_dataset, is_complete
 
@@ -50,10 +53,22 @@ def _format_paths(params: dict, data_root: str) -> dict:
     return {k: v.format(data_root=data_root) if isinstance(v, str) else v for k, v in params.items()}
 
 
-def build_run(cfg: FusionConfig) -> tuple[FusionAdapter, RGBDClips, RGBDClips]:
-    """Datasets and adapter for a validated FusionConfig: (adapter, train_set, test_set)."""
+def build_run(
+    cfg: FusionConfig, *, validation: float = 0.0
+) -> tuple[FusionAdapter, RGBDClips | RGBDSubset, RGBDClips | RGBDSubset]:
+    """Datasets and adapter for a validated FusionConfig: (adapter, train_set, eval_set).
+
+    eval_set is the test split, or with `validation` > 0 the held-out share of the
+    training split (train_set is then the rest).
+    """
     train_set = build_rgbd_dataset(cfg.data, "train", train=True, seed=cfg.seed)
-    test_set = build_rgbd_dataset(cfg.data, "test", train=False, seed=cfg.seed)
+    if validation > 0:
+        fit_rows, val_rows = validation_positions(train_set.labels, validation)
+        held_out = build_rgbd_dataset(cfg.data, "train", train=False, seed=cfg.seed)
+        test_set = RGBDSubset(held_out, val_rows)
+        train_set = RGBDSubset(train_set, fit_rows)
+    else:
+        test_set = build_rgbd_dataset(cfg.data, "test", train=False, seed=cfg.seed)
     encoder = build_skeleton_branch(cfg.skeleton, train_set.spec)
     adapter = build_adapter(
         cfg.adapter,
@@ -64,15 +79,24 @@ def build_run(cfg: FusionConfig) -> tuple[FusionAdapter, RGBDClips, RGBDClips]:
         freeze_encoder=cfg.skeleton.freeze,
         modality=cfg.skeleton.modality or None,
     )
+    if cfg.skeleton.checkpoint and not adapter.uses_encoder:
+        raise ConfigError(
+            f"skeleton.checkpoint: {cfg.adapter} with these params uses its own pose network, not the skeleton "
+            "encoder, so the pretrained encoder would have no effect (see the adapter's docstring)"
+        )
     adapter.ddp_find_unused_parameters = True  # stages leave streams out of a step
+    folder = getattr(adapter, "sample_features", "")
+    if folder:
+        clips = train_set.clips if isinstance(train_set, RGBDSubset) else train_set
+        clips.attach_sample_features(folder, adapter.params.text_dim)
     return adapter, train_set, test_set
 
 
-def run_fusion(cfg: FusionConfig, *, resume: str = "auto", eval_only: bool = False) -> dict:
+def run_fusion(cfg: FusionConfig, *, resume: str = "auto", eval_only: bool = False, validation: float = 0.0) -> dict:
     """Train (stage by stage) and evaluate; returns the results written to results.json."""
     torch.manual_seed(cfg.seed)
     ensure_data(cfg)
-    adapter, train_set, test_set = build_run(cfg)
+    adapter, train_set, test_set = build_run(cfg, validation=validation)
     run_dir = Path(cfg.run_dir)
     stages = [(s.name, s.epochs) for s in cfg.stages] or [("all", cfg.train.epochs)]
     meta = {
@@ -108,6 +132,7 @@ def run_fusion(cfg: FusionConfig, *, resume: str = "auto", eval_only: bool = Fal
         "name": cfg.name,
         "checkpoint": str(last),
         "stages": [s for s, _ in stages],
+        "split": f"validation ({validation:g} of train)" if validation > 0 else "test",
         **metrics,
         "history": history,
     }

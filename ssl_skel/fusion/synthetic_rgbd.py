@@ -15,7 +15,11 @@ designs can be shown to fall back on the pose stream when appearance fails.
 Class "text embeddings" for the co-learning adapter are written as
 `text_embeddings.npy` (K, 64): hashed character-trigram bags of the class names. They
 are honest text features (similar names give similar vectors) without any downloaded
-language model.
+language model. Per-sample "answers" for MMCL's FRM are written as
+`frm_features/<sample>.npy`: the token ids [BOS=1, yes=3 | no=4, EOS=2] of a one-word
+answer to "is more than one person in the frame?", read off the clip's skeleton (a
+second person present) and flipped for a seeded `answer_noise` share of clips, standing
+in for an offline captioning model (no model is run).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from ssl_skel.data.storage import read_manifest
 log = logging.getLogger(__name__)
 
 FORMAT = "ssl_skel/synthetic-rgbd"
-VERSION = 1
+VERSION = 2
+FRM_ANSWER = {"yes": 3.0, "no": 4.0}
 MANIFEST = "rgbd_manifest.json"
 
 
@@ -137,6 +142,7 @@ def render_rgbd(
     corrupt_parts: Sequence[str] = ("train", "test"),
     corrupt_noise: float = 0.35,
     benchmark: str | None = None,
+    answer_noise: float = 0.1,
 ) -> Path:
     """Render every sample of an arrays folder into `out/rgb` and `out/depth`.
 
@@ -156,7 +162,9 @@ def render_rgbd(
     for part in corrupt_parts:
         eligible[parts[part].indices] = True
     corrupted = pick & eligible
+    flips = np.random.default_rng([seed, 0xA5]).random(len(rows)) < answer_noise
     (out / MANIFEST).unlink(missing_ok=True)
+    (out / "frm_features").mkdir(parents=True, exist_ok=True)
     for row in rows:
         name = arrays.names[row]
         rng = np.random.default_rng([seed, int(row)])
@@ -175,6 +183,9 @@ def render_rgbd(
         for f, (image, dmap) in enumerate(zip(rgb, depth)):
             Image.fromarray(image).save(out / "rgb" / name / f"{f:06d}.jpg", quality=95)
             Image.fromarray(dmap).save(out / "depth" / name / f"MDepth-{f:08d}.png")
+        two = bool(np.any(arrays.data[row, ..., 1])) if arrays.data.shape[-1] > 1 else False
+        answer = FRM_ANSWER["yes" if two != bool(flips[row]) else "no"]
+        np.save(out / "frm_features" / f"{name}.npy", np.asarray([1.0, answer, 2.0], dtype=np.float32))
     class_names = manifest.get("class_names") or [f"class {k}" for k in range(int(manifest["num_classes"]))]
     atomic_save_npy(out / "text_embeddings.npy", text_embeddings(class_names))
     info = {
@@ -187,6 +198,7 @@ def render_rgbd(
         "corrupt_fraction": corrupt_fraction,
         "corrupt_parts": list(corrupt_parts),
         "corrupt_noise": corrupt_noise,
+        "answer_noise": answer_noise,
         "corrupted": [arrays.names[r] for r in rows[corrupted]],
     }
     atomic_write_bytes(out / MANIFEST, json.dumps(info, indent=1).encode())
@@ -223,4 +235,11 @@ def generate_rgbd_dataset(
 
 
 def is_complete(out: str | Path) -> bool:
-    return (Path(out) / MANIFEST).exists()
+    """A manifest of this format version is there (written last by `render_rgbd`)."""
+    path = Path(out) / MANIFEST
+    if not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("version") == VERSION
+    except (OSError, ValueError):
+        return False
