@@ -44,9 +44,10 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'bad input', not 'bug'."""
     from ssl_skel.core.checkpoint import CheckpointError
     from ssl_skel.core.config import ConfigError
+    from ssl_skel.data.layouts import LayoutError
     from ssl_skel.data.storage import DataFormatError
 
-    return (UserError, ConfigError, DataFormatError, CheckpointError, FileNotFoundError)
+    return (UserError, ConfigError, DataFormatError, LayoutError, CheckpointError, FileNotFoundError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

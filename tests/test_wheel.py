@@ -24,6 +24,7 @@ def test_wheel_runs_a_preset_from_any_directory(tmp_path):
     (wheel,) = wheels.glob("ssl_skel-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "ssl_skel/configs/synthetic.yaml" in names and "ssl_skel/configs/ntu60_xview.yaml" in names
+    assert {f"ssl_skel/data/layout_files/{n}.yaml" for n in ("ntu25", "openpose25", "sbu15", "penn13")} <= set(names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     work = tmp_path / "elsewhere"

@@ -16,7 +16,6 @@ import torch
 from torch.utils.data import Dataset
 
 from ssl_skel.core.config import DataConfig
-from ssl_skel.data.layouts import get_layout
 from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.storage import DataFormatError, SkeletonArrays
 from ssl_skel.data.transforms import Compose, build_eval_transform, build_transforms
@@ -47,7 +46,7 @@ class SkeletonClips(Dataset):
         self.transform = transform if train else eval_transform
         self.seed = int(seed)
         _, c, _, v, m = arrays.data.shape
-        self.spec = InputSpec(layout=arrays.layout, in_channels=int(c), num_persons=int(m), clip_length=clip_length)
+        self.spec = InputSpec.for_layout(arrays.skeleton, int(c), int(m), clip_length, arrays.preprocess)
         self.num_classes = arrays.num_classes
         self.class_names = list(arrays.class_names or [str(k) for k in range(arrays.num_classes)])
         self.labels = np.asarray(arrays.split_labels, dtype=np.int64)
@@ -104,7 +103,7 @@ def build_dataset(cfg: DataConfig, part: Literal["train", "test"], *, train: boo
         if "no manifest.json" in str(exc):
             raise _missing(root, cfg, "dataset not found or unfinished (no manifest.json)") from None
         raise
-    layout = get_layout(arrays.layout)
+    layout = arrays.skeleton
     if arrays.data.ndim != 5 or arrays.data.shape[3] != layout.num_joints:
         raise DataFormatError(
             f"{root}: data shape {tuple(arrays.data.shape)} does not fit (N, C, T, {layout.num_joints}, M) "

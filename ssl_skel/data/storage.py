@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ssl_skel.core.io import atomic_save_npy, atomic_write_bytes
+from ssl_skel.data.layouts import Layout, get_layout, stored_layout
 
 FORMAT = "ssl_skel/skeleton-arrays"
 VERSION = 1
@@ -57,10 +58,14 @@ class DataWriter:
         num_frames: Sequence[int],
         names: Sequence[str],
         splits: Mapping[str, Mapping[str, Sequence[int]]],
-        layout: str,
+        layout: str | Layout,
         class_names: Sequence[str] | None = None,
         source: Mapping[str, Any] | None = None,
+        preprocess: Mapping[str, Any] | None = None,
     ) -> Path:
+        """Publish the folder: `layout` (a built-in name or a Layout) is stored in full in the manifest,
+        `preprocess` (the converter's normalisation, see data.prepare) too, so checkpoints can carry them."""
+        layout = get_layout(layout) if isinstance(layout, str) else layout
         n = self.shape[0]
         if not (len(labels) == len(num_frames) == len(names) == n):
             raise ValueError(f"{self.root}: {n} samples but {len(labels)} labels, {len(num_frames)} lengths, {len(names)} names")
@@ -84,7 +89,9 @@ class DataWriter:
         manifest = {
             "format": FORMAT,
             "version": VERSION,
-            "layout": layout,
+            "layout": layout.name,
+            "layout_def": layout.to_dict(),
+            "preprocess": dict(preprocess) if preprocess is not None else None,
             "shape": list(self.shape),
             "num_samples": n,
             "num_classes": int(len(class_names)) if class_names else int(labels_arr.max()) + 1 if n else 0,
@@ -116,6 +123,12 @@ class SkeletonArrays:
     num_classes: int
     class_names: list[str] | None
     root: Path
+    layout_def: dict | None = None  # the full declaration (manifests since issue 11); None: built-in by name
+    preprocess: dict | None = None  # the converter's normalisation, when it recorded one
+
+    @property
+    def skeleton(self) -> Layout:
+        return stored_layout(self.layout, self.layout_def, f"{self.root}/manifest.json layout")
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -179,4 +192,6 @@ def open_native(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
         num_classes=int(manifest["num_classes"]),
         class_names=manifest.get("class_names"),
         root=root,
+        layout_def=manifest.get("layout_def"),
+        preprocess=manifest.get("preprocess"),
     )

@@ -90,10 +90,11 @@ def iter_chunks(n: int, size: int) -> Iterable[slice]:
         yield slice(start, min(n, start + size))
 
 
-def layout_for_joints(num_joints: int, where: str = "") -> str:
-    """The layout a reader assumes for `num_joints` joints; DataFormatError naming `where` if none."""
+def layout_for_joints(num_joints: int, where: str = "", dims: int | None = None) -> str:
+    """The only built-in layout with `num_joints` joints (of `dims` coordinates); DataFormatError naming `where`
+    when none or several fit (no silent guesses: see layouts.choose_layout)."""
     try:
-        return layouts.layout_for_joints(num_joints, where)
+        return layouts.layout_for_joints(num_joints, where, dims)
     except ValueError as exc:
         raise DataFormatError(str(exc)) from None
 

@@ -142,7 +142,7 @@ def _open_npz_part(path: Path, part: str) -> tuple[np.ndarray, np.ndarray, np.nd
         raise DataFormatError(f"{path}: y_{part} has shape {y.shape}, expected one-hot ({len(x)}, classes)")
     persons = 2 if x.shape[2] % 2 == 0 and x.shape[2] // 6 in (25, 20, 17) else 1
     v = x.shape[2] // (3 * persons)
-    layout_for_joints(v, f"{path}: ")
+    layout_for_joints(v, f"{path}: ", dims=3)
     n, t = x.shape[:2]
     data = x.reshape(n, t, persons, v, 3).transpose(0, 4, 1, 3, 2)  # (N, C, T, V, M), a view of the memmap
     labels = np.asarray(y).argmax(axis=1).astype(np.int64)
@@ -168,7 +168,7 @@ def open_legacy(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
         raise DataFormatError(f"{root}: neither a UmURL/AimCLR-style folder nor a CTR-GCN .npz")
     return SkeletonArrays(
         data=data, labels=labels, num_frames=num_frames, names=names, indices=np.arange(len(data), dtype=np.int64),
-        layout=layout_for_joints(data.shape[3], f"{root}: "), num_classes=num_classes, class_names=None, root=root,
+        layout=layout_for_joints(data.shape[3], f"{root}: ", dims=int(data.shape[1])), num_classes=num_classes, class_names=None, root=root,
     )
 
 

@@ -36,7 +36,7 @@ class SkeletonEncoder(nn.Module):
     @classmethod
     def from_entry(cls, entry: dict) -> SkeletonEncoder:
         """An untrained encoder of this class from a checkpoint's "encoder" entry."""
-        spec = InputSpec(**{k: entry["spec"][k] for k in ("layout", "in_channels", "num_persons", "clip_length")})
+        spec = InputSpec.from_dict(entry["spec"])
         params = ENCODERS.validate_params(entry["name"], dict(entry["params"]), source="checkpoint", section="model")
         return cls(spec, params)
 

@@ -37,7 +37,7 @@ from torch import nn
 
 from ssl_skel.core.config import check
 from ssl_skel.core.registry import ENCODERS
-from ssl_skel.data.layouts import Layout
+from ssl_skel.data.layouts import Layout, hop_distance, partition_adjacency  # noqa: F401 - hop_distance re-exported
 from ssl_skel.data.modalities import MODALITIES, to_modality
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 
@@ -67,56 +67,10 @@ class STGCNParams:
 
 
 # --------------------------------------------------------------------------- graph
-def hop_distance(layout: Layout) -> np.ndarray:
-    """(V, V) shortest-path lengths along bones (BFS; the skeleton is a tree)."""
-    v = layout.num_joints
-    neighbours: list[list[int]] = [[] for _ in range(v)]
-    for c, p in layout.bones:
-        neighbours[c].append(p)
-        neighbours[p].append(c)
-    dist = np.full((v, v), np.inf)
-    for source in range(v):
-        dist[source, source] = 0
-        frontier = [source]
-        while frontier:
-            nxt = []
-            for node in frontier:
-                for n in neighbours[node]:
-                    if np.isinf(dist[source, n]):
-                        dist[source, n] = dist[source, node] + 1
-                        nxt.append(n)
-            frontier = nxt
-    return dist
-
-
+# The graph (hop distances, partitions) is part of the layout declaration: ssl_skel.data.layouts.
 def root_joint(layout: Layout) -> int:
-    """The joint that is its own parent: the graph centre of the spatial partition."""
-    return next(v for v, p in enumerate(layout.parents) if v == p)
-
-
-def partition_adjacency(layout: Layout, strategy: str = "spatial") -> np.ndarray:
-    """(K, V, V) normalised adjacency; A[k, v, w] weights input joint v into output joint w.
-
-    Each column is divided by the degree of the output joint (self-loop included), so a
-    joint averages its neighbourhood, as ST-GCN's `normalize_digraph`.
-    """
-    hops = hop_distance(layout)
-    reach = (hops <= 1).astype(np.float32)  # 1-hop neighbourhood with self-loops
-    norm = reach / reach.sum(axis=0, keepdims=True)
-    if strategy == "uniform":
-        return norm[None]
-    self_loops = np.where(hops == 0, norm, 0.0)
-    neighbours = np.where(hops == 1, norm, 0.0)
-    if strategy == "distance":
-        return np.stack([self_loops, neighbours]).astype(np.float32)
-    if strategy == "spatial":
-        to_centre = hops[:, root_joint(layout)]
-        # input v is closer to the centre than output w: centripetal; farther: centrifugal
-        closer = to_centre[:, None] < to_centre[None, :]
-        centripetal = np.where(closer, neighbours, 0.0)
-        centrifugal = np.where(~closer, neighbours, 0.0)
-        return np.stack([self_loops, centripetal, centrifugal]).astype(np.float32)
-    raise ValueError(f"unknown graph partition {strategy!r} (known: spatial, uniform, distance)")
+    """The graph centre of the spatial partition (the declared gcn centre, else the tree's root)."""
+    return layout.partition_centre
 
 
 # --------------------------------------------------------------------------- blocks
