@@ -34,8 +34,18 @@ view_bones: {z: [pelvis, spine], x: [right_hip, left_hip]}
 
 
 def test_all_issue_layouts_are_built_in() -> None:
-    expected = {"ntu25": 25, "kinect20": 20, "coco17": 17, "openpose25": 25, "openpose18": 18, "h36m17": 17,
-                "mediapipe33": 33, "smpl24": 24, "penn13": 13, "sbu15": 15}
+    expected = {
+        "ntu25": 25,
+        "kinect20": 20,
+        "coco17": 17,
+        "openpose25": 25,
+        "openpose18": 18,
+        "h36m17": 17,
+        "mediapipe33": 33,
+        "smpl24": 24,
+        "penn13": 13,
+        "sbu15": 15,
+    }
     assert {n: lay.num_joints for n, lay in LAYOUTS.items()} == expected
     assert get_layout("coco18") is get_layout("openpose18")  # alias
 
@@ -95,15 +105,23 @@ def test_user_file_round_trips_and_gcn_options(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (("parents: [pelvis, pelvis, spine, pelvis, pelvis]", "parents: [spine, head, spine, pelvis, pelvis]"),
-         r"joint 'pelvis' is in a parent cycle|exactly one root"),
-        (("parents: [pelvis, pelvis, spine, pelvis, pelvis]", "parents: [pelvis, pelvis, spine, 7, pelvis]"),
-         r"joint 'left_hip' has parent 7, out of range 0..4"),
-        (("flip_pairs: [[left_hip, right_hip]]", "flip_pairs: [[left_hip, right_knee]]"),
-         r"flip pair names unknown joint 'right_knee'"),
+        (
+            ("parents: [pelvis, pelvis, spine, pelvis, pelvis]", "parents: [spine, head, spine, pelvis, pelvis]"),
+            r"joint 'pelvis' is in a parent cycle|exactly one root",
+        ),
+        (
+            ("parents: [pelvis, pelvis, spine, pelvis, pelvis]", "parents: [pelvis, pelvis, spine, 7, pelvis]"),
+            r"joint 'left_hip' has parent 7, out of range 0..4",
+        ),
+        (
+            ("flip_pairs: [[left_hip, right_hip]]", "flip_pairs: [[left_hip, right_knee]]"),
+            r"flip pair names unknown joint 'right_knee'",
+        ),
         (("centre: spine", "centre: neck"), r"centre names unknown joint 'neck'"),
-        (("joints: [pelvis, spine, head, left_hip, right_hip]", "joints: [pelvis, spine, head, left_hip]"),
-         r"5 parents for 4 joints"),
+        (
+            ("joints: [pelvis, spine, head, left_hip, right_hip]", "joints: [pelvis, spine, head, left_hip]"),
+            r"5 parents for 4 joints",
+        ),
         (("name: lab5", "name: lab5\ncolour: red"), r"unknown key 'colour'"),
     ],
 )
@@ -117,8 +135,11 @@ def test_bad_declarations_are_one_line_errors_naming_file_and_joint(tmp_path: Pa
 
 def test_cycle_error_names_the_joints(tmp_path: Path) -> None:
     path = tmp_path / "cycle.yaml"
-    path.write_text(USER_LAYOUT.replace("parents: [pelvis, pelvis, spine, pelvis, pelvis]",
-                                        "parents: [pelvis, head, spine, pelvis, pelvis]"))
+    path.write_text(
+        USER_LAYOUT.replace(
+            "parents: [pelvis, pelvis, spine, pelvis, pelvis]", "parents: [pelvis, head, spine, pelvis, pelvis]"
+        )
+    )
     with pytest.raises(LayoutError, match=r"cycle.yaml: joint 'spine' is in a parent cycle \(spine -> head -> spine\)"):
         load_layout_file(path)
 

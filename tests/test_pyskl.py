@@ -69,15 +69,17 @@ def test_3d_pickle(tmp_path):
 def test_2d_pickle_with_score_and_person_limit(tmp_path):
     anns = [_ann("clip_a", 3, 3, 5, 17, 2), _ann("clip_b", 1, 1, 2, 17, 2)]
     path = _write(tmp_path, {"split": {"train": ["clip_a"], "val": ["clip_b", "not_annotated"]}, "annotations": anns})
-    report = convert_pyskl(path, tmp_path / "out", with_score=True, max_persons=2)
+    with pytest.raises(DataFormatError, match=r"17 2D joints fits several layouts \(coco17, h36m17\); pass --layout"):
+        convert_pyskl(path, tmp_path / "out", with_score=True, max_persons=2)  # no silent guess
+    report = convert_pyskl(path, tmp_path / "out", with_score=True, max_persons=2, layout="coco17")
     assert report.layout == "coco17" and report.shape == (2, 3, 5, 17, 2)
     clip = open_arrays(tmp_path / "out", "default", "train").clip(0)[0]
     # persons 1 and 2 have the higher scores (0.6, 0.7): kept in their original order
     assert clip[2, 0, 0, 0] == pytest.approx(0.6) and clip[2, 0, 0, 1] == pytest.approx(0.7)
     assert clip[0, 1, 4, 0] == pytest.approx((((1 * 5 + 1) * 17 + 4) * 2) / 100)
     assert open_arrays(tmp_path / "out", "default", "test").labels.tolist() == [3, 1]
-    plain = convert_pyskl(path, tmp_path / "out2")
-    assert plain.shape == (2, 2, 5, 17, 3)
+    plain = convert_pyskl(path, tmp_path / "out2", layout="h36m17")
+    assert plain.shape == (2, 2, 5, 17, 3) and plain.layout == "h36m17"
 
 
 def test_bad_annotations_named_and_skippable(tmp_path):
@@ -99,7 +101,10 @@ def test_bad_annotations_named_and_skippable(tmp_path):
         (b"", "not a readable pickle"),
         (pickle.dumps([1, 2])[:-3], "not a readable pickle"),
         (pickle.dumps({"annotations": []}), "expected a dict with 'split' and 'annotations'"),
-        (pickle.dumps({"split": {}, "annotations": [_ann("a", 0, 1, 2, 18, 3)]}), "18 joints matches no known layout"),
+        (
+            pickle.dumps({"split": {}, "annotations": [_ann("a", 0, 1, 2, 18, 3)]}),
+            "18 3D joints matches no built-in layout",
+        ),
     ],
 )
 def test_bad_pickles(tmp_path, payload, words):
@@ -116,3 +121,24 @@ def test_with_score_requires_scores_and_cli(tmp_path, capsys):
     assert cli(["gendata", "pyskl", "--pkl", str(path), "--out", str(tmp_path / "o")]) == 0
     assert "wrote 2 clips" in capsys.readouterr().out
     assert cli(["gendata", "pyskl", "--pkl", str(tmp_path / "absent.pkl"), "--out", str(tmp_path / "o")]) == 2
+    assert cli(["gendata", "pyskl", "--pkl", str(path), "--out", str(tmp_path / "o"), "--layout", "penn13"]) == 2
+    assert "data has 25 joints but layout penn13" in capsys.readouterr().err
+
+
+def test_pyskl_normalisation_and_joint_order(tmp_path):
+    path = _write(tmp_path, _ntu3d())
+    convert_pyskl(path, tmp_path / "plain")
+    convert_pyskl(path, tmp_path / "centred", normalise={"centre": "first"})
+    raw = open_arrays(tmp_path / "plain", "xsub", "test").clip(0)[0]
+    centred = open_arrays(tmp_path / "centred", "xsub", "test")
+    spine_mid = raw[:, 0, 1, 0]  # centre joint of person 1 in frame 0
+    present = raw.any(axis=(0, 2))[None, :, None, :]
+    np.testing.assert_allclose(
+        centred.clip(0)[0], np.where(present, raw - spine_mid[:, None, None, None], 0), atol=1e-6
+    )
+    assert centred.preprocess["centre"] == "first"
+    order = list(range(25))
+    order[4], order[8] = 8, 4  # the file stores right_shoulder where the layout has left_shoulder
+    convert_pyskl(path, tmp_path / "swapped", joint_order=",".join(map(str, order)))
+    swapped = open_arrays(tmp_path / "swapped", "xsub", "test").clip(0)[0]
+    np.testing.assert_array_equal(swapped[:, :, [8, 4]], raw[:, :, [4, 8]])

@@ -17,9 +17,9 @@ from torch.utils.data import Dataset
 
 from ssl_skel.core.config import DataConfig
 from ssl_skel.data.sources import open_arrays
+from ssl_skel.data.spec import InputSpec
 from ssl_skel.data.storage import DataFormatError, SkeletonArrays
 from ssl_skel.data.transforms import Compose, build_eval_transform, build_transforms
-from ssl_skel.data.spec import InputSpec
 
 
 class SkeletonClips(Dataset):

@@ -20,6 +20,7 @@ A declaration file:
     gcn: {centre: spine, edges: [[left_hip, right_hip]]}   # optional: graph centre, extra edges
     view_bones: {z: [pelvis, spine], x: [right_hip, left_hip]}   # optional, for --align-view
 """
+
 from __future__ import annotations
 
 import logging
@@ -311,8 +312,9 @@ def candidates(num_joints: int, dims: int | None = None) -> list[str]:
     )
 
 
-def choose_layout(num_joints: int, where: str, requested: str | Path | Layout | None = None,
-                  dims: int | None = None) -> Layout:
+def choose_layout(
+    num_joints: int, where: str, requested: str | Path | Layout | None = None, dims: int | None = None
+) -> Layout:
     """The layout of data with `num_joints` joints: the requested one (checked), else the only candidate.
 
     No silent guesses: several candidates is an error that lists them; one is logged as assumed.
@@ -331,7 +333,8 @@ def choose_layout(num_joints: int, where: str, requested: str | Path | Layout | 
         )
     if len(names) > 1:
         raise LayoutError(
-            f"{where}: {num_joints} {kind}joints fits several layouts ({', '.join(names)}); pass --layout NAME or a file"
+            f"{where}: {num_joints} {kind}joints fits several layouts ({', '.join(names)}); "
+            "pass --layout NAME or a layout file"
         )
     log.info("%s: %d %sjoints: assuming layout %s (pass --layout to choose another)", where, num_joints, kind, names[0])
     return LAYOUTS[names[0]]

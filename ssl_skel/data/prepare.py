@@ -17,6 +17,7 @@ Options (all explicit, recorded as a dict):
 - zero_missing: an all-zero joint counts as missing (OpenPose writes undetected joints as 0, 0, 0).
 A person with no valid joint in a frame is absent there (all zero), as everywhere in the toolkit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -80,7 +81,7 @@ def as_actors(clip: Any) -> np.ndarray:
 def missing_joints(actors: np.ndarray, opts: Mapping[str, Any]) -> np.ndarray:
     """(M, T, V) bool: the joint's position is unknown (NaN/inf, or all zero with zero_missing)."""
     coords = actors[..., : coord_channels(actors, opts)]
-    bad = ~np.isfinite(actors).all(axis=-1)
+    bad = ~np.isfinite(coords).all(axis=-1)
     if opts["zero_missing"]:
         bad |= (coords == 0).all(axis=-1)
     return bad
@@ -90,10 +91,12 @@ def coord_channels(actors: np.ndarray, opts: Mapping[str, Any]) -> int:
     return actors.shape[-1] - 1 if opts["score"] else actors.shape[-1]
 
 
-def fill_missing(actors: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, CleanStats]:
-    """Interpolate missing joints along time per (person, joint); persons with nothing valid in a frame
-    stay absent. actors: (M, T, V, C), missing: (M, T, V)."""
-    out = np.where(missing[..., None], 0.0, actors).astype(np.float32)
+def fill_missing(actors: np.ndarray, missing: np.ndarray, coords: int) -> tuple[np.ndarray, CleanStats]:
+    """Interpolate the coordinates of missing joints along time per (person, joint); persons with nothing
+    valid in a frame stay absent. A score channel keeps its value (a missing score becomes 0).
+    actors: (M, T, V, C), missing: (M, T, V), coords: the coordinate channels (the first ones)."""
+    out = np.where(missing[..., None] & (np.arange(actors.shape[-1]) < coords), 0.0, actors)
+    out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
     stats = CleanStats()
     m_count, t_count, v_count, _ = actors.shape
     t_axis = np.arange(t_count)
@@ -104,15 +107,15 @@ def fill_missing(actors: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, C
             todo = missing[m, :, v] & frame_valid[m]
             if not todo.any() or not ok.any():
                 continue
-            for c in range(actors.shape[-1]):
+            for c in range(coords):
                 out[m, todo, v, c] = np.interp(t_axis[todo], t_axis[ok], actors[m, ok, v, c])
             stats.filled += int(todo.sum())
         never = missing[m].all(axis=0)  # joints never valid: the mean of the person's other joints
         if never.any() and (~never).any():
             rows = np.flatnonzero(frame_valid[m])
-            mean = out[m][:, ~never].mean(axis=1)  # (T, C)
+            mean = out[m][:, ~never, :coords].mean(axis=1)  # (T, coords)
             for v in np.flatnonzero(never):
-                out[m, rows, v] = mean[rows]
+                out[m, rows, v, :coords] = mean[rows]
             stats.filled += len(rows) * int(never.sum())
     stats.absent_frames = int((~frame_valid).sum())
     out[~frame_valid] = 0.0
@@ -157,13 +160,17 @@ def normalise(actors: np.ndarray, layout: Layout, opts: Mapping[str, Any]) -> np
     return np.where(here[..., None, None], out, 0.0).astype(np.float32)
 
 
-def clean_clip(clip: Any, layout: Layout, opts: Mapping[str, Any], channels: int | None = None) -> tuple[np.ndarray, CleanStats]:
+def clean_clip(
+    clip: Any, layout: Layout, opts: Mapping[str, Any], channels: int | None = None
+) -> tuple[np.ndarray, CleanStats]:
     """One raw clip -> (M, T, V, C) prepared as the importer stores it; ClipError says what is wrong."""
     actors = as_actors(clip)
     _, _, v, c = actors.shape
     if v != layout.num_joints:
-        raise ClipError(f"shape {actors.shape[1:] if actors.shape[0] == 1 else actors.shape}: {v} joints, "
-                        f"layout {layout.name} has {layout.num_joints}")
+        raise ClipError(
+            f"shape {actors.shape[1:] if actors.shape[0] == 1 else actors.shape}: {v} joints, "
+            f"layout {layout.name} has {layout.num_joints}"
+        )
     if channels is not None and c != channels:
         raise ClipError(f"{c} channels, expected {channels}")
     missing = missing_joints(actors, opts)
@@ -175,7 +182,9 @@ def clean_clip(clip: Any, layout: Layout, opts: Mapping[str, Any], channels: int
                 f"{int(missing.sum())} missing (NaN) joint values, first at person {m} frame {t} joint "
                 f"{layout.joint_names[j]!r} (use missing='fill' / --missing fill to interpolate them)"
             )
-        actors, stats = fill_missing(actors, missing)
+        actors, stats = fill_missing(actors, missing, coord_channels(actors, opts))
+    elif not np.isfinite(actors).all():  # a NaN score alone: confidence 0
+        actors = np.nan_to_num(actors, nan=0.0, posinf=0.0, neginf=0.0)
     return normalise(actors, layout, opts), stats
 
 

@@ -6,6 +6,7 @@ declaration as plain types) and so does the converter's normalisation (`preproce
 checkpoint alone can rebuild its encoder and prepare raw clips the way its training data was
 prepared. Specs from older checkpoints carry only the layout name (a built-in).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class InputSpec:
         )
 
     @classmethod
-    def for_layout(cls, layout: Layout, in_channels: int, num_persons: int, clip_length: int,
-                   preprocess: dict | None = None) -> InputSpec:
+    def for_layout(
+        cls, layout: Layout, in_channels: int, num_persons: int, clip_length: int, preprocess: dict | None = None
+    ) -> InputSpec:
         return cls(layout.name, in_channels, num_persons, clip_length, layout.to_dict(), preprocess)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ssl_skel.data.formats.common import iter_chunks, layout_for_joints, load_pickle, publish, staged_writer
+from ssl_skel.data.layouts import Layout, choose_layout, joint_permutation
 from ssl_skel.data.storage import PARTS, DataFormatError, SkeletonArrays
 
 log = logging.getLogger(__name__)
@@ -172,8 +173,19 @@ def open_legacy(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
     )
 
 
-def convert_legacy(path: str | Path, out: str | Path, benchmark: str | None = None, chunk: int = 256) -> Path:
-    """Write a legacy layout (both parts) as a native dataset folder with one benchmark split."""
+def convert_legacy(
+    path: str | Path,
+    out: str | Path,
+    benchmark: str | None = None,
+    chunk: int = 256,
+    layout: str | Path | Layout | None = None,
+    joint_order: str | list | None = None,
+) -> Path:
+    """Write a legacy layout (both parts) as a native dataset folder with one benchmark split.
+
+    `layout` (a name or a file) overrides the joint-count guess; `joint_order` maps the arrays'
+    joint order onto it.
+    """
     path, out = Path(path), Path(out)
     if not detect(path):
         raise DataFormatError(f"{path}: neither a UmURL/AimCLR-style folder ({{train,val}}_data_joint.npy) nor a CTR-GCN .npz")
@@ -186,12 +198,17 @@ def convert_legacy(path: str | Path, out: str | Path, benchmark: str | None = No
     if any(s[0] != c or s[2] != v or s[3] != m for s in shapes.values()):
         raise DataFormatError(f"{path}: train and test shapes differ ({shapes['train']} vs {shapes['test']})")
     t_max = max(s[1] for s in shapes.values())
+    try:
+        chosen = choose_layout(v, str(path), layout if layout is not None else parts["train"].layout)
+        perm = joint_permutation(joint_order, chosen) if joint_order is not None else slice(None)
+    except ValueError as exc:
+        raise DataFormatError(str(exc)) from None
     n_train, n = len(parts["train"]), sum(len(a) for a in parts.values())
     writer = staged_writer(out, n, (c, t_max, v, m))
     row = 0
     for arrays in parts.values():
         for sl in iter_chunks(len(arrays), chunk):
-            block = np.asarray(arrays.data[sl], dtype=np.float32)
+            block = np.asarray(arrays.data[sl], dtype=np.float32)[:, :, :, perm]
             writer.data[row + sl.start : row + sl.stop, :, : block.shape[2]] = block
         row += len(arrays)
     labels = np.concatenate([a.labels for a in parts.values()])
@@ -199,7 +216,7 @@ def convert_legacy(path: str | Path, out: str | Path, benchmark: str | None = No
     names = [name for a in parts.values() for name in a.names]
     splits = {bench: {"train": list(range(n_train)), "test": list(range(n_train, n))}}
     num_classes = max(a.num_classes for a in parts.values())
-    writer.finish(labels, num_frames, names, splits, parts["train"].layout,
+    writer.finish(labels, num_frames, names, splits, chosen,
                   class_names=None, source={"converter": "ssl_skel.data.formats.legacy", "path": str(path.resolve()),
                                             "num_classes": num_classes})
     publish(out)

@@ -7,10 +7,14 @@ optional, "total_frames"}`. 3D NTU annotations (V = 25, C = 3) become ntu25 clip
 keypoint score as a third channel when `with_score` is set (as pyskl's 2D GCN inputs do).
 Split names `<bench>_train` / `<bench>_val` (or `_test`) become benchmark `<bench>` with parts
 train / test; plain `train` / `val` / `test` become benchmark "default". Coordinates are kept
-as the toolkit prepared them (pyskl already normalised its 3D data).
+as the toolkit prepared them (pyskl already normalised its 3D data) unless `normalise` asks for
+centring / view alignment / scaling (`ssl_skel.data.prepare`, recorded in the manifest). The layout
+is `layout` (a name or a file) or the only built-in one with that joint count and dimension;
+`joint_order` maps another joint order onto it.
 
 Unpickling runs code from the file: convert only pickles from a source you trust.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from ssl_skel.data.formats.common import layout_for_joints, load_pickle, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import load_pickle, publish, report_bad, staged_writer
+from ssl_skel.data.layouts import Layout, choose_layout, joint_permutation
+from ssl_skel.data.prepare import ClipError, clean_clip, preprocess_options, to_ctvm
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -57,12 +63,16 @@ def _check_annotation(ann: Any, i: int, with_score: bool) -> tuple[str, np.ndarr
             raise DataFormatError(f"{where}: no {key!r}")
     kp = np.asarray(ann["keypoint"])
     if kp.ndim != 4 or kp.shape[-1] not in (2, 3) or kp.dtype.kind not in "fiu":
-        raise DataFormatError(f"{where}: keypoint has shape {kp.shape} ({kp.dtype}), expected numeric (M, T, V, 2 or 3)")
+        raise DataFormatError(
+            f"{where}: keypoint has shape {kp.shape} ({kp.dtype}), expected numeric (M, T, V, 2 or 3)"
+        )
     if kp.shape[1] == 0:
         raise DataFormatError(f"{where}: keypoint has no frames")
     total = ann.get("total_frames", kp.shape[1])
     if int(total) != kp.shape[1]:
-        log.warning("%s: total_frames %s but keypoint has %d frames; using the keypoint frames", where, total, kp.shape[1])
+        log.warning(
+            "%s: total_frames %s but keypoint has %d frames; using the keypoint frames", where, total, kp.shape[1]
+        )
     score = None
     if with_score:
         if "keypoint_score" not in ann:
@@ -89,7 +99,15 @@ def _select_persons(kp: np.ndarray, score: np.ndarray | None, raw_score: np.ndar
 
 
 def convert_pyskl(
-    path: str | Path, out: str | Path, *, with_score: bool = False, max_persons: int | None = None, skip_bad: bool = False
+    path: str | Path,
+    out: str | Path,
+    *,
+    with_score: bool = False,
+    max_persons: int | None = None,
+    skip_bad: bool = False,
+    layout: str | Path | Layout | None = None,
+    joint_order: str | list | None = None,
+    normalise: dict | None = None,
 ) -> PysklReport:
     """Convert an annotation pickle into `out` (see the module docstring)."""
     path, out = Path(path), Path(out)
@@ -112,29 +130,55 @@ def convert_pyskl(
     report_bad(bad, len(obj["annotations"]), skip_bad, "annotation")
     if not good:
         raise DataFormatError(f"{path}: no annotations")
-    (v, c), = shapes
-    layout = layout_for_joints(v, f"{path}: ")
+    ((v, c),) = shapes
+    chosen = _layout(path, v, c, layout)
+    perm = joint_permutation(joint_order, chosen) if joint_order is not None else None
+    opts = preprocess_options(normalise or {"centre": "none"}, score=with_score)
     channels = c + 1 if with_score else c
     if with_score and c != 2:
         raise DataFormatError(f"{path}: with_score needs 2D keypoints, these have {c} channels")
     m = max(kp.shape[0] for _, kp, _, _, _ in good)
     m = min(m, max_persons) if max_persons else m
     t_max = max(kp.shape[1] for _, kp, _, _, _ in good)
-    splits = _splits(obj["split"], [g[0] for g in good], path)
-    writer = staged_writer(out, len(good), (channels, t_max, v, m))
-    for i, (name, kp, score, _, raw_score) in enumerate(good):
+    clips = []
+    for name, kp, score, _, raw_score in good:
         kp, score = _select_persons(kp, score, raw_score, m)
         clip = kp.astype(np.float32)
         if score is not None:
             clip = np.concatenate([clip, score[..., None].astype(np.float32)], axis=-1)
-        writer.data[i, :, : clip.shape[1], :, : clip.shape[0]] = clip.transpose(3, 1, 2, 0)
-    names = [g[0] for g in good]
-    source = {"converter": "ssl_skel.data.formats.pyskl_pkl", "pickle": str(path.resolve()), "with_score": with_score,
-              "max_persons": max_persons, "bad_annotations": dict(sorted(bad.items()))}
-    writer.finish([g[3] for g in good], [g[1].shape[1] for g in good], names, splits, layout, source=source)
+        if perm is not None:
+            clip = clip[:, :, perm]
+        try:
+            clips.append(clean_clip(clip, chosen, opts)[0])
+        except ClipError as exc:
+            bad[name] = f"{path}: annotation {name}: {exc}"
+    report_bad(bad, len(obj["annotations"]), skip_bad, "annotation")
+    kept = [(g, clip) for g, clip in zip(good, clips) if g[0] not in bad]
+    names = [g[0] for g, _ in kept]
+    splits = _splits(obj["split"], names, path)
+    writer = staged_writer(out, len(kept), (channels, t_max, v, m))
+    for i, (_, clip) in enumerate(kept):
+        writer.data[i, :, : clip.shape[1], :, : clip.shape[0]] = to_ctvm(clip)
+    source = {
+        "converter": "ssl_skel.data.formats.pyskl_pkl",
+        "pickle": str(path.resolve()),
+        "with_score": with_score,
+        "max_persons": max_persons,
+        "joint_order": joint_order if joint_order is None or isinstance(joint_order, str) else list(joint_order),
+        "bad_annotations": dict(sorted(bad.items())),
+    }
+    labels, lengths = [g[3] for g, _ in kept], [g[1].shape[1] for g, _ in kept]
+    writer.finish(labels, lengths, names, splits, chosen, source=source, preprocess=opts)
     publish(out)
     counts = {b: {p: len(idx) for p, idx in parts.items()} for b, parts in splits.items()}
-    return PysklReport(out, len(good), layout, (len(good), channels, t_max, v, m), counts, bad)
+    return PysklReport(out, len(kept), chosen.name, (len(kept), channels, t_max, v, m), counts, bad)
+
+
+def _layout(path: Path, v: int, c: int, requested: str | Path | Layout | None) -> Layout:
+    try:
+        return choose_layout(v, str(path), requested, dims=c)
+    except ValueError as exc:
+        raise DataFormatError(str(exc)) from None
 
 
 def _splits(split: Any, names: list[str], path: Path) -> dict[str, dict[str, list[int]]]:
@@ -148,6 +192,8 @@ def _splits(split: Any, names: list[str], path: Path) -> dict[str, dict[str, lis
         bench, part = split_key(str(key))
         rows = [index[str(n)] for n in members if str(n) in index]
         if len(rows) < len(members):
-            log.warning("%s: split %s names %d frame_dir(s) without a usable annotation", path, key, len(members) - len(rows))
+            log.warning(
+                "%s: split %s names %d frame_dir(s) without a usable annotation", path, key, len(members) - len(rows)
+            )
         out.setdefault(bench, {"train": [], "test": []})[part] = rows
     return out

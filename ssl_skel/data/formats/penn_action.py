@@ -1,0 +1,132 @@
+"""Penn Action `labels/*.mat` -> the on-disk array format, through the generic importer (`arrays`).
+
+Each `.mat` (scipy.io.loadmat, `mat_dtype=True`: some files store x/y as uint8/uint16, where
+arithmetic would wrap) holds `x`, `y` (T, 13) pixels (origin top-left, y down), `visibility`
+(T, 13), `action`, `pose` (view), `train` (1 train, -1 test), `bbox`, `dimensions`. Layout
+penn13 (official README order), 15 classes in alphabetical order, the official single split as
+benchmark "official" (1258 train / 1068 test).
+
+Invisible joints: 22% of the points; many carry a sentinel near the top-left corner (x = y ~ 1 px),
+so by default they are missing and filled by interpolation in time ("fill"); `visibility=
+"channel"` also keeps the flag as a third channel (a score); "keep" uses the annotated values as
+they are. The default normalisation is the first-frame head as the origin and the clip's RMS
+radius as the unit (pixel sizes differ between clips: 71 frame sizes occur).
+
+The reader writes one `.npy` per clip plus a table into `<out>/.penn_clips` and calls
+`convert_arrays`, so it is parallel, resumable and reports bad files the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ssl_skel.core.io import atomic_save_npy
+from ssl_skel.data.formats.arrays import ArraysReport, SplitRule, convert_arrays
+from ssl_skel.data.formats.common import parallel_map
+from ssl_skel.data.storage import DataFormatError
+
+log = logging.getLogger(__name__)
+
+CLASSES = (
+    "baseball_pitch", "baseball_swing", "bench_press", "bowl", "clean_and_jerk", "golf_swing", "jump_rope",
+    "jumping_jacks", "pullup", "pushup", "situp", "squat", "strum_guitar", "tennis_forehand", "tennis_serve",
+)  # fmt: skip
+NUM_FILES = 2326
+VISIBILITY = ("fill", "channel", "keep")
+BENCHMARK = "official"
+DEFAULT_OPTIONS = {"centre": "first", "align_view": False, "scale": "rms"}
+
+
+def read_penn_mat(path: str | Path, visibility: str = "fill") -> tuple[np.ndarray, dict[str, str]]:
+    """One `.mat` -> (clip (T, 13, 2 or 3) float32, table row {label, split, view}); DataFormatError if unreadable."""
+    import scipy.io  # lazy: only this reader needs scipy.io
+
+    path = Path(path)
+    try:
+        m = scipy.io.loadmat(path, mat_dtype=True)
+        xy = np.stack([m["x"], m["y"]], axis=-1).astype(np.float32)
+        vis = np.asarray(m["visibility"]).astype(bool)
+        action, view = str(m["action"][0]), str(m["pose"][0])
+        train = int(np.asarray(m["train"]).ravel()[0])
+    except Exception as exc:  # noqa: BLE001 - scipy.io fails in many ways on damaged files (MatReadError, ...)
+        raise DataFormatError(f"{path}: not a readable Penn Action .mat ({type(exc).__name__}: {exc})") from None
+    if xy.ndim != 3 or xy.shape[1:] != (13, 2) or vis.shape != xy.shape[:2]:
+        raise DataFormatError(f"{path}: x/y/visibility of shapes {xy.shape[:2]}/{vis.shape}, expected (T, 13)")
+    if train not in (1, -1):
+        raise DataFormatError(f"{path}: train flag {train}, expected 1 or -1")
+    if visibility in ("fill", "channel"):
+        xy[~vis] = np.nan  # missing: filled by the importer
+    if visibility == "channel":
+        xy = np.concatenate([xy, vis[..., None].astype(np.float32)], axis=-1)
+    return xy, {"label": action, "split": "train" if train == 1 else "test", "view": view}
+
+
+def _extract(job: tuple[str, str, str]) -> tuple[str, dict[str, str] | None, str | None]:
+    mat, npy, visibility = job
+    name = Path(mat).stem
+    try:
+        clip, row = read_penn_mat(mat, visibility)
+    except DataFormatError as exc:
+        return name, None, str(exc)
+    if not Path(npy).exists():
+        atomic_save_npy(Path(npy), clip)
+    return name, row, None
+
+
+def convert_penn(
+    raw: str | Path,
+    out: str | Path,
+    *,
+    visibility: str = "fill",
+    options: dict | None = None,
+    workers: int = 1,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> ArraysReport:
+    """Convert the `labels/` folder of Penn Action (`raw` is the dataset folder or `labels/` itself)."""
+    raw, out = Path(raw), Path(out)
+    labels = raw / "labels" if (raw / "labels").is_dir() else raw
+    mats = sorted(labels.glob("*.mat"))
+    if not mats:
+        raise DataFormatError(f"{labels}: no Penn Action .mat files (expected labels/0001.mat ... 2326.mat)")
+    if len(mats) != NUM_FILES:
+        log.info("%s: %d of the %d .mat files of the release", labels, len(mats), NUM_FILES)
+    if visibility not in VISIBILITY:
+        raise DataFormatError(f"visibility {visibility!r} must be one of {VISIBILITY}")
+    clips = out / f".penn_clips_{visibility}"
+    clips.mkdir(parents=True, exist_ok=True)
+    jobs = [(str(p), str(clips / f"{p.stem}.npy"), visibility) for p in mats]
+    rows, unreadable = {}, {}
+    for name, row, error in parallel_map(_extract, jobs, workers, "read penn .mat", progress):
+        if error:
+            unreadable[name] = error
+        else:
+            rows[name] = row
+    table = clips / "table.csv"
+    with open(table, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["clip", "label", "split", "view"])
+        writer.writeheader()
+        for name in sorted(rows):
+            writer.writerow({"clip": name, **rows[name]})
+    opts = {**DEFAULT_OPTIONS, **dict(options or {})}
+    opts.update(score=visibility == "channel", missing="fill" if visibility != "keep" else "bad")
+    report = convert_arrays(
+        out,
+        folder=clips,
+        table=table,
+        layout="penn13",
+        classes=list(CLASSES),
+        split=SplitRule(column="split", benchmark=BENCHMARK),
+        options=opts,
+        workers=workers,
+        skip_bad=skip_bad,
+        progress=progress,
+        known_bad=unreadable,
+        source_info={"dataset": "penn_action", "raw": str(labels.resolve()), "visibility": visibility,
+                     "unreadable": dict(sorted(unreadable.items()))},
+    )  # fmt: skip
+    return report
