@@ -64,6 +64,7 @@ def test_pretrain_interrupt_resume_and_load(tiny_data, tmp_path, capsys):
 
     from ssl_skel.core.checkpoint import load_checkpoint
     from ssl_skel.core.config import load_config
+    from ssl_skel.data.layouts import NTU25
     from ssl_skel.evaluation.api import load_encoder
 
     ck = load_checkpoint(run / "last.pt")
@@ -73,7 +74,14 @@ def test_pretrain_interrupt_resume_and_load(tiny_data, tmp_path, capsys):
         "name": "unified",
         "params": ck["encoder"]["params"],
         "prefix": "encoder.",
-        "spec": {"layout": "ntu25", "in_channels": 3, "num_persons": 2, "clip_length": 16},
+        "spec": {
+            "layout": "ntu25",
+            "in_channels": 3,
+            "num_persons": 2,
+            "clip_length": 16,
+            "layout_def": NTU25.to_dict(),  # the layout in full: load_encoder needs no layout file
+            "preprocess": ck["encoder"]["spec"]["preprocess"],
+        },
     }
     assert ck["encoder"]["params"]["hidden_size"] == 16 and ck["encoder"]["params"]["num_layers"] == 1
     history = ck["metrics"]["history"]
