@@ -135,7 +135,7 @@ def test_shipped_presets_inherit_from_the_paper_preset() -> None:
     xsub, xview = load_config("ntu60_xsub"), load_config("ntu60_xview")
     assert xview.data.benchmark == "xview" and xview.train.batch_size == 2 * xsub.train.batch_size
     assert xview.data.augment == xsub.data.augment and xview.train.epochs == xsub.train.epochs == 451
-    assert load_config("ntu120_xset").data.root == "data/ntu120"
+    assert load_config("ntu120_xset").data.root == "data/ntu120_umurl"
 
 
 def test_base_errors_name_the_file(tmp_path: Path) -> None:

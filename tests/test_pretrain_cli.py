@@ -135,9 +135,9 @@ def test_presets_validate(preset):
     assert cfg.model.name == "unified" and cfg.objective.name == "umurl"
     if preset.startswith("ntu"):
         dataset = preset.split("_")[0]
-        assert cfg.data.root == f"data/{dataset}" and cfg.data.clip_length == 64
+        assert cfg.data.root == f"data/{dataset}_umurl" and cfg.data.clip_length == 64
         assert cfg.data.make_command.startswith("python data_gen/ntu_gendata.py --raw ")
-        assert cfg.data.make_command.endswith(f"--out data/{dataset} --dataset {dataset}")
+        assert cfg.data.make_command.endswith(f"--out data/{dataset}_umurl --dataset {dataset} --profile umurl")
         # the authors' 5e-4 at their global batch (4 GPUs), via the linear scaling rule
         from ssl_skel.engine.schedule import scaled_lr
 
