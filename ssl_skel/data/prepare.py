@@ -207,16 +207,19 @@ def to_ctvm(actors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(actors.transpose(3, 1, 2, 0), dtype=np.float32)
 
 
-def prepare_batch(clips: Sequence[Any], spec: InputSpec) -> np.ndarray:
+def prepare_batch(
+    clips: Sequence[Any], spec: InputSpec, *, resize: str = "endpoints", view: str = "none"
+) -> np.ndarray:
     """Raw clips (each (T, V, C) or (M, T, V, C), any length) -> (N, C, clip_length, V, M) as evaluation saw them.
 
     Replays the normalisation recorded in `spec.preprocess` (none for datasets that did not record one:
     their clips are taken as already normalised), pads or selects persons to `spec.num_persons`, and
-    applies the dataset's eval transform (`build_eval_transform`) to all frames of each clip.
+    applies the dataset's own eval transform (`build_eval_transform` with the run's `data.resize` and
+    `data.preprocess`, here `resize` and `view`) to all frames of each clip.
     """
     layout = spec.skeleton
     opts = preprocess_options(spec.preprocess or {"centre": "none"})
-    transform = build_eval_transform(spec.clip_length)
+    transform = build_eval_transform(spec.clip_length, resize=resize, preprocess=view)
     out = []
     for i, clip in enumerate(clips):
         try:

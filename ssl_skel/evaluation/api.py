@@ -26,10 +26,13 @@ def load_encoder(path: str | Path, device: str | torch.device | None = None) -> 
     """Rebuild the encoder stored in a checkpoint (any kind) as a frozen eval-mode module.
 
     Example: `enc = load_encoder("runs/synthetic/last.pt"); z = enc.embed(x)` with
-    `x: (N, C, T, V, M)` gives `(N, enc.dim)` features.
+    `x: (N, C, T, V, M)` gives `(N, enc.dim)` features; `enc.embed_clips(clips)` takes raw clips
+    ((T, V, C) or (M, T, V, C) arrays of any length) and prepares them as the run's evaluation did.
     """
-    encoder, _ = encoder_from_checkpoint(path)
-    frozen = FrozenEncoder(encoder, source=str(path))
+    encoder, payload = encoder_from_checkpoint(path)
+    data = (payload.get("config") or {}).get("data") or {}
+    view = {"resize": data.get("resize", "endpoints"), "view": data.get("preprocess", "none")}
+    frozen = FrozenEncoder(encoder, source=str(path), eval_view=view)
     if device is not None:
         frozen.to(device)
     return frozen

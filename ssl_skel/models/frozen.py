@@ -8,10 +8,13 @@ encoder calls `freeze` again from its own `train()` so BatchNorm statistics neve
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
+from ssl_skel.data.layouts import Layout
+from ssl_skel.data.prepare import prepare_batch
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 
 
@@ -29,10 +32,12 @@ class FrozenEncoder(nn.Module):
     statistics cannot drift during a linear probe (moco-v3's sanity check asserts the same).
     """
 
-    def __init__(self, encoder: SkeletonEncoder, source: str = "") -> None:
+    def __init__(self, encoder: SkeletonEncoder, source: str = "", eval_view: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.encoder = freeze(encoder)
         self.source = source
+        # the run's eval-view settings (data.resize, data.preprocess), replayed by prepare()
+        self.eval_view = {"resize": "endpoints", "view": "none", **dict(eval_view or {})}
 
     def train(self, mode: bool = True) -> FrozenEncoder:  # noqa: ARG002 - frozen on purpose
         super().train(False)
@@ -49,6 +54,11 @@ class FrozenEncoder(nn.Module):
     @property
     def layout(self) -> str:
         return self.encoder.spec.layout
+
+    @property
+    def skeleton(self) -> Layout:
+        """The layout the encoder was trained on, in full (from the checkpoint, no file needed)."""
+        return self.encoder.layout
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -86,6 +96,25 @@ class FrozenEncoder(nn.Module):
     def embed(self, x: torch.Tensor, modality: str | None = "fused") -> torch.Tensor:
         """x: (N, C, T, V, M) joints -> (N, dim) features ("fused" for unified encoders)."""
         return self.embed_modalities(x, (modality or self.modalities[0],))[modality or self.modalities[0]]
+
+    def prepare(self, clips: Sequence[Any]) -> torch.Tensor:
+        """Raw clips -> the (N, C, T, V, M) batch evaluation saw.
+
+        clips: a list of arrays, each (T, V, C) or (M, T, V, C), any length and number of persons. The
+        training data's normalisation (centring, view alignment, scaling, missing joints; stored in the
+        checkpoint), person padding or selection and the dataset's eval transform (resampling to the
+        clip length) are applied: `ssl_skel.data.prepare.prepare_batch`.
+        """
+        return torch.from_numpy(prepare_batch(clips, self.spec, **self.eval_view))
+
+    def embed_clips(self, clips: Sequence[Any], modality: str | None = "fused", batch_size: int = 256) -> torch.Tensor:
+        """Raw clips (see `prepare`) -> (N, dim) features, `batch_size` clips per forward pass."""
+        parts = [
+            self.embed(self.prepare(clips[i : i + batch_size]), modality) for i in range(0, len(clips), batch_size)
+        ]
+        if not parts:
+            raise ValueError("embed_clips: no clips given")
+        return torch.cat(parts)
 
     def forward(self, x: torch.Tensor, modality: str | None = "fused") -> torch.Tensor:
         return self.embed(x, modality)
