@@ -1,24 +1,34 @@
-"""NTU conversion speed and memory on generated files in the real `.skeleton` format.
+"""NTU conversion speed and memory at full scale, side by side with the authors' converter.
 
-    python benchmarks/gendata_speed.py [--files 300] [--frames 100] [--workers 1 2]
+    python benchmarks/gendata_speed.py --files 56880 --workers 2 --reference /path/to/UmURL --subset 400
 
-Writes `--files` synthetic recordings (random walks, one or two bodies, noise bodies now and
-then; CRLF, the official field layout) into a temp folder, then converts them with each worker
-count in a fresh process and prints files/s for a cold run and for a cached re-run, plus peak
-memory: the converting process's max RSS, its workers' max RSS, and the peak of Python
-allocations (tracemalloc, measured on an extra untimed 1-worker run) in the converting process.
+Writes `--pool` distinct recordings in the official `.skeleton` text format (random walks,
+32-300 frames, mostly around 80 as in NTU RGB+D; one body, two for the mutual actions
+A050-A060, a short-lived noise body in every 5th file; CRLF, the official field layout) and
+links them under `--files` distinct NTU sample names (hard links: generating 56,880 files of
+text would take longer than converting them; every name is parsed on its own). Then, in
+fresh processes:
+
+- ours: `convert_ntu` with each `--workers` count on all files (cold: nothing cached), and
+  on the first `--subset` files: files/s, the converting process's and its workers' max RSS;
+- with `--reference PATH` (a local checkout of HuiGuanLab/UmURL, nothing copied): their
+  `data_gen/ntu_gendata.gendata` (read_xyz + pre_normalization, one process; it holds the
+  whole (N, 3, 300, 25, 2) array and its motion and bone copies in memory) on the same
+  `--subset` files, xsub train and val, alternating with ours on that subset over `--rounds`.
+
+Printed: files/s per run, the ratio ours (all files, N workers) / theirs (subset), and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -36,96 +46,172 @@ def _body_lines(rng: np.random.Generator, body_id: int, xyz: np.ndarray) -> list
     return lines
 
 
-def write_files(folder: Path, count: int, frames: int, seed: int = 0) -> int:
-    """Write `count` files named like NTU samples; returns the total bytes written."""
-    if count > 2040:
-        raise ValueError("at most 2040 files (the generated sample names repeat after that)")
-    rng = np.random.default_rng(seed)
+def sample_name(i: int) -> str:
+    """The i-th of 17 * 3 * 40 * 2 * 60 = 244,800 distinct NTU-60 sample names."""
+    i, action = divmod(i, 60)
+    i, setup = divmod(i, 17)
+    i, camera = divmod(i, 3)
+    i, subject = divmod(i, 40)
+    replication = i % 2
+    return f"S{1 + setup:03d}C{1 + camera:03d}P{1 + subject:03d}R{1 + replication:03d}A{1 + action:03d}"
+
+
+def recording(rng: np.random.Generator, i: int, frames: int, two_bodies: bool) -> bytes:
     template = np.stack([np.linspace(-0.3, 0.3, 25), np.linspace(-0.8, 0.9, 25), np.full(25, 3.0)], axis=1)
+    n_bodies = 2 if two_bodies else 1
+    walk = np.cumsum(rng.normal(scale=0.01, size=(n_bodies, frames, 25, 3)), axis=1) + template
+    walk[1:] += [1.0, 0, 0.2]
+    lines = [str(frames)]
+    for t in range(frames):
+        noise = t < 8 and i % 5 == 0  # a short-lived noise body in every 5th file
+        lines.append(str(n_bodies + noise))
+        for b in range(n_bodies):
+            lines += _body_lines(rng, 72057594037927936 + 10 * i + b, walk[b, t])
+        if noise:
+            lines += _body_lines(rng, 999, template * [3.0, 0.1, 1.0])
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def write_files(folder: Path, count: int, pool: int = 400, seed: int = 0) -> int:
+    """`count` NTU-named files linking to `pool` distinct recordings; returns the bytes they name."""
+    if count > 244800:
+        raise ValueError("at most 244,800 files (distinct NTU-60 sample names)")
+    rng = np.random.default_rng(seed)
+    store = folder.parent / (folder.name + "_pool")
+    store.mkdir(parents=True, exist_ok=True)
+    sizes = {}
     total = 0
     for i in range(count):
-        action = 1 + i % 60
-        name = f"S{1 + i % 17:03d}C{1 + i % 3:03d}P{1 + i % 40:03d}R{1 + i % 2:03d}A{action:03d}"
-        n_bodies = 2 if action >= 50 else 1
-        walk = np.cumsum(rng.normal(scale=0.01, size=(n_bodies, frames, 25, 3)), axis=1) + template
-        walk[1:] += [1.0, 0, 0.2]
-        lines = [str(frames)]  # (string formatting dominates the generation time)
-        for t in range(frames):
-            noise = t < 8 and i % 5 == 0  # a short-lived noise body in every 5th file
-            lines.append(str(n_bodies + noise))
-            for b in range(n_bodies):
-                lines += _body_lines(rng, 72057594037927936 + 10 * i + b, walk[b, t])
-            if noise:
-                lines += _body_lines(rng, 999, template * [3.0, 0.1, 1.0])
-        payload = ("\r\n".join(lines) + "\r\n").encode()
-        (folder / f"{name}.skeleton").write_bytes(payload)  # names are unique for up to 2040 files
-        total += len(payload)
+        name = sample_name(i)
+        two = int(name[-3:]) >= 50
+        key = (i % pool, two)
+        src = store / f"{key[0]}_{int(two)}.skeleton"
+        if key not in sizes:
+            frames = int(np.clip(rng.lognormal(np.log(80), 0.45), 32, 300))
+            src.write_bytes(recording(rng, i, frames, two))
+            sizes[key] = src.stat().st_size
+        os.link(src, folder / f"{name}.skeleton")
+        total += sizes[key]
     return total
 
 
-def _run_one(raw: str, out: str, workers: int) -> dict:
-    """Child process: convert once cold and once from cache; report timings and memory."""
+def _ours(raw: str, out: str, workers: int) -> dict:
+    """Child process: one cold conversion; timings and memory."""
     from ssl_skel.data.formats.ntu import convert_ntu
 
     t0 = time.perf_counter()
-    cold = convert_ntu(raw, out, "ntu120", workers=workers, progress=False, missing_file=None)
-    t1 = time.perf_counter()
-    warm = convert_ntu(raw, out, "ntu120", workers=workers, progress=False)
-    t2 = time.perf_counter()
-    # Python allocations of one more cold conversion (tracemalloc slows parsing, so it is not timed)
-    tracemalloc.start()
-    convert_ntu(raw, out + "_traced", "ntu120", workers=1, progress=False)
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    report = convert_ntu(raw, out, "ntu60", workers=workers, progress=False, missing_file=None)
     return {
-        "files": cold.num_samples,
-        "cold_s": t1 - t0,
-        "cached_s": t2 - t1,
-        "parsed": cold.parsed,
-        "from_cache": warm.from_cache,
-        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "children_maxrss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "traced_peak_mb": traced_peak / 2**20,
+        "files": report.num_samples,
+        "seconds": time.perf_counter() - t0,
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "children_maxrss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
-def main() -> int:
+def _theirs(reference: str, raw: str, out: str) -> dict:
+    """Child process (their checkout on the path): their gendata for xsub train + val."""
+    import contextlib
+    import io
+
+    sys.path.insert(0, reference)
+    from data_gen import ntu_gendata
+
+    os.makedirs(out, exist_ok=True)
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for part in ("train", "val"):
+            ntu_gendata.gendata(raw, out, None, benchmark="xsub", part=part)
+    return {
+        "files": len(os.listdir(raw)),
+        "seconds": time.perf_counter() - t0,
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "children_maxrss_mib": 0.0,
+    }
+
+
+def _child(argv: list[str], env: dict | None = None) -> dict:
+    res = subprocess.run([sys.executable, __file__, *argv], check=True, capture_output=True, text=True, env=env)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=300)
-    parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--pool", type=int, default=400, help="distinct recordings behind the file names")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--reference", default=None, help="local checkout of HuiGuanLab/UmURL")
+    parser.add_argument("--subset", type=int, default=400, help="files converted by both sides")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--tmp", default=None, help="folder for the generated files (default: system temp)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_run_one(args.child[0], args.child[1], int(args.child[2]))))
+        kind, *rest = args.child
+        result = _ours(rest[0], rest[1], int(rest[2])) if kind == "ours" else _theirs(*rest)
+        print(json.dumps(result))
         return 0
-    with tempfile.TemporaryDirectory(prefix="gendata_speed_") as tmp:
+    print(f"python benchmarks/gendata_speed.py {' '.join(argv)}")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} logical CPUs; load average "
+        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="gendata_speed_", dir=args.tmp) as tmp:
         raw = Path(tmp) / "raw"
         raw.mkdir()
         t0 = time.perf_counter()
-        size = write_files(raw, args.files, args.frames)
-        files = len(list(raw.glob("*.skeleton")))
+        size = write_files(raw, args.files, args.pool)
+        subset = Path(tmp) / "subset"
+        subset.mkdir()
+        for name in sorted(os.listdir(raw))[: args.subset]:
+            os.link(raw / name, subset / name)
         print(
-            f"generated {files} .skeleton files ({size / 2**20:.1f} MiB, {args.frames} frames each) "
-            f"in {time.perf_counter() - t0:.1f} s"
+            f"generated {args.files} .skeleton files ({size / 2**30:.2f} GiB of text, {args.pool} distinct "
+            f"recordings x 2 body counts) in {time.perf_counter() - t0:.1f} s",
+            flush=True,
         )
+        rows = []
+
+        def ours(folder: Path, workers: int, tag: str) -> dict:
+            r = _child(["--child", "ours", str(folder), str(Path(tmp) / f"out_{tag}"), str(workers)])
+            subprocess.run(["rm", "-rf", str(Path(tmp) / f"out_{tag}")], check=True)
+            rows.append((f"ssl_skel, {workers} workers", r))
+            return r
+
+        def theirs(tag: str) -> dict:
+            env = {**os.environ, "PYTHONPATH": str(Path(args.reference).resolve())}
+            out = Path(tmp) / f"ref_{tag}"
+            r = _child(["--child", "ref", str(Path(args.reference).resolve()), str(subset), str(out)], env)
+            subprocess.run(["rm", "-rf", str(out)], check=True)
+            rows.append(("authors' ntu_gendata (1 process)", r))
+            return r
+
+        sub_ours, sub_theirs = [], []
+        if args.reference:
+            for r in range(args.rounds):
+                for side in ("ours", "theirs") if r % 2 == 0 else ("theirs", "ours"):
+                    if side == "ours":
+                        sub_ours.append(ours(subset, max(args.workers), f"s{r}"))
+                    else:
+                        sub_theirs.append(theirs(f"s{r}"))
+        full = {w: ours(raw, w, f"f{w}") for w in args.workers}
         print(
-            f"{'workers':>7} {'files':>6} {'cold files/s':>13} {'cached files/s':>15} {'main maxRSS MiB':>16} "
-            f"{'workers maxRSS MiB':>19} {'traced peak MiB':>16}"
+            f"{'run':>34} {'files':>6} {'seconds':>8} {'files/s':>8} {'main maxRSS MiB':>16} {'workers maxRSS MiB':>19}"
         )
-        for w in args.workers:
-            out = Path(tmp) / f"out_w{w}"
-            res = subprocess.run(
-                [sys.executable, __file__, "--child", str(raw), str(out), str(w)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            r = json.loads(res.stdout.strip().splitlines()[-1])
+        for name, r in rows:
             print(
-                f"{w:>7} {r['files']:>6} {r['files'] / r['cold_s']:>13.1f} {r['files'] / r['cached_s']:>15.1f} "
-                f"{r['maxrss_mb']:>16.0f} {r['children_maxrss_mb']:>19.0f} {r['traced_peak_mb']:>16.1f}"
+                f"{name:>34} {r['files']:>6} {r['seconds']:>8.1f} {r['files'] / r['seconds']:>8.1f} "
+                f"{r['maxrss_mib']:>16.0f} {r['children_maxrss_mib']:>19.0f}"
             )
+        if sub_theirs:
+            rate_theirs = float(np.median([r["files"] / r["seconds"] for r in sub_theirs]))
+            rate_sub = float(np.median([r["files"] / r["seconds"] for r in sub_ours]))
+            print(f"subset ({args.subset} files): ours / theirs = {rate_sub / rate_theirs:.2f}x")
+            for w, r in full.items():
+                rate = r["files"] / r["seconds"]
+                print(f"all {r['files']} files, {w} workers: ours / theirs (subset) = {rate / rate_theirs:.2f}x")
     return 0
 
 

@@ -330,6 +330,8 @@ def evaluate(checkpoint: Path, out: Path, workers: int, random_init: bool) -> di
         str(workers),
         "--cache-dir",
         str(out / f"features_{tag}"),
+        "--modalities",
+        ",".join(MODALITIES),
     ] + (["--random-init"] if random_init else [])
     results: dict[str, dict[str, float]] = {m: {} for m in MODALITIES}
     for protocol, key in (("linear", "linear"), ("knn", "knn1")):

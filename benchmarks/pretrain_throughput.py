@@ -1,22 +1,19 @@
-"""Training-step throughput of UmURL pretraining (unified encoder + umurl objective).
+"""Training-step throughput of UmURL pretraining, side by side with the authors' code.
 
-Why: the unified encoder's promise is one forward for all modalities at about the cost of
-one single-stream model; this measures what a full training step (both views forward,
-loss, backward, AdamW step) achieves on this machine, at the NTU-60 preset's shapes.
+    python benchmarks/pretrain_throughput.py --reference /path/to/UmURL [--batch 128] [--steps 2] [--rounds 2]
+    python benchmarks/pretrain_throughput.py                      # ours only (+ the matmul probe)
 
-    python benchmarks/pretrain_throughput.py [--batch 128] [--steps 3] [--device cpu|cuda]
-
-Prints parameters, FLOPs per clip per training step (counted with FlopCounterMode over a
-whole step: forward + backward matrix products), clips/s, achieved GFLOP/s, the fraction
-of `--peak-gflops` (default 200: fp32 matmul peak of 2 CPU cores), and peak memory.
-
-Wall-clock timings on a shared machine are noisy: re-measure on a quiet one before
-quoting. On CPU the process's CPU time per clip is also printed (with `--threads 1` it
-does not count time spent waiting for other processes), next to a matrix-product probe run
-in the same process (`probe_gflops_per_thread`), so efficiency can be judged even when the
-machine is busy. `--baseline` times the same model the way the authors' code runs it
-(torch.nn.TransformerEncoderLayer, each stream through the transformer separately,
-lightly's masked covariance loss, PyTorch's default AdamW) for an A/B comparison under the same conditions.
+Why side by side: on a shared machine a figure from another run (another day, another
+load) says nothing about a speed-up. With `--reference PATH` (a local checkout of
+HuiGuanLab/UmURL; nothing is downloaded, none of its code is copied) the authors' `umurl.UmURL`
+and their loss (`pretrain.vc_reg` and the MSE terms of their `train()`, fp32 as on a CPU,
+their Adam) run in a worker process next to ours (unified encoder + umurl objective + fused
+AdamW, as the trainer builds them), on the same random batch shapes (4 views of
+(N, 3, 64, 25, 2)). Rounds alternate between the two workers and a 4096^2 fp32 matmul probe,
+so all three see the same load. Printed: clips/s and CPU-s per clip per round, the ratio, FLOPs
+per clip per step (counted with FlopCounterMode over a whole step, forward + backward),
+achieved GFLOP/s as a fraction of the probe, and each worker's peak RSS.
+`--loader` also times the pretraining loaders side by side (see `loader_round`).
 """
 
 from __future__ import annotations
@@ -24,28 +21,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import resource
-import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from ssl_skel.models.encoders import InputSpec, build_encoder
-from ssl_skel.models.encoders.flops import count_flops
-from ssl_skel.objectives import build_method
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import side_by_side as sbs  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--reference", default=None, help="local checkout of HuiGuanLab/UmURL: run it side by side")
     p.add_argument("--batch", type=int, default=128, help="clips per step (NTU-60 preset: 128)")
-    p.add_argument("--steps", type=int, default=3, help="timed steps")
-    p.add_argument(
-        "--warmup", type=int, default=2, help="untimed steps first (2 needed: the second step is still slow on CPU)"
-    )
+    p.add_argument("--steps", type=int, default=2, help="timed steps per round")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds (with --reference)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (the second CPU step is still slow)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--amp", default="auto", choices=["auto", "on", "off"], help="auto: bf16 on CUDA, off on CPU")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
-    p.add_argument("--peak-gflops", type=float, default=200.0, help="the device's fp32 matmul peak, GFLOP/s")
     p.add_argument("--compile", action="store_true", help="torch.compile the method (experimental)")
     p.add_argument("--layout", default="ntu25")
     p.add_argument("--channels", type=int, default=3)
@@ -53,56 +48,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clip-length", type=int, default=64)
     p.add_argument("--views", type=int, default=4, choices=[2, 4], help="NTU-60 preset: 4 (same FLOPs as 2)")
     p.add_argument("--encoder-params", default="{}", help="JSON overrides of the unified encoder's params")
-    p.add_argument(
-        "--optimizer",
-        default="fused",
-        choices=["fused", "default"],
-        help="AdamW implementation: fused kernel or PyTorch's default",
-    )
+    p.add_argument("--method-params", default="{}", help="JSON overrides of the umurl objective's params")
     p.add_argument(
         "--baseline",
         action="store_true",
-        help="ablation: streams one at a time, lightly's covariance loss, default AdamW",
+        help="ablation of ours: streams one at a time, torch layers, lightly's covariance loss, default AdamW",
     )
-    p.add_argument("--method-params", default="{}", help="JSON overrides of the umurl objective's params")
+    p.add_argument("--loader", action="store_true", help="with --reference: also time the pretraining loaders")
+    p.add_argument("--loader-clips", type=int, default=400)
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    p.add_argument("--worker", default=None, choices=["ours", "reference"], help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
-def make_batch(args: argparse.Namespace, n: int, device: torch.device) -> dict:
-    spec_v = InputSpec(args.layout, args.channels, args.persons, args.clip_length).skeleton.num_joints
+def random_views(args: argparse.Namespace, n: int, joints: int = 25) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    shape = (n, args.channels, args.clip_length, spec_v, args.persons)
-    views = [torch.randn(shape, generator=g).to(device) for _ in range(args.views)]
-    return {"views": views, "label": torch.zeros(n, dtype=torch.int64), "index": torch.arange(n)}
+    shape = (n, args.channels, args.clip_length, joints, args.persons)
+    return [torch.randn(shape, generator=g) for _ in range(args.views)]
 
 
-def matmul_probe(device: torch.device, size: int = 1024, rows: int = 4096) -> float:
-    """Best-of-5 fp32 GFLOP/s of a (rows, size) @ (size, size) product, per thread on CPU."""
-    a = torch.randn(rows, size, device=device)
-    w = torch.randn(size, size, device=device)
-    best = float("inf")
-    for _ in range(6):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        a @ w
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    threads = torch.get_num_threads() if device.type == "cpu" else 1
-    return 2 * rows * size * size / best / 1e9 / threads
-
-
+# --------------------------------------------------------------------------- ours
 def use_baseline_execution(method: torch.nn.Module) -> None:
-    """Run the model as the authors' code does: torch.nn.TransformerEncoderLayer, one transformer
-    call per stream, lightly's masked covariance (same parameter count and FLOPs)."""
+    """Ablation: torch.nn.TransformerEncoderLayer, one transformer call per stream, lightly's
+    masked covariance (same parameter count and FLOPs)."""
     from lightly.loss.vicreg_loss import covariance_loss
 
     import ssl_skel.objectives.umurl as umurl
 
     encoder = method.encoder
-    for stack in (encoder.temporal, encoder.spatial):  # torch's post-norm layer, same sizes
+    for stack in (encoder.temporal, encoder.spatial):
         for i, layer in enumerate(stack.layers):
             stack.layers[i] = torch.nn.TransformerEncoderLayer(
                 layer.qkv.in_features, layer.heads, layer.ff1.out_features, dropout=layer.dropout, batch_first=True
@@ -112,101 +86,331 @@ def use_baseline_execution(method: torch.nn.Module) -> None:
     umurl.covariance_term = covariance_loss
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is available")
-    use_amp = args.amp == "on" or (args.amp == "auto" and device.type == "cuda")
-    amp_dtype = torch.bfloat16
+class Ours:
+    """Our training step as the trainer runs it: method(batch)["loss"], backward, fused AdamW."""
 
-    torch.manual_seed(0)
-    spec = InputSpec(args.layout, args.channels, args.persons, args.clip_length)
-    encoder = build_encoder("unified", json.loads(args.encoder_params), spec)
-    method = build_method("umurl", json.loads(args.method_params), encoder).to(device).train()
-    if args.baseline:
-        use_baseline_execution(method)
-    fused = args.optimizer == "fused" and not args.baseline
-    optimizer = torch.optim.AdamW(method.parameters(), lr=1e-4, weight_decay=1e-5, fused=fused or None)
-    params = sum(p.numel() for p in method.parameters())
+    def __init__(self, args: argparse.Namespace) -> None:
+        from ssl_skel.models.encoders import InputSpec, build_encoder
+        from ssl_skel.objectives import build_method
 
-    def autocast():
-        return torch.autocast(device.type, dtype=amp_dtype) if use_amp else contextlib.nullcontext()
+        self.device = torch.device(args.device)
+        use_amp = args.amp == "on" or (args.amp == "auto" and self.device.type == "cuda")
+        self.autocast = (
+            (lambda: torch.autocast(self.device.type, dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
+        )
+        self.amp = "bf16" if use_amp else "off (fp32)"
+        torch.manual_seed(0)
+        spec = InputSpec(args.layout, args.channels, args.persons, args.clip_length)
+        encoder = build_encoder("unified", json.loads(args.encoder_params), spec)
+        self.method = build_method("umurl", json.loads(args.method_params), encoder).to(self.device).train()
+        if args.baseline:
+            use_baseline_execution(self.method)
+        fused = not args.baseline
+        self.optimizer = torch.optim.AdamW(self.method.parameters(), lr=1e-4, weight_decay=1e-5, fused=fused or None)
+        self.params = sum(p.numel() for p in self.method.parameters())
+        self.step_fn = torch.compile(self.method) if args.compile else self.method
+        joints = spec.skeleton.num_joints
+        self.execution = (
+            "baseline (torch layers, per-stream, masked cov, default AdamW)" if args.baseline else "ssl_skel"
+        )
 
-    step_fn = torch.compile(method) if args.compile else method
+        def batch(n: int) -> dict:
+            views = [v.to(self.device) for v in random_views(args, n, joints)]
+            return {"views": views, "label": torch.zeros(n, dtype=torch.int64), "index": torch.arange(n)}
 
-    def step(batch: dict) -> float:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            loss = step_fn(batch)["loss"]
+        small = batch(4)  # FLOPs scale linearly with the batch (the covariance too): count a small one
+
+        def counted() -> None:
+            with self.autocast():
+                loss = self.method(small)["loss"]
+            loss.backward()
+
+        from ssl_skel.models.encoders.flops import count_flops
+
+        self.flops_per_clip = count_flops(counted) / 4
+        self.method.zero_grad(set_to_none=True)
+        self.batch = batch(args.batch)
+
+    def step(self) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss = self.step_fn(self.batch)["loss"]
         loss.backward()
-        optimizer.step()
+        self.optimizer.step()
         return float(loss.detach())
 
-    # FLOPs scale linearly with the batch (the covariance too), so count a small one
-    count_n = 4
-    small = make_batch(args, count_n, device)
 
-    def counted() -> None:
-        with autocast():
-            loss = method(small)["loss"]
+# --------------------------------------------------------------------------- the authors'
+class Reference:
+    """The authors' step: `umurl.UmURL` forward on 4 views, their loss, their Adam (pretrain.py)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        sys.path.insert(0, str(Path(args.reference).resolve()))
+        import pretrain  # their module: argparse parser built, not parsed; gives vc_reg
+        from umurl import UmURL
+
+        if (args.layout, args.views) != ("ntu25", 4):
+            raise SystemExit("--reference: the authors' model is fixed to NTU-25 joints and 4 views")
+        enc = json.loads(args.encoder_params)
+        hidden = enc.get("hidden_size", 1024)
+        c, t, m = args.channels, args.clip_length, args.persons
+        torch.manual_seed(0)
+        self.model = UmURL(
+            t_input_size=m * 25 * c,
+            s_input_size=t * c,
+            hidden_size=hidden,
+            num_head=enc.get("num_heads", 1),
+            num_layer=enc.get("num_layers", 1),
+            num_class=128,
+        ).train()
+        if json.loads(args.method_params).get("proj_output_dim", 4096) != 4096:
+            raise SystemExit("--reference: the authors' projectors are fixed to 4096 outputs")
+        self.vc_reg = pretrain.vc_reg
+        self.mse = torch.nn.MSELoss()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=5e-4, weight_decay=1e-5)
+        self.params = sum(p.numel() for p in self.model.parameters())
+        self.amp = "off (fp32)"
+        self.execution = f"authors' code ({Path(args.reference).name})"
+        from torch.utils.flop_counter import FlopCounterMode
+
+        small = random_views(args, 4)
+        with FlopCounterMode(display=False) as counter:
+            self.loss(small).backward()
+        self.flops_per_clip = counter.get_total_flops() / 4
+        self.model.zero_grad(set_to_none=True)
+        self.batch = random_views(args, args.batch)
+
+    def loss(self, views: list[torch.Tensor]) -> torch.Tensor:
+        # their train(): 5 * (intra + inter) + sum of vc_reg over the six embeddings (pretrain.py)
+        z_j, z_b, z_m, z_uj, z_ub, z_um = self.model(*views)
+        mse = self.mse
+        intra = mse(z_j, z_uj) + mse(z_b, z_ub) + mse(z_m, z_um)
+        centre = (z_j + z_b + z_m) / 3
+        inter = mse(z_j, centre) + mse(z_b, centre) + mse(z_m, centre)
+        reg = sum(self.vc_reg(z) for z in (z_j, z_b, z_m, z_uj, z_ub, z_um))
+        return 5 * (intra + inter) + reg
+
+    def step(self) -> float:
+        self.optimizer.zero_grad()
+        loss = self.loss(self.batch)
         loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
 
-    flops_per_clip = count_flops(counted) / count_n
-    method.zero_grad(set_to_none=True)
 
-    batch = make_batch(args, args.batch, device)
+# --------------------------------------------------------------------------- loaders
+def loader_round(side: str, args: argparse.Namespace, folder: str) -> dict:
+    """clips/s of one pass over the UmURL-format arrays in `folder` (1 thread, in this process)."""
+    import numpy as np
+
+    torch.set_num_threads(1)
+    if side == "reference":
+        import types
+
+        from feeder import augmentations
+        from feeder.feeder_pretraining import Feeder
+
+        # NumPy 2: their `np.random.rand(1)` (an array) becomes rand() (the same draw); nothing else changes
+        rnd = types.SimpleNamespace(**{k: getattr(np.random, k) for k in dir(np.random) if not k.startswith("_")})
+        rnd.rand = lambda *a: np.random.rand() if a == (1,) else np.random.rand(*a)
+        shim = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("_")})
+        shim.random = rnd
+        augmentations.np = shim
+        ds = Feeder(f"{folder}/train_data_joint.npy", f"{folder}/train_num_frame.npy", [0.1, 1], 64)
+    else:
+        from ssl_skel.core.config import load_config
+        from ssl_skel.data.datasets import build_dataset
+
+        cfg = load_config("ntu60_xsub", [f"data.root={folder}"]).data
+        ds = build_dataset(cfg, "train", train=True, seed=0)
+    np.random.seed(0)
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(len(ds)):
+        ds[i]
+    return {"clips_per_s": len(ds) / (time.perf_counter() - start), "cpu_s": time.process_time() - cpu}
+
+
+# --------------------------------------------------------------------------- worker and driver
+def worker(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    side = Ours(args) if args.worker == "ours" else Reference(args)
     for _ in range(args.warmup):
-        step(batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    times, cpu_times = [], []
-    for _ in range(args.steps):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        loss = step(batch)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-    probe = matmul_probe(device)
+        side.step()
 
-    seconds = statistics.median(times)
-    clips_s = args.batch / seconds
-    gflops = flops_per_clip * clips_s / 1e9
-    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    def steps(n: int) -> dict:
+        times, cpu = [], []
+        loss = float("nan")
+        for _ in range(n):
+            t, c = time.perf_counter(), time.process_time()
+            loss = side.step()
+            times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        return {"times": times, "cpu": cpu, "loss": loss}
+
+    ready = {
+        "execution": side.execution,
+        "params": side.params,
+        "flops_per_clip": side.flops_per_clip,
+        "amp": side.amp,
+        "threads": torch.get_num_threads(),
+    }
+    return sbs.serve({"steps": steps, "loader": lambda folder: loader_round(args.worker, args, folder)}, ready)
+
+
+def _argv_for_worker(argv: list[str], name: str) -> list[str]:
+    return [str(Path(__file__).resolve()), *argv, "--worker", name]
+
+
+def side_by_side(args: argparse.Namespace, argv: list[str]) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    workers = [
+        sbs.Worker(_argv_for_worker(argv, "ours"), "ours"),
+        sbs.Worker(_argv_for_worker(argv, "reference"), "reference", extra_path=str(Path(args.reference).resolve())),
+    ]
+    run = sbs.alternate(workers, args.rounds, "steps", n=args.steps)
+    loader = None
+    if args.loader:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write_umurl_arrays(tmp, args.loader_clips)
+            loader = sbs.alternate(workers, args.rounds, "loader", probe=False, folder=tmp)["rounds"]
+    final = {w.name: w.close() for w in workers}
+    probe = sbs.median(run["probe_gflops"])
+    out = {
+        "command": "python benchmarks/pretrain_throughput.py " + " ".join(argv),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": sbs.describe_machine(torch.get_num_threads()),
+        "batch": args.batch,
+        "probe_gflops": [round(p, 1) for p in run["probe_gflops"]],
+        "sides": {},
+    }
+    for w in workers:
+        r = run["rounds"][w.name]
+        clips = [args.batch / sbs.median(x["times"]) for x in r]
+        cpu = [min(x["cpu"]) / args.batch for x in r]
+        rate = sbs.median([args.batch / t for x in r for t in x["times"]])
+        flops = w.ready["flops_per_clip"]
+        out["sides"][w.name] = {
+            "execution": w.ready["execution"],
+            "params_M": round(w.ready["params"] / 1e6, 2),
+            "gflop_per_clip_step": round(flops / 1e9, 2),
+            "clips_per_s_rounds": [round(c, 2) for c in clips],
+            "clips_per_s": round(rate, 2),
+            "cpu_s_per_clip_rounds": [round(c, 4) for c in cpu],
+            "fraction_of_probe": round(flops * rate / 1e9 / probe, 3),
+            "peak_rss_gib": round(final[w.name]["peak_rss_gib"], 2),
+            "last_loss": round(r[-1]["loss"], 4),
+        }
+        if loader is not None:
+            out["sides"][w.name]["loader_clips_per_s_rounds"] = [round(x["clips_per_s"], 1) for x in loader[w.name]]
+    ours, ref = out["sides"]["ours"], out["sides"]["reference"]
+    out["ratio_clips_per_s"] = round(ours["clips_per_s"] / ref["clips_per_s"], 3)
+    out["ratio_cpu_s_per_clip"] = round(
+        sbs.median(ref["cpu_s_per_clip_rounds"]) / sbs.median(ours["cpu_s_per_clip_rounds"]), 3
+    )
+    if loader is not None:
+        out["ratio_loader"] = round(
+            sbs.median(ours["loader_clips_per_s_rounds"]) / sbs.median(ref["loader_clips_per_s_rounds"]), 3
+        )
+    return out
+
+
+def write_umurl_arrays(folder: str, clips: int, seed: int = 0) -> None:
+    """UmURL-format arrays: train_data_joint.npy (N, 3, 300, 25, 2), train_num_frame.npy, train_label.pkl."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(40, 301, clips)
+    data = np.zeros((clips, 3, 300, 25, 2), np.float32)
+    for i, n in enumerate(frames):
+        data[i, :, :n, :, : 1 + i % 2] = rng.standard_normal((3, n, 25, 1 + i % 2)) * 0.1
+    for part in ("train", "val"):
+        np.save(f"{folder}/{part}_data_joint.npy", data)
+        np.save(f"{folder}/{part}_num_frame.npy", frames.astype(np.int64))
+        with open(f"{folder}/{part}_label.pkl", "wb") as fh:
+            pickle.dump(
+                ([f"S001C001P001R001A{1 + i % 60:03d}.skeleton" for i in range(clips)], [i % 60 for i in range(clips)]),
+                fh,
+            )
+
+
+def print_side_by_side(out: dict) -> None:
+    print(f"{out['command']}\n{out['date']}; {out['machine']}; batch {out['batch']}, fp32")
+    print(f"4096^2 fp32 matmul probe, GFLOP/s per round: {out['probe_gflops']}")
+    print(
+        "| side | clips/s per round | CPU-s per clip per round | GFLOP per clip-step | fraction of probe | peak RSS GiB"
+    )
+    print("|---|---|---|---:|---:|---:")
+    for s in out["sides"].values():
+        print(
+            f"| {s['execution']} | {', '.join(map(str, s['clips_per_s_rounds']))} | "
+            f"{', '.join(map(str, s['cpu_s_per_clip_rounds']))} | {s['gflop_per_clip_step']} | "
+            f"{s['fraction_of_probe']} | {s['peak_rss_gib']}"
+        )
+    print(f"ratio ours / authors': clips/s {out['ratio_clips_per_s']}x, CPU-s per clip {out['ratio_cpu_s_per_clip']}x")
+    if "ratio_loader" in out:
+        for name, s in out["sides"].items():
+            print(f"loader ({name}), 4 views, 1 thread, clips/s per round: {s['loader_clips_per_s_rounds']}")
+        print(f"ratio loader ours / authors': {out['ratio_loader']}x")
+
+
+def ours_only(args: argparse.Namespace) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    side = Ours(args)
+    for _ in range(args.warmup):
+        side.step()
+    times, cpu = [], []
+    loss = float("nan")
+    for _ in range(args.steps):
+        t, c = time.perf_counter(), time.process_time()
+        loss = side.step()
+        if side.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    probe = sbs.matmul_probe() if side.device.type == "cpu" else float("nan")
+    rate = args.batch / sbs.median(times)
     figures = {
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-        "amp": str(amp_dtype).replace("torch.", "") if use_amp else "off (fp32)",
-        "execution": "baseline (torch layers, per-stream, masked cov, default AdamW)"
-        if args.baseline
-        else f"batched streams, {args.optimizer} AdamW",
+        "execution": side.execution,
+        "amp": side.amp,
         "batch": args.batch,
         "views": args.views,
-        "params_M": round(params / 1e6, 2),
-        "gflop_per_clip_step": round(flops_per_clip / 1e9, 2),
-        "step_s_median": round(seconds, 3),
+        "threads": torch.get_num_threads(),
+        "params_M": round(side.params / 1e6, 2),
+        "gflop_per_clip_step": round(side.flops_per_clip / 1e9, 2),
         "step_s_all": [round(t, 3) for t in times],
-        "clips_per_s": round(clips_s, 2),
-        "achieved_gflops": round(gflops, 1),
-        "fraction_of_peak": round(gflops / args.peak_gflops, 3),
-        "peak_rss_gib": round(rss_gib, 2),
-        "probe_gflops_per_thread": round(probe, 1),
+        "clips_per_s": round(rate, 2),
+        "cpu_s_per_clip": round(min(cpu) / args.batch, 4),
+        "probe_gflops": round(probe, 1),
+        "fraction_of_probe": round(side.flops_per_clip * rate / 1e9 / probe, 3),
+        "peak_rss_gib": round(sbs.peak_rss_gib(), 2),
         "last_loss": round(loss, 4),
     }
-    if device.type == "cpu":
-        cpu_s = min(cpu_times)
-        figures["cpu_s_per_clip"] = round(cpu_s / args.batch, 4)
-        figures["gflop_per_cpu_s"] = round(flops_per_clip * args.batch / cpu_s / 1e9, 1)
-        figures["cpu_s_fraction_of_probe"] = round(flops_per_clip * args.batch / cpu_s / 1e9 / probe, 3)
-    if device.type == "cuda":
-        figures["cuda_max_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     for key, value in figures.items():
-        print(f"{key:>24}: {value}")
+        print(f"{key:>20}: {value}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.worker:
+        return worker(args)
+    if args.reference:
+        if not (Path(args.reference) / "umurl.py").exists():
+            raise SystemExit(f"--reference {args.reference}: no umurl.py (expected a checkout of HuiGuanLab/UmURL)")
+        out = side_by_side(args, argv)
+        print_side_by_side(out)
+    else:
+        out = ours_only(args)
     if args.json:
-        print(json.dumps(figures))
+        print(json.dumps(out))
     return 0
 
 

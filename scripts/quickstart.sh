@@ -20,8 +20,8 @@ CKPT="$RUN/last.pt"
 for init in "" "--random-init"; do
     label="pretrained encoder"; [ -n "$init" ] && label="randomly initialised encoder (contrast)"
     echo "[ssl-skel] linear probe and KNN retrieval: $label"
-    "$PY" eval/linear_eval.py --checkpoint "$CKPT" $init
-    "$PY" eval/knn_retrieval.py --checkpoint "$CKPT" $init
+    "$PY" eval/linear_eval.py --checkpoint "$CKPT" --modalities all $init
+    "$PY" eval/knn_retrieval.py --checkpoint "$CKPT" --modalities all $init
 done
 echo
 "$PY" -m ssl_skel.cli report "$RUN"

@@ -32,10 +32,29 @@ def _results(path):
     return res
 
 
+def test_evaluation_extracts_only_the_modalities_asked_for(ckpt, tmp_path):
+    out = tmp_path / "knn_default"
+    assert cli(["knn", "--checkpoint", str(ckpt), "--num-workers", "0", "--no-plots", "--out", str(out)]) == 0
+    assert set(_results(out / "results.json")["metrics"]) == {"fused"}  # the encoder's default only
+    cached = {p.name for p in (out / "features").glob("*/*.npy")}
+    assert cached == {"fused.npy", "labels.npy", "indices.npy"}
+
+
 def test_linear_command_writes_everything(ckpt, data):
     assert (
         cli(
-            ["linear", "--checkpoint", str(ckpt), "--num-workers", "0", "--val-fraction", "0.2", "eval.linear_epochs=5"]
+            [
+                "linear",
+                "--checkpoint",
+                str(ckpt),
+                "--num-workers",
+                "0",
+                "--val-fraction",
+                "0.2",
+                "--modalities",
+                "all",
+                "eval.linear_epochs=5",
+            ]
         )
         == 0
     )

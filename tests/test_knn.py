@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 
 from ssl_skel.engine.metrics import topk_accuracy
-from ssl_skel.evaluation import knn as knn_mod
-from ssl_skel.evaluation.knn import (
-    knn_classify,
-    knn_search,
-    l2_normalize,
-    openblas_coretype_for_cpu,
-    principal_basis,
-    pruned_search,
-)
+from ssl_skel.evaluation import knn_search as search_mod
+from ssl_skel.evaluation.faiss_setup import openblas_coretype_for_cpu
+from ssl_skel.evaluation.knn import knn_classify
+from ssl_skel.evaluation.knn_search import knn_search, l2_normalize, principal_basis, pruned_search
 
 
 def _brute(train, test, k):
@@ -103,28 +98,27 @@ def _decaying(n, d, rng, classes=5):
 @pytest.mark.parametrize("k", [1, 4])
 def test_pruned_equals_brute_force(kind, k):
     rng = np.random.default_rng(1)
-    if kind == "isotropic":  # no dominant subspace: the bound prunes almost nothing, results stay exact
+    if kind == "isotropic":  # no dominant subspace: the bound proves almost nothing, results stay exact
         both = l2_normalize(rng.standard_normal((1700, 48)).astype(np.float32))
     else:
         both = _decaying(1700, 48, rng)
     train, test = both[:1500], both[1500:]
     want_s, want_i = _brute(train, test, k)
     assert np.min(np.diff(-np.concatenate([want_s, _brute(train, test, k + 1)[0][:, -1:]], 1), axis=1)) > 1e-6
-    # never fall back, so the candidate path itself is what is tested
-    s, i = pruned_search(train, test, k, rank=6, chunk=64, max_fraction=1.0, max_left_out=1.0)
+    # never fall back, so the candidate paths themselves are what is tested
+    s, i, stats = pruned_search(train, test, k, rank=6, chunk=64, max_fraction=1.0, max_left_out=1.0)
     np.testing.assert_array_equal(i, want_i)
     np.testing.assert_allclose(s, want_s, atol=1e-5)
-    stats = knn_mod.LAST_PRUNED_STATS
-    assert not stats.fell_back and stats.pruned_queries == 200 and stats.rank == 6
-    per_query = stats.candidates / 200
+    assert not stats.fell_back and stats.pruned_queries == 200 and stats.rank == 6 and stats.brute_queries == 0
     if kind == "decaying":
-        assert per_query < 300  # the bound discards most of the 1500 rows (~127 kept)
+        assert stats.proven_queries > 0 or k > 1  # 1-NN: some queries are proven from the probed rows alone
+        assert stats.candidates / 200 < 300  # the bound discards most of the 1500 rows
     else:
-        assert per_query > 750
+        assert stats.thresholded_queries > 0 and stats.candidates / 200 > 750
 
 
 def test_pruned_adversarial_near_duplicates_and_ties_to_probe():
-    # the true neighbour has a small low-rank score but a large residual: the k best-bound
+    # the true neighbour has a small low-rank score but a large residual: the best-bound
     # probe rows are not it, and only the bound keeps it among the candidates.
     rng = np.random.default_rng(2)
     train = _decaying(600, 32, rng)
@@ -133,9 +127,32 @@ def test_pruned_adversarial_near_duplicates_and_ties_to_probe():
     q -= (q @ basis) @ basis.T  # queries orthogonal to the principal subspace
     q = l2_normalize(q)
     want_s, want_i = _brute(train, q, 1)
-    s, i = pruned_search(train, q, 1, rank=4, chunk=4, max_fraction=1.0, max_left_out=1.0)
+    s, i, _ = pruned_search(train, q, 1, rank=4, chunk=4, probe=2, max_fraction=1.0, max_left_out=1.0)
     np.testing.assert_array_equal(i, want_i)
     np.testing.assert_allclose(s, want_s, atol=1e-5)
+
+
+def test_pruned_near_ties_below_float32_resolution_follow_float64():
+    # each query has two train rows whose scores differ by ~1e-7 (below what a float32 dot
+    # product resolves at D=64) and an exact duplicate pair: the pruned search rescores in
+    # float64, so its winner is the float64 brute-force one, and exact ties go to the lower index
+    rng = np.random.default_rng(5)
+    train = _decaying(800, 64, rng).astype(np.float64)
+    q = _decaying(30, 64, rng).astype(np.float64)
+    for j in range(len(q)):
+        base = q[j] + 0.05 * rng.standard_normal(64)
+        base /= np.linalg.norm(base)
+        other = base + 2e-7 * q[j]
+        train[2 * j], train[2 * j + 1] = base, other / np.linalg.norm(other)
+    train32 = train.astype(np.float32)
+    q32 = q.astype(np.float32)
+    sims64 = q32.astype(np.float64) @ train32.astype(np.float64).T
+    want = sims64.argmax(1)
+    _, i, _ = pruned_search(train32, q32, 1, rank=8, chunk=7, max_fraction=1.0, max_left_out=1.0)
+    np.testing.assert_array_equal(i[:, 0], want)
+    dup = np.concatenate([train32, train32[100:105]])  # rows 800..804 duplicate rows 100..104
+    _, i, _ = pruned_search(dup, dup[800:805], 1, rank=8, max_fraction=1.0, max_left_out=1.0)
+    np.testing.assert_array_equal(i[:, 0], np.arange(100, 105))
 
 
 @pytest.mark.parametrize("fallback", ["torch", "faiss"])
@@ -144,17 +161,37 @@ def test_pruned_falls_back_to_brute_force_when_pruning_does_not_pay(fallback):
     train = l2_normalize(rng.standard_normal((2000, 64)).astype(np.float32))
     test = l2_normalize(rng.standard_normal((300, 64)).astype(np.float32))
     # isotropic: 8 of 64 directions leave out ~7/8 of the energy -> brute force at once
-    s, i = pruned_search(train, test, 2, rank=8, chunk=128, fallback=fallback)
-    assert knn_mod.LAST_PRUNED_STATS.fell_back and knn_mod.LAST_PRUNED_STATS.pruned_queries == 0
+    s, i, stats = pruned_search(train, test, 2, rank=8, chunk=128, fallback=fallback)
+    assert stats.fell_back and stats.pruned_queries == 0 and stats.brute_queries == 300
+    assert stats.left_out > 0.5
     np.testing.assert_array_equal(i, _brute(train, test, 2)[1])
-    # with the energy test off, the first chunk keeps far more than 0.5% of the rows: the
-    # remaining queries go to brute force after that chunk, and the answers stay exact
-    s, i = pruned_search(train, test, 2, rank=8, chunk=128, max_left_out=1.0, fallback=fallback)
-    assert knn_mod.LAST_PRUNED_STATS.fell_back and knn_mod.LAST_PRUNED_STATS.pruned_queries == 0
+    # with the energy test off, the thresholded candidates exceed 0.5% of the rows: brute
+    # force for those queries and, after that chunk, for all remaining ones; answers stay exact
+    s, i, stats = pruned_search(train, test, 2, rank=8, chunk=128, max_left_out=1.0, fallback=fallback)
+    assert stats.fell_back and stats.brute_queries + stats.pruned_queries == 300
     np.testing.assert_array_equal(i, _brute(train, test, 2)[1])
-    # a chunk that prunes well is kept, later ones fall back
-    s, i = pruned_search(train, test, 2, rank=8, chunk=128, max_left_out=1.0, max_fraction=0.9, fallback=fallback)
+    s, i, stats = pruned_search(
+        train, test, 2, rank=8, chunk=128, max_left_out=1.0, max_fraction=1.0, fallback=fallback
+    )
     np.testing.assert_array_equal(i, _brute(train, test, 2)[1])
+    assert stats.brute_queries == 0
+
+
+@pytest.mark.parametrize("kind, want", [("isotropic", "faiss"), ("decaying", "pruned")])
+def test_auto_picks_the_backend_by_the_energy_test(kind, want, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(search_mod, "faiss_gpu_available", lambda: False)
+    monkeypatch.setattr(search_mod, "faiss_openblas_core", lambda: "SkylakeX")
+    rng = np.random.default_rng(6)
+    if kind == "isotropic":
+        both = l2_normalize(rng.standard_normal((3000, 512)).astype(np.float32))
+    else:
+        both = _decaying(3000, 512, rng)
+    result = search_mod.search(both[:2600], both[2600:], 1)
+    assert result.backend == want
+    np.testing.assert_array_equal(result.indices, _brute(both[:2600], both[2600:], 1)[1])
 
 
 def test_principal_basis_is_orthonormal_and_finds_the_subspace():
@@ -234,13 +271,13 @@ def test_auto_backend_on_cpu_avoids_faiss_with_generic_blas_kernels(monkeypatch,
 
     used = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(knn_mod, "faiss_gpu_available", lambda: False)
-    monkeypatch.setattr(knn_mod, "faiss_openblas_core", lambda: core)
+    monkeypatch.setattr(search_mod, "faiss_gpu_available", lambda: False)
+    monkeypatch.setattr(search_mod, "faiss_openblas_core", lambda: core)
     monkeypatch.setattr(
-        knn_mod, "_search_faiss", lambda *a, **k: used.append("faiss") or (np.ones((1, 1)), np.zeros((1, 1)))
+        search_mod, "search_faiss", lambda *a, **k: used.append("faiss") or (np.ones((1, 1)), np.zeros((1, 1)))
     )
     monkeypatch.setattr(
-        knn_mod, "_search_torch", lambda *a, **k: used.append("torch") or (np.ones((1, 1)), np.zeros((1, 1)))
+        search_mod, "search_torch", lambda *a, **k: used.append("torch") or (np.ones((1, 1)), np.zeros((1, 1)))
     )
-    knn_search(np.eye(2, dtype=np.float32), np.ones((1, 2), np.float32), 1)
+    knn_search(np.eye(2, dtype=np.float32), np.ones((1, 2), np.float32), 1)  # too small for the energy test
     assert used == [want]

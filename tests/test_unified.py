@@ -194,3 +194,53 @@ def test_attention_matches_sdpa_and_dropout_only_in_training():
     assert not torch.allclose(enc(x), enc(x))
     enc.eval()
     torch.testing.assert_close(enc(x), enc(x))
+
+
+def _layer_grads(layer, x, merged: bool):
+    from ssl_skel.models.encoders.unified import TransformerLayer
+
+    old = TransformerLayer.merge_min_tokens
+    TransformerLayer.merge_min_tokens = 0 if merged else 10**9
+    try:
+        assert layer.use_merged(x) == merged
+        layer.zero_grad(set_to_none=True)
+        xx = x.clone().requires_grad_(True)
+        out = layer(xx)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        grads = {n: p.grad.clone() for n, p in layer.named_parameters()}
+        return out.detach(), xx.grad, grads
+    finally:
+        TransformerLayer.merge_min_tokens = old
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-4)])
+def test_folded_attention_equals_plain_attention_and_gradients(dtype, tol):
+    from ssl_skel.models.encoders.unified import TransformerLayer
+
+    torch.manual_seed(0)
+    layer = TransformerLayer(32, 1, 24, dropout=0.0).to(dtype)
+    with torch.no_grad():  # non-zero biases, so every folded bias term is exercised
+        layer.qkv.bias.normal_()
+        layer.proj.bias.normal_()
+    x = torch.randn(4, 10, 32, dtype=dtype)
+    out_p, gx_p, g_p = _layer_grads(layer, x, merged=False)
+    out_m, gx_m, g_m = _layer_grads(layer, x, merged=True)
+    torch.testing.assert_close(out_m, out_p, rtol=tol, atol=tol)
+    torch.testing.assert_close(gx_m, gx_p, rtol=tol, atol=tol)
+    for name in g_p:
+        torch.testing.assert_close(g_m[name], g_p[name], rtol=tol, atol=tol * 10, msg=name)
+    # the key bias only shifts each softmax row: its true gradient is zero on both paths
+    d = 32
+    assert g_m["qkv.bias"][d : 2 * d].abs().max() == 0
+    assert g_p["qkv.bias"][d : 2 * d].abs().max() < tol * 10
+
+
+def test_folded_attention_only_where_it_pays_and_is_exact():
+    from ssl_skel.models.encoders.unified import TransformerLayer
+
+    one = TransformerLayer(16, 1, 16, dropout=0.0)
+    assert one.use_merged(torch.zeros(2, 8, 16)) and not one.use_merged(torch.zeros(1, 8, 16))  # >= d tokens
+    assert not TransformerLayer(16, 2, 16, dropout=0.0).use_merged(torch.zeros(4, 8, 16))  # one head only
+    drop = TransformerLayer(16, 1, 16, dropout=0.1)
+    assert not drop.use_merged(torch.zeros(4, 8, 16))  # attention dropout breaks the row-sum identity
+    assert drop.eval().use_merged(torch.zeros(4, 8, 16))

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ssl-skel knn", description=__doc__.splitlines()[0])
     runner.add_common_args(p)
-    p.add_argument("--modalities", default=None, help="comma list (default: all the encoder offers, fused first)")
+    p.add_argument("--modalities", default=None, help="comma list, or all (default: the encoder's default, e.g. fused)")
     p.add_argument("--k", type=int, default=None, help="neighbours (default: eval.knn_k, 1 = retrieval protocol)")
     p.add_argument("--weighted", action="store_true", help="weighted k-NN classifier exp(sim/T) (InstDisc/DINO)")
     p.add_argument("--temperature", type=float, default=None, help="for --weighted (default: eval.knn_temperature)")

@@ -26,7 +26,7 @@ SELECTION = (
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ssl-skel linear", description=__doc__.splitlines()[0])
     runner.add_common_args(p)
-    p.add_argument("--modalities", default=None, help="comma list (default: all the encoder offers, fused first)")
+    p.add_argument("--modalities", default=None, help="comma list, or all (default: the encoder's default, e.g. fused)")
     p.add_argument(
         "--val-fraction",
         type=float,

@@ -227,8 +227,15 @@ def write_outputs(
 
 
 def parse_modalities(text: str | None, encoder: FrozenEncoder) -> list[str]:
-    """'joint,bone' -> names; default: every modality the encoder offers (fused first)."""
+    """'joint,bone' -> names; 'all' -> every modality the encoder offers (fused first).
+
+    Default: the encoder's default modality alone (the fused feature of a unified encoder,
+    the one the UmURL protocol reports): each extra modality is one more full pass of the
+    encoder over both splits.
+    """
     if not text:
+        return [encoder.modalities[0]]
+    if text.strip() == "all":
         return list(encoder.modalities)
     names = [m.strip() for m in text.split(",") if m.strip()]
     for m in names:

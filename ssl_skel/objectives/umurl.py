@@ -103,7 +103,7 @@ class UmURL(Method):
     def __init__(self, encoder: SkeletonEncoder, params: UmURLParams, num_classes: int | None = None) -> None:
         super().__init__(encoder)
         missing = [m for m in ("fused",) + SINGLE_MODALITIES if m not in encoder.modalities]
-        if missing or not hasattr(encoder, "forward_streams"):
+        if missing:
             raise ValueError(
                 f"umurl needs a unified encoder offering fused/joint/bone/motion streams "
                 f"(e.g. model.name: unified); {type(encoder).__name__} offers {encoder.modalities}"

@@ -44,6 +44,14 @@ class SkeletonEncoder(nn.Module):
         """x: (N, C, T, V, M) joints -> {modality: (N, dim)} features."""
         raise NotImplementedError
 
+    def forward_streams(self, streams: Sequence[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        """[(modality, x_i: (N_i, C, T, V, M)), ...] -> [(N_i, dim) features], in order.
+
+        Objectives that encode several augmented views at once call this; an encoder that can
+        batch different streams through one pass (the unified encoder) overrides it.
+        """
+        return [self.forward_modalities(x, (name,))[name] for name, x in streams]
+
     def forward(self, x: torch.Tensor, modality: str | None = None) -> torch.Tensor:
         """x: (N, C, T, V, M) joints -> (N, dim) features of one modality."""
         name = modality or self.modalities[0]
