@@ -171,3 +171,27 @@ def test_joint_permutation_names_and_indices() -> None:
         joint_permutation("a,a,b", lab)
     with pytest.raises(LayoutError, match="2 joints given, layout lab has 3"):
         joint_permutation("a,b", lab)
+
+
+def test_old_manifests_and_specs_with_only_a_name_still_work(tmp_path: Path) -> None:
+    import json
+
+    from ssl_skel.data.spec import InputSpec
+    from ssl_skel.data.storage import open_native, write_arrays
+
+    old = InputSpec.from_dict({"layout": "kinect20", "in_channels": 3, "num_persons": 1, "clip_length": 8})
+    assert old.skeleton is get_layout("kinect20") and old.layout_def is None and old.preprocess is None
+    root = write_arrays(
+        tmp_path / "d",
+        np.zeros((2, 3, 4, 20, 1), np.float32),
+        labels=[0, 1],
+        num_frames=[4, 4],
+        names=["a", "b"],
+        splits={"b": {"train": [0], "test": [1]}},
+        layout="kinect20",
+    )
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["layout_def"] == get_layout("kinect20").to_dict()  # new manifests store it in full
+    del manifest["layout_def"], manifest["preprocess"]  # what an older converter wrote
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    assert open_native(root, "b", "train").skeleton is get_layout("kinect20")
