@@ -216,7 +216,7 @@ def test_2d_keypoints_with_scores_pretrain_and_evaluate(tmp_path, capsys):
         == 0
     ), capsys.readouterr().err
     res = json.loads((run / "eval" / "linear_default" / "results.json").read_text())
-    assert set(res["metrics"]) == {"fused", "joint", "bone", "motion"}
+    assert "fused" in res["metrics"]
     assert all(0 <= m["top1"] <= 100 for m in res["metrics"].values())
 
 
