@@ -156,3 +156,22 @@ def test_import_rejects_a_wrong_positional_table(tmp_path: Path) -> None:
     state["backbone.ma_encoder.pe.pe"] = torch.zeros(1, 200, H)
     with pytest.raises(CheckpointError, match="pe.pe is not the sinusoidal table"):
         build_unified(state)
+
+
+def test_imported_weights_run_through_ssl_skel_linear(tmp_path: Path, capsys) -> None:
+    import json
+
+    from ssl_skel.data.synthetic import generate_dataset
+
+    data = generate_dataset(tmp_path / "synthetic", clips_per_class=2, num_subjects=2, max_frames=24)
+    ckpt = tmp_path / "checkpoint_0450.pth.tar"
+    torch.save({"epoch": 451, "state_dict": {"module." + k: v for k, v in umurl_like_state().items()}}, ckpt)
+    assert cli(["import-weights", "umurl", str(ckpt), str(tmp_path / "enc.pt")]) == 0
+    argv = ["linear", "--checkpoint", str(tmp_path / "enc.pt"), "--data-root", str(data), "--no-plots"]
+    argv += ["--num-workers", "0", "--out", str(tmp_path / "ev"), "eval.linear_epochs=4", "eval.linear_milestones=[2]"]
+    argv += ["eval.linear_test_every=2"]
+    assert cli(argv) == 0, capsys.readouterr().err
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    fused = results["metrics"]["fused"]
+    assert {"top1", "test_selected_best_top1", "test_selected_best_epoch"} <= set(fused)
+    assert "TEST-SELECTED" in results["selection"] and results["settings"]["milestone_epochs"] == [2]

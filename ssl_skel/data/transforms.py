@@ -19,6 +19,7 @@ and its per-frame spine centring + rotation about y, applied before augmenting
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Literal, Sequence
 
@@ -34,7 +35,8 @@ RESIZES = ("endpoints", "half_pixel")
 
 def presence(x: np.ndarray) -> np.ndarray:
     """x: (C, T, V, M) -> (1, T, 1, M) bool: the person has some non-zero joint in the frame."""
-    return np.any(x != 0, axis=(0, 2), keepdims=True)
+    # two reductions over leading axes: ~3x faster than one over the (0, 2) axis pair
+    return x.any(axis=0).any(axis=1)[None, :, None, :]
 
 
 def _keep_absent_zero(out: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -68,6 +70,22 @@ def resample(x: np.ndarray, start: float, length: float, out_frames: int) -> np.
     return np.where(both, out, nearest).astype(np.float32, copy=False)
 
 
+@functools.lru_cache(maxsize=4096)
+def _half_pixel_taps(n: int, out_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Source frames and weights of a half-pixel resize of n frames to out_frames (cached: n <= T_max)."""
+    # float32 index arithmetic in torch's order, so the weights are torch's to the last bit
+    f32 = np.float32
+    scale = f32(n) / f32(out_frames)
+    src = np.maximum(scale * (np.arange(out_frames, dtype=f32) + f32(0.5)) - f32(0.5), f32(0.0))
+    lo = np.minimum(src.astype(np.int64), n - 1)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (src - lo.astype(f32))[None, :, None, None]
+    taps = (lo, hi, w, (1.0 - w).astype(f32))
+    for a in taps:
+        a.setflags(write=False)
+    return taps
+
+
 def resample_half_pixel(x: np.ndarray, start: int, length: int, out_frames: int) -> np.ndarray:
     """Frames [start, start + length) of x: (C, T, V, M) linearly resized to out_frames, half-pixel centres.
 
@@ -81,14 +99,12 @@ def resample_half_pixel(x: np.ndarray, start: int, length: int, out_frames: int)
     n = seg.shape[1]
     if n < 1:
         raise ValueError(f"resample_half_pixel: empty segment (start {start}, length {length}, T {x.shape[1]})")
-    # float32 index arithmetic in torch's order, so the weights are torch's to the last bit
-    f32 = np.float32
-    scale = f32(n) / f32(out_frames)
-    src = np.maximum(scale * (np.arange(out_frames, dtype=f32) + f32(0.5)) - f32(0.5), f32(0.0))
-    lo = np.minimum(src.astype(np.int64), n - 1)
-    hi = np.minimum(lo + 1, n - 1)
-    w = (src - lo.astype(f32))[None, :, None, None]
-    return (seg[:, lo] * (1.0 - w) + seg[:, hi] * w).astype(np.float32, copy=False)
+    lo, hi, w, w0 = _half_pixel_taps(n, out_frames)
+    flat = seg.reshape(seg.shape[0], n, -1)  # (C, n, V*M): the blend runs over rows of V*M values
+    out = np.take(flat, lo, axis=1)
+    out *= w0[..., 0]
+    out += np.take(flat, hi, axis=1) * w[..., 0]
+    return out.reshape((seg.shape[0], out_frames) + seg.shape[2:]).astype(np.float32, copy=False)
 
 
 def _resize(x: np.ndarray, start: int, length: int, out_frames: int, mode: Resize) -> np.ndarray:
@@ -182,8 +198,10 @@ class RandomShift:
 
 # --------------------------------------------------------------------------- space
 def _apply_matrix(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    out = np.einsum("ij,jtvm->itvm", matrix.astype(np.float32), x)
-    return _keep_absent_zero(out, presence(x))
+    """x <- A x over the coordinate axis. Linear, so an absent (all-zero) body stays exactly zero."""
+    out = (matrix.astype(np.float32) @ x.reshape(x.shape[0], -1).astype(np.float32, copy=False)).reshape(x.shape)
+    out += 0.0  # -0.0 (0 times a negative entry) -> +0.0
+    return out
 
 
 @dataclass(frozen=True)
@@ -348,15 +366,14 @@ class JointCorruption:
         if self.num_joints > x.shape[2]:
             raise ValueError(f"JointCorruption: {self.num_joints} joints asked, the clip has {x.shape[2]}")
         zero = rng.random() < self.zero_prob
-        joints = rng.choice(x.shape[2], size=self.num_joints, replace=False)
-        out = x.copy()
+        joints = rng.permutation(x.shape[2])[: self.num_joints]  # a uniform subset; 4x cheaper than choice()
+        chosen = np.zeros((1, 1) + x.shape[2:], dtype=bool)  # full (V, M) trailing axes: long inner loops
+        chosen[0, 0, joints] = True
         if zero:
-            out[:, :, joints] = 0.0
-        else:
-            c = x.shape[0]
-            mix = rng.uniform(-self.magnitude, self.magnitude, size=(c, c)).astype(np.float32)
-            out[:, :, joints] = np.einsum("ij,jtvm->itvm", mix, x[:, :, joints])
-        return out
+            return np.where(chosen, np.float32(0.0), x).astype(np.float32, copy=False)
+        c = x.shape[0]
+        mix = rng.uniform(-self.magnitude, self.magnitude, size=(c, c)).astype(np.float32)
+        return np.where(chosen, _apply_matrix(x, mix), x).astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------- preprocessing (deterministic)
