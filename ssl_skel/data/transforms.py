@@ -71,7 +71,7 @@ def resample(x: np.ndarray, start: float, length: float, out_frames: int) -> np.
 
 
 @functools.lru_cache(maxsize=4096)
-def _half_pixel_taps(n: int, out_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _half_pixel_taps(n: int, out_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source frames and weights of a half-pixel resize of n frames to out_frames (cached: n <= T_max)."""
     # float32 index arithmetic in torch's order, so the weights are torch's to the last bit
     f32 = np.float32
@@ -79,8 +79,8 @@ def _half_pixel_taps(n: int, out_frames: int) -> tuple[np.ndarray, np.ndarray, n
     src = np.maximum(scale * (np.arange(out_frames, dtype=f32) + f32(0.5)) - f32(0.5), f32(0.0))
     lo = np.minimum(src.astype(np.int64), n - 1)
     hi = np.minimum(lo + 1, n - 1)
-    w = (src - lo.astype(f32))[None, :, None, None]
-    taps = (lo, hi, w, (1.0 - w).astype(f32))
+    w = (src - lo.astype(f32))[None, :, None]
+    taps = (np.concatenate([lo, hi]), w, (1.0 - w).astype(f32))  # both source frames of a sample: one gather
     for a in taps:
         a.setflags(write=False)
     return taps
@@ -99,11 +99,11 @@ def resample_half_pixel(x: np.ndarray, start: int, length: int, out_frames: int)
     n = seg.shape[1]
     if n < 1:
         raise ValueError(f"resample_half_pixel: empty segment (start {start}, length {length}, T {x.shape[1]})")
-    lo, hi, w, w0 = _half_pixel_taps(n, out_frames)
+    taps, w, w0 = _half_pixel_taps(n, out_frames)
     flat = seg.reshape(seg.shape[0], n, -1)  # (C, n, V*M): the blend runs over rows of V*M values
-    out = np.take(flat, lo, axis=1)
-    out *= w0[..., 0]
-    out += np.take(flat, hi, axis=1) * w[..., 0]
+    both = flat.take(taps, axis=1)
+    out = both[:, :out_frames] * w0
+    out += both[:, out_frames:] * w
     return out.reshape((seg.shape[0], out_frames) + seg.shape[2:]).astype(np.float32, copy=False)
 
 
