@@ -28,6 +28,11 @@ def describe_dataset(root: Path) -> str:
         f"  layout {manifest['layout']}, shape (N, C, T, V, M) = {tuple(manifest['shape'])}, "
         f"{manifest['num_samples']} samples, {manifest['num_classes']} classes",
     ]
+    if manifest.get("layout_def"):
+        joints = manifest["layout_def"]["joints"]
+        lines.append(f"  joints ({len(joints)}): {', '.join(joints)}")
+    if manifest.get("preprocess"):
+        lines.append("  preprocess: " + ", ".join(f"{k}={v}" for k, v in manifest["preprocess"].items()))
     if manifest.get("source"):
         lines.append("  source: " + ", ".join(f"{k}={v}" for k, v in manifest["source"].items()))
     frames = np.load(root / "num_frames.npy", mmap_mode="r")
@@ -65,6 +70,16 @@ def describe_config(path: str | Path) -> str:
     return f"config {resolve_preset(path)} (valid)\n" + yaml.safe_dump(to_dict(cfg), sort_keys=False).rstrip()
 
 
+def _spec_text(spec: dict | None) -> str:
+    """The spec without the full layout declaration (its joint count stands in for it)."""
+    if not isinstance(spec, dict):
+        return str(spec)
+    short = {k: v for k, v in spec.items() if k != "layout_def"}
+    if spec.get("layout_def"):
+        short["joints"] = len(spec["layout_def"]["joints"])
+    return str(short)
+
+
 def describe_checkpoint(path: Path) -> str:
     """Kind, progress, encoder spec and metrics of a checkpoint (weights_only load)."""
     from ssl_skel.core.checkpoint import load_checkpoint
@@ -77,7 +92,7 @@ def describe_checkpoint(path: Path) -> str:
         f"checkpoint {path}",
         f"  kind {ckpt.get('kind')}, format version {ckpt.get('version')}, "
         f"epoch {ckpt.get('epoch')} (completed), step {ckpt.get('step')}",
-        f"  encoder {encoder.get('name')}, spec {encoder.get('spec')}, prefix {encoder.get('prefix')!r}",
+        f"  encoder {encoder.get('name')}, spec {_spec_text(encoder.get('spec'))}, prefix {encoder.get('prefix')!r}",
         f"  encoder params {encoder.get('params')}",
         f"  model: {len(model)} tensors, {num_params:,} values",
     ]

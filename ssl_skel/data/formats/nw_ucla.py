@@ -175,7 +175,9 @@ def _write(lists: dict[str, list[tuple[str, int, int]]], clips: dict[str, np.nda
         "centre": "spine joint of frame 0" if centre_clips else None,
         "protocol": "cross-view: train views 1+2 (train_split.json), test view 3 (val_split.json)",
     }
-    writer.finish(labels, lengths, names, {"xview": splits}, KINECT_V1_20.name, class_names=list(CLASS_NAMES), source=source)
+    preprocess = {"centre": "first" if centre_clips else "none"}  # replayed on raw clips by FrozenEncoder.prepare
+    writer.finish(labels, lengths, names, {"xview": splits}, KINECT_V1_20.name, class_names=list(CLASS_NAMES),
+                  source=source, preprocess=preprocess)
     publish(out)
     log.info("wrote %d NW-UCLA clips to %s", len(order), out)
     return UclaReport(out, len(order), {k: len(v) for k, v in splits.items()}, bad)
