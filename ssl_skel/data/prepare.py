@@ -173,6 +173,12 @@ def clean_clip(
         )
     if channels is not None and c != channels:
         raise ClipError(f"{c} channels, expected {channels}")
+    d = coord_channels(actors, opts)
+    if d not in layout.dims:
+        hint = "" if opts["score"] else " (pass --score / score=True if the last channel is a confidence)"
+        raise ClipError(
+            f"{c} channels: {d} coordinates, but layout {layout.name} is {'/'.join(map(str, layout.dims))}D{hint}"
+        )
     missing = missing_joints(actors, opts)
     stats = CleanStats()
     if missing.any():
