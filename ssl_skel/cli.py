@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from ssl_skel.commands import UserError
+
+TRUST_PICKLE = "--trust-pickle"
 
 COMMANDS = {
     "gendata": ("ssl_skel.commands.gendata", "convert raw data or generate the built-in dataset"),
@@ -37,6 +40,7 @@ def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines += [f"  {name:<{width}} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run `ssl-skel <command> --help` for a command's options."]
+    lines += [f"{TRUST_PICKLE} (any command): read pickle files that hold more than plain data (runs their code)."]
     return "\n".join(lines)
 
 
@@ -44,10 +48,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'bad input', not 'bug'."""
     from ssl_skel.core.checkpoint import CheckpointError
     from ssl_skel.core.config import ConfigError
+    from ssl_skel.core.io import DiskFullError
     from ssl_skel.data.layouts import LayoutError
     from ssl_skel.data.storage import DataFormatError
 
-    return (UserError, ConfigError, DataFormatError, LayoutError, CheckpointError, FileNotFoundError)
+    return (UserError, ConfigError, DataFormatError, LayoutError, CheckpointError, FileNotFoundError, DiskFullError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,12 +64,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"ssl-skel: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    if TRUST_PICKLE in rest:  # any command: pickles (pyskl files, legacy label files) may hold any object
+        rest = [a for a in rest if a != TRUST_PICKLE]
+        os.environ["SSL_SKEL_TRUST_PICKLE"] = "1"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module = importlib.import_module(COMMANDS[name][0])
     try:
         return int(module.main(rest) or 0)
     except user_errors() as exc:
-        print(f"ssl-skel {name}: error: {exc}", file=sys.stderr)
+        print(f"ssl-skel {name}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `ssl-skel info X | head`: the reader left; say so once, no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        print(f"ssl-skel {name}: error: output pipe closed before the output was complete", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        from ssl_skel.core.io import disk_full
+
+        full = disk_full(exc, exc.filename or "output")
+        if full is None:
+            raise
+        print(f"ssl-skel {name}: error: {full}", file=sys.stderr)
         return 2
 
 

@@ -184,7 +184,7 @@ def test_info_bad_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -
     assert "nothing: not found" in capsys.readouterr().err
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     assert main(["info", str(tmp_path / "bad.pt")]) == 2
-    assert "bad.pt: truncated or corrupt checkpoint" in capsys.readouterr().err
+    assert "bad.pt: not a checkpoint file" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["info", str(tmp_path / "empty")]) == 2
     assert "no manifest.json" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from ssl_skel.commands import UserError
+from ssl_skel.commands import ArgumentParser, UserError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ssl_skel.evaluation.ensemble import align, combine, load_scores, search_weights
     from ssl_skel.evaluation.results import write_results
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="ssl-skel ensemble",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,

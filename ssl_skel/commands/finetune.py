@@ -13,13 +13,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ssl_skel.commands import ArgumentParser
 from ssl_skel.evaluation import runner
 
 log = logging.getLogger(__name__)
 
 
 def build_parser(prog: str = "ssl-skel finetune") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     runner.add_common_args(p)
     p.add_argument("--modality", default="", help="encoder output to classify (default: the encoder's, fused)")
     p.add_argument("--dropout", type=float, default=0.0)

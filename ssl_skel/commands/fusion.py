@@ -13,11 +13,12 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ssl_skel.commands import ArgumentParser
 from ssl_skel.core.registry import ADAPTERS
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssl-skel fusion", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="ssl-skel fusion", description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--adapter",
         choices=ADAPTERS.names(),

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from ssl_skel.commands import ArgumentParser
 
 log = logging.getLogger("ssl_skel.gendata")
 
@@ -75,8 +78,10 @@ def _add_synthetic(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_synthetic(args: argparse.Namespace) -> int:
+    from ssl_skel.data.formats.common import check_out
     from ssl_skel.data.synthetic import generate_dataset  # lazy: heavy and owned elsewhere
 
+    check_out(args.out)  # never over a user's files
     kwargs = {"seed": args.seed}
     if args.clips_per_class is not None:
         kwargs["clips_per_class"] = args.clips_per_class
@@ -108,13 +113,14 @@ def _run_ucla(args: argparse.Namespace) -> int:
 
 def _add_pyskl(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pyskl", help="a pyskl/mmaction2 skeleton annotation pickle (2D or 3D)")
-    p.add_argument("--pkl", required=True, type=Path, help="the annotation pickle (only from a trusted source)")
+    p.add_argument("--pkl", required=True, type=Path, help="the annotation pickle (read as plain data only)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--with-score", action="store_true", help="2D only: keypoint score as a third channel")
     p.add_argument("--max-persons", type=_positive, default=None, help="keep at most this many persons (highest score)")
     p.add_argument("--skip-bad", action="store_true", help="convert the readable annotations even if some are bad")
     _add_layout(p)
     _add_normalise(p, default_centre="none")
+    _add_trust(p)
 
 
 def _run_pyskl(args: argparse.Namespace) -> int:
@@ -140,6 +146,16 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--benchmark", default=None, help="benchmark name when the path does not say it (e.g. xsub)")
     _add_layout(p)
+    _add_trust(p)
+
+
+def _add_trust(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="unpickle any object the file names (this can run code from it: only for files you trust); "
+        "by default only plain containers, numbers, strings and numpy arrays are read",
+    )
 
 
 def _run_import(args: argparse.Namespace) -> int:
@@ -332,7 +348,7 @@ SUBCOMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ssl-skel gendata", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="ssl-skel gendata", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="source", required=True, metavar="{" + ",".join(SUBCOMMANDS) + "}")
     for add, _ in SUBCOMMANDS.values():
         add(sub)
@@ -341,4 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
+    if getattr(args, "trust_pickle", False):
+        from ssl_skel.data.formats.common import TRUST_ENV
+
+        os.environ[TRUST_ENV] = "1"
     return SUBCOMMANDS[args.source][1](args)

@@ -8,12 +8,13 @@ checkpoint carries, without writing code. Checkpoints are read with
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from ssl_skel.commands import ArgumentParser
 
 
 def describe_dataset(root: Path) -> str:
@@ -125,7 +126,7 @@ def describe(path: str) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ssl-skel info", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="ssl-skel info", description=__doc__.splitlines()[0])
     parser.add_argument("path", help="dataset folder, config YAML / preset name, or checkpoint file")
     args = parser.parse_args(list(argv))
     print(describe(args.path))

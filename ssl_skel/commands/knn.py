@@ -9,6 +9,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from ssl_skel.commands import ArgumentParser
 from ssl_skel.core.config import ConfigError
 from ssl_skel.engine.metrics import topk_accuracy
 from ssl_skel.evaluation import runner
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssl-skel knn", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="ssl-skel knn", description=__doc__.splitlines()[0])
     runner.add_common_args(p)
     p.add_argument("--modalities", default=None, help="comma list, or all (default: the encoder's default, e.g. fused)")
     p.add_argument("--k", type=int, default=None, help="neighbours (default: eval.knn_k, 1 = retrieval protocol)")

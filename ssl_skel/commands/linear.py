@@ -9,6 +9,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from ssl_skel.commands import ArgumentParser
 from ssl_skel.core.config import ConfigError
 from ssl_skel.evaluation import runner
 from ssl_skel.evaluation.linear import LinearProtocol, train_linear_probe
@@ -24,7 +25,7 @@ SELECTION = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssl-skel linear", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="ssl-skel linear", description=__doc__.splitlines()[0])
     runner.add_common_args(p)
     p.add_argument("--modalities", default=None, help="comma list, or all (default: the encoder's default, e.g. fused)")
     p.add_argument(

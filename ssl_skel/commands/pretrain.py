@@ -16,11 +16,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ssl_skel.commands import ArgumentParser
 from ssl_skel.core.config import ConfigError, load_config
+from ssl_skel.core.devices import device_arg
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssl-skel pretrain", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="ssl-skel pretrain", description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True, help="preset name (configs/<name>.yaml) or a YAML path")
     p.add_argument(
         "--resume",
@@ -33,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many epochs (the schedule still spans train.epochs); resume later",
     )
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK when available)")
+    p.add_argument(
+        "--device", default=None, type=device_arg, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK when available)"
+    )
     p.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. train.epochs=10")
     return p
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
-from ssl_skel.commands import UserError
+from ssl_skel.commands import ArgumentParser, UserError
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="ssl-skel report", description=__doc__)
+    parser = ArgumentParser(prog="ssl-skel report", description=__doc__)
     parser.add_argument("run_dir", help="a pretraining run folder (its eval/*/results.json are read)")
     args = parser.parse_args(argv)
     from pathlib import Path

@@ -17,6 +17,7 @@ fine-tuning and fusion all need it: loads are strict (a mismatch names the keys;
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ FORMAT = "ssl_skel/checkpoint"
 VERSION = 1
 KINDS = ("pretrain", "finetune", "fusion", "encoder")
 SPEC_KEYS = ("layout", "in_channels", "num_persons", "clip_length")
+SPEC_LIMITS = {"in_channels": 64, "num_persons": 64, "clip_length": 100_000}  # far above any real skeleton input
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive format
 
 
 class CheckpointError(Exception):
@@ -55,10 +58,23 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not head.startswith(ZIP_MAGIC) and not head.startswith(b"\x80"):
+        what = "empty" if not head else f"starts with {head!r}"
+        raise CheckpointError(f"{path}: not a checkpoint file ({what}; a torch.save archive starts with {ZIP_MAGIC!r})")
+    try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on damaged bytes
+        if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
+            raise CheckpointError(
+                f"{path}: holds Python objects other than tensors and plain data (loading them could run code); "
+                "refused. Only checkpoints written by ssl_skel are read"
+            ) from None
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason})") from None
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason}){newest_hint(path)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an ssl_skel checkpoint (no format={FORMAT!r} entry)")
     version = payload.get("version")
@@ -67,6 +83,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if payload.get("kind") not in KINDS:
         raise CheckpointError(f"{path}: unknown checkpoint kind {payload.get('kind')!r} (expected one of {KINDS})")
     return payload
+
+
+def newest_hint(path: str | Path) -> str:
+    """'; the newest periodic checkpoint is ...' when `path` is a run's last.pt and epoch_*.pt files exist."""
+    path = Path(path)
+    if path.name != "last.pt":
+        return ""
+    periodic = sorted(path.parent.glob("epoch_*.pt"))
+    if not periodic:
+        return ""
+    return f"; the newest periodic checkpoint is {periodic[-1]}: resume from it with --resume {periodic[-1]}"
 
 
 def find_resume(run_dir: str | Path, resume: bool | str | Path | None) -> Path | None:
@@ -97,6 +124,10 @@ def read_checkpoint(path: str | Path) -> dict:
     missing = [k for k in SPEC_KEYS if k not in entry["spec"]]
     if missing:
         raise CheckpointError(f"{path}: encoder.spec lacks {', '.join(missing)}")
+    for key, limit in SPEC_LIMITS.items():
+        value = entry["spec"][key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+            raise CheckpointError(f"{path}: encoder.spec.{key} is {value!r}, expected an integer in 1..{limit}")
     if not isinstance(payload.get("model"), dict):
         raise CheckpointError(f"{path}: checkpoint has no 'model' weights")
     return payload
@@ -164,8 +195,17 @@ def encoder_from_checkpoint(path: str | Path, *, load_weights: bool = True) -> t
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild encoder {payload['encoder'].get('name')!r} ({exc})") from None
     if load_weights:
-        _load_strict(encoder, _encoder_state(payload, path), path)
+        state = _encoder_state(payload, path)
+        check_finite_weights(state, path)
+        _load_strict(encoder, state, path)
     return encoder, payload
+
+
+def check_finite_weights(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """CheckpointError naming the first weight tensor that holds NaN or inf (a diverged run)."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{path}: weight {key} holds NaN/inf values (the run that wrote it diverged)")
 
 
 # --------------------------------------------------------------------------- RNG state

@@ -9,6 +9,7 @@ POSIX); on any error the temporary file is removed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -17,6 +18,24 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
+FULL_ERRNOS = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
+
+
+class DiskFullError(OSError):
+    """No space left (or quota/file-size limit hit) while writing a named file: a user error, one line."""
+
+
+def disk_full(exc: BaseException, path: str | Path) -> DiskFullError | None:
+    """A DiskFullError naming `path` when `exc` (or what caused it) is a disk-full error, else None."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, DiskFullError):
+            return seen
+        if isinstance(seen, OSError) and seen.errno in FULL_ERRNOS:
+            return DiskFullError(seen.errno, f"{path}: no space left on the device ({os.strerror(seen.errno)})")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @contextlib.contextmanager
@@ -35,8 +54,11 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        full = disk_full(exc, path)
+        if full is not None and full is not exc:
+            raise full from None
         raise
 
 
@@ -54,6 +76,19 @@ def copy_atomic(src: str | Path, dst: str | Path) -> None:
     """Copy `src` to `dst` through the atomic write (a checkpoint's periodic snapshot)."""
     with open(src, "rb") as source, atomic_file(dst) as fh:
         shutil.copyfileobj(source, fh, length=16 << 20)
+
+
+def remove_stray_temporaries(folder: str | Path, patterns: tuple[str, ...] = (".*.tmp",)) -> list[Path]:
+    """Delete temporaries an earlier killed or failed write left in `folder` (not recursive); returns them."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir():
+        for pattern in patterns:
+            for stray in folder.glob(pattern):
+                if stray.is_file() and not stray.is_symlink():
+                    stray.unlink(missing_ok=True)
+                    removed.append(stray)
+    return removed
 
 
 def fsync_dir(folder: str | Path) -> None:

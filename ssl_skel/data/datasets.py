@@ -72,7 +72,7 @@ class SkeletonClips(Dataset):
         if n < 1:
             name = self.arrays.names[row] if row < len(self.arrays.names) else str(row)
             raise DataFormatError(f"{self.arrays.root}: sample {row} ({name}) has no valid frames")
-        return np.asarray(self.arrays.data[row, :, : min(n, t_max)], dtype=np.float32)
+        return self.arrays.checked(row, np.asarray(self.arrays.data[row, :, : min(n, t_max)], dtype=np.float32))
 
     def __getitem__(self, i: int) -> dict:
         if not -len(self) <= i < len(self):

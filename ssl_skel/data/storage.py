@@ -16,15 +16,17 @@ for a finished one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ssl_skel.core.io import atomic_save_npy, atomic_write_bytes
+from ssl_skel.core.io import FULL_ERRNOS, atomic_save_npy, atomic_write_bytes, disk_full
 from ssl_skel.data.layouts import Layout, get_layout, stored_layout
 
 FORMAT = "ssl_skel/skeleton-arrays"
@@ -44,13 +46,28 @@ class DataWriter:
     readers refuse the folder.
     """
 
-    def __init__(self, root: str | Path, num_samples: int, shape: Sequence[int]) -> None:
+    def __init__(self, root: str | Path, num_samples: int, shape: Sequence[int], *, remove_on_error: bool = False) -> None:
         self.root = Path(root)
+        self.remove_on_error = remove_on_error  # a staging folder: nothing of it may outlive a failure
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "manifest.json").unlink(missing_ok=True)
         self.shape = (num_samples, *shape)
         self._tmp = self.root / ".data.npy.tmp"
-        self.data = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.float32, shape=self.shape)
+        try:
+            self.data = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.float32, shape=self.shape)
+            _allocate(self._tmp)
+        except BaseException as exc:
+            self._abort()
+            full = disk_full(exc, self._tmp)
+            if full is not None:
+                raise full from None
+            raise
+
+    def _abort(self) -> None:
+        self.__dict__.pop("data", None)
+        self._tmp.unlink(missing_ok=True)
+        if self.remove_on_error:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def finish(
         self,
@@ -65,6 +82,16 @@ class DataWriter:
     ) -> Path:
         """Publish the folder: `layout` (a built-in name or a Layout) is stored in full in the manifest,
         `preprocess` (the converter's normalisation, see data.prepare) too, so checkpoints can carry them."""
+        try:
+            return self._finish(labels, num_frames, names, splits, layout, class_names, source, preprocess)
+        except BaseException as exc:
+            self._abort()
+            full = disk_full(exc, self.root)
+            if full is not None and full is not exc:
+                raise full from None
+            raise
+
+    def _finish(self, labels, num_frames, names, splits, layout, class_names, source, preprocess) -> Path:
         layout = get_layout(layout) if isinstance(layout, str) else layout
         n = self.shape[0]
         if not (len(labels) == len(num_frames) == len(names) == n):
@@ -98,9 +125,43 @@ class DataWriter:
             "class_names": list(class_names) if class_names else None,
             "splits": split_counts,
             "source": dict(source or {}),
+            "content_sha256": content_digest(self.root),
         }
         atomic_write_bytes(self.root / "manifest.json", json.dumps(manifest, indent=2).encode())
         return self.root
+
+
+def _allocate(path: Path) -> None:
+    """Reserve the memory map's blocks now: a full disk is then an OSError here, not a SIGBUS mid-write."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno in FULL_ERRNOS:
+            raise
+        # the filesystem cannot reserve space (EOPNOTSUPP, EINVAL): write as before
+    finally:
+        os.close(fd)
+
+
+def content_digest(root: str | Path) -> str:
+    """sha256 over a dataset's arrays, names and splits (not the manifest): changes whenever the data does.
+
+    Written into the manifest, so a feature cache keyed on the manifest notices a re-conversion
+    that changed the clips under the same names.
+    """
+    root = Path(root)
+    h = hashlib.sha256()
+    files = [root / name for name in ("data.npy", "labels.npy", "num_frames.npy", "names.txt")]
+    files += sorted((root / "splits").glob("*.npy"))
+    for path in files:
+        h.update(f"{path.relative_to(root)}\0".encode())
+        with open(path, "rb") as fh:
+            while block := fh.read(16 << 20):
+                h.update(block)
+    return h.hexdigest()
 
 
 def write_arrays(root: str | Path, data: np.ndarray, **kwargs: Any) -> Path:
@@ -142,6 +203,30 @@ class SkeletonArrays:
     def split_labels(self) -> np.ndarray:
         return self.labels[self.indices]
 
+    def checked(self, row: int, clip: np.ndarray) -> np.ndarray:
+        """`clip` (read from row `row`) if all its coordinates are finite, else DataFormatError naming it."""
+        if not np.isfinite(clip).all():
+            name = self.names[row] if row < len(self.names) else str(row)
+            raise DataFormatError(f"{self.root}: sample {row} ({name}) holds NaN/inf coordinates; reconvert the data")
+        return clip
+
+
+def check_split(arrays: SkeletonArrays, benchmark: str, part: str) -> SkeletonArrays:
+    """Refuse an empty split, indices outside the arrays and labels outside 0..num_classes-1 (one line each)."""
+    where = f"{arrays.root}: split {benchmark} {part}"
+    if len(arrays.indices) == 0:
+        raise DataFormatError(f"{where} is empty (no samples to {'train on' if part == 'train' else 'evaluate'})")
+    n = len(arrays.data)
+    if not (len(arrays.labels) == len(arrays.num_frames) == n):
+        raise DataFormatError(f"{arrays.root}: {n} samples but {len(arrays.labels)} labels, {len(arrays.num_frames)} lengths")
+    if arrays.indices.min() < 0 or arrays.indices.max() >= n:
+        raise DataFormatError(f"{where}: sample index {int(arrays.indices.max())} outside 0..{n - 1}")
+    labels = arrays.split_labels
+    if labels.min() < 0 or labels.max() >= arrays.num_classes:
+        bad = int(labels.min()) if labels.min() < 0 else int(labels.max())
+        raise DataFormatError(f"{where}: label {bad} outside 0..{arrays.num_classes - 1}")
+    return arrays
+
 
 def check_part(root: Path, part: str) -> None:
     if part not in PARTS:
@@ -182,7 +267,9 @@ def open_native(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
         raise DataFormatError(f"{root}: cannot read dataset files ({exc})") from None
     if tuple(data.shape) != tuple(manifest["shape"]):
         raise DataFormatError(f"{root}/data.npy: shape {data.shape} differs from manifest {manifest['shape']}")
-    return SkeletonArrays(
+    if indices.dtype.kind not in "iu" or labels.dtype.kind not in "iu":
+        raise DataFormatError(f"{root}: labels and split indices must be integers")
+    arrays = SkeletonArrays(
         data=data,
         labels=labels,
         num_frames=num_frames,
@@ -195,3 +282,4 @@ def open_native(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
         layout_def=manifest.get("layout_def"),
         preprocess=manifest.get("preprocess"),
     )
+    return check_split(arrays, benchmark, part)

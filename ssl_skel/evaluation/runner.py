@@ -19,6 +19,7 @@ import numpy as np
 
 from ssl_skel.core.checkpoint import encoder_from_checkpoint, read_checkpoint
 from ssl_skel.core.config import Config, ConfigError, apply_overrides, config_from_tree, load_config, to_dict
+from ssl_skel.core.devices import device_arg
 from ssl_skel.models.frozen import FrozenEncoder
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", default=None, help="output folder (default: <checkpoint dir>/eval/<protocol>_<benchmark>)"
     )
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    parser.add_argument(
+        "--device", default=None, type=device_arg, help="cpu, cuda, cuda:1 (default: cuda when available)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="default: the config's seed")
     parser.add_argument("--num-workers", type=int, default=None, help="data loader workers (default: data.num_workers)")
     parser.add_argument(

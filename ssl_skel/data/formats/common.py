@@ -1,58 +1,342 @@
-"""Helpers shared by the converters: staged output, parallel map with progress, bad-file summary.
+"""Helpers shared by the converters: the output folder policy, staged output, one validation of
+everything a converter publishes, safe file and pickle reading, parallel map with progress,
+bad-file summary.
 
-Why staged output: a converter writes a complete dataset into `<out>/.staging` and only then
-moves each finished file over the old one (manifest last), so a crash or an error never leaves
-a half-written file where a good one was, and a folder with a manifest is always complete.
+Why staged output: a converter writes a complete dataset into `<out>/.staging`, checks all of
+it (`validate_dataset`), and only then swaps it in: the old files move to `<out>/.replaced`,
+the new ones in, manifest last, and on any error the old ones move back. A crash or an error
+never leaves a half-written file where a good one was, and a folder with a manifest is always
+complete. A folder that is neither empty nor an ssl_skel dataset is refused, so a user's files
+are never overwritten.
+
+Why a restricted unpickler: unpickling can run any code a file names, and pyskl annotations and
+UmURL label files are plain containers, numbers, strings and numpy arrays; anything else is
+refused unless the user passes --trust-pickle (or sets SSL_SKEL_TRUST_PICKLE=1).
 """
 from __future__ import annotations
 
+import _compat_pickle
 import logging
 import multiprocessing
 import os
 import pickle
 import shutil
+import stat
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
+import numpy as np
 from tqdm import tqdm
 
+from ssl_skel.core.io import remove_stray_temporaries
 from ssl_skel.data import layouts
-from ssl_skel.data.storage import DataFormatError, DataWriter
+from ssl_skel.data.storage import FORMAT, PARTS, DataFormatError, DataWriter, read_manifest
 
 log = logging.getLogger(__name__)
 
 STAGING = ".staging"
+REPLACED = ".replaced"  # the previous dataset while a new one is swapped in
 OUTPUT_FILES = ("data.npy", "labels.npy", "num_frames.npy", "names.txt")
+OURS = (STAGING, REPLACED, ".cache")  # what a converter may leave in a folder before its first manifest
+MAX_COORDINATE = 1e5  # |x| above this is no skeleton coordinate (metres, pixels or millimetres)
+MAX_CLASSES = 100_000  # a label at or above this is a corrupt file, not a class
+TRUST_ENV = "SSL_SKEL_TRUST_PICKLE"
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+# --------------------------------------------------------------------------- the output folder
+def check_out(out: str | Path) -> Path:
+    """Make `out` safe to convert into, or refuse it (DataFormatError, one line).
+
+    Accepted: a missing or empty folder, an ssl_skel dataset (manifest present), or what an
+    unfinished conversion left (.staging, .cache, .replaced, temporaries). Anything else is the
+    user's and is never touched. Also finishes what a killed run left: a dataset moved aside to
+    `.replaced` without its successor is moved back, stray temporaries are removed.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataFormatError(f"{out}: --out is a file, not a folder")
+    if not out.exists():
+        return out
+    replaced = out / REPLACED
+    if (replaced / "manifest.json").exists() and not (out / "manifest.json").exists():
+        _move_back(out, replaced)
+        log.warning("%s: restored the previous dataset that an interrupted conversion had moved aside", out)
+    if not (out / "manifest.json").exists():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OURS and not _is_temporary(p))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" (+{len(foreign) - 3} more)" if len(foreign) > 3 else "")
+            raise DataFormatError(
+                f"{out}: not empty and not an ssl_skel dataset (holds {shown}); choose a new or empty folder"
+            )
+    else:
+        try:
+            read_manifest(out)
+        except DataFormatError as exc:
+            raise DataFormatError(f"{exc}; not overwriting it, choose a new or empty folder") from None
+    shutil.rmtree(replaced, ignore_errors=True)
+    shutil.rmtree(out / STAGING, ignore_errors=True)
+    remove_stray_temporaries(out)
+    return out
+
+
+def _is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file()
+
+
+def _entries(root: Path) -> list[str]:
+    return [name for name in (*OUTPUT_FILES, "splits") if (root / name).exists()]
+
+
+def _move_back(out: Path, replaced: Path) -> None:
+    """Put a dataset that was moved aside to `replaced` back into `out` (manifest last)."""
+    (out / "manifest.json").unlink(missing_ok=True)
+    for name in _entries(replaced):
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(replaced / name, target)
+    os.replace(replaced / "manifest.json", out / "manifest.json")
+    shutil.rmtree(replaced, ignore_errors=True)
+
+
 def staged_writer(out: str | Path, num_samples: int, shape: Sequence[int]) -> DataWriter:
     """A DataWriter that fills `<out>/.staging`; call `publish(out)` after its `finish`."""
-    staging = Path(out) / STAGING
-    if staging.exists():
-        shutil.rmtree(staging)
-    return DataWriter(staging, num_samples, shape)
+    out = check_out(out)
+    return DataWriter(out / STAGING, num_samples, shape, remove_on_error=True)
 
 
 def publish(out: str | Path) -> Path:
-    """Move a finished `<out>/.staging` dataset into `out`, replacing files one by one, manifest last."""
+    """Check the finished `<out>/.staging` dataset, then swap it in for the old one (see module doc).
+
+    Nothing in `out` is touched before the whole staged dataset has passed `validate_dataset`;
+    on any error during the swap the old dataset is moved back, byte for byte.
+    """
     out = Path(out)
-    staging = out / STAGING
-    if not (staging / "manifest.json").exists():
-        raise DataFormatError(f"{staging}: no finished dataset to publish")
-    (out / "manifest.json").unlink(missing_ok=True)
-    for name in OUTPUT_FILES:
-        os.replace(staging / name, out / name)
-    if (out / "splits").exists():
-        shutil.rmtree(out / "splits")
-    os.replace(staging / "splits", out / "splits")
-    os.replace(staging / "manifest.json", out / "manifest.json")
+    staging, replaced = out / STAGING, out / REPLACED
+    try:
+        validate_dataset(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(replaced, ignore_errors=True)
+    had_old = (out / "manifest.json").exists()
+    try:
+        if had_old:
+            replaced.mkdir()
+            for name in _entries(out):
+                os.replace(out / name, replaced / name)
+            os.replace(out / "manifest.json", replaced / "manifest.json")  # last out, first back
+        for name in (*OUTPUT_FILES, "splits"):
+            os.replace(staging / name, out / name)
+        os.replace(staging / "manifest.json", out / "manifest.json")
+    except BaseException:
+        if had_old and (replaced / "manifest.json").exists():
+            _move_back(out, replaced)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(replaced, ignore_errors=True)
     shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
+# --------------------------------------------------------------------------- validation
+def check_coordinates(values: np.ndarray, where: str, *, allow_missing: bool = False) -> None:
+    """DataFormatError naming `where` when coordinates are NaN/inf or absurdly large.
+
+    allow_missing: NaN/inf pass (a reader whose `missing` option fills or rejects them later);
+    the finite values must still be plausible.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind not in "fiu":
+        raise DataFormatError(f"{where}: coordinates are {values.dtype}, not numbers")
+    finite = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+    if not allow_missing and not finite.all():
+        raise DataFormatError(f"{where}: NaN/inf coordinates")
+    largest = float(np.abs(np.where(finite, values, 0)).max()) if values.size else 0.0
+    if largest > MAX_COORDINATE:
+        raise DataFormatError(f"{where}: coordinate {largest:.3g} is not a plausible position")
+
+
+def as_label(value: Any, where: str) -> int:
+    """A class label as int: integers only (2.7 is an error, not 2), 0 <= label < MAX_CLASSES."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)):
+        raise DataFormatError(f"{where}: label {value!r} is not an integer")
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        raise DataFormatError(f"{where}: label {value!r} is not an integer")
+    label = int(value)
+    if not 0 <= label < MAX_CLASSES:
+        raise DataFormatError(f"{where}: label {label} is outside 0..{MAX_CLASSES - 1} (labels are 0-based)")
+    return label
+
+
+def as_labels(values: Any, where: str) -> np.ndarray:
+    """`as_label` for a whole array -> (N,) int64."""
+    arr = np.asarray(values).reshape(-1)
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            raise DataFormatError(f"{where}: label {arr[np.argmax(bad)]!r} (entry {int(np.argmax(bad))}) is not an integer")
+    elif arr.dtype.kind not in "iu" and arr.size:
+        raise DataFormatError(f"{where}: labels are {arr.dtype}, not integers")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= MAX_CLASSES):
+        worst = int(arr.min()) if arr.min() < 0 else int(arr.max())
+        raise DataFormatError(f"{where}: label {worst} is outside 0..{MAX_CLASSES - 1} (labels are 0-based)")
+    return arr
+
+
+def validate_dataset(root: str | Path, chunk: int = 256) -> None:
+    """Check a written dataset folder end to end; DataFormatError naming the file, split or sample.
+
+    Every converter's output passes here before it is published: manifest, array shapes, labels
+    (integers, 0 <= label < num_classes), valid lengths, split indices (in range, no repeats, train
+    and test disjoint, at least one benchmark) and every coordinate (finite, plausible).
+    """
+    root = Path(root)
+    manifest = read_manifest(root)
+    try:
+        data = np.load(root / "data.npy", mmap_mode="r")
+        labels = np.load(root / "labels.npy")
+        num_frames = np.load(root / "num_frames.npy")
+        names = (root / "names.txt").read_text().splitlines()
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(f"{root}: cannot read dataset files ({exc})") from None
+    n = len(data)
+    if tuple(data.shape) != tuple(manifest["shape"]) or data.ndim != 5:
+        raise DataFormatError(f"{root}/data.npy: shape {data.shape} differs from manifest {manifest['shape']}")
+    if not (len(labels) == len(num_frames) == len(names) == n) or n == 0:
+        raise DataFormatError(f"{root}: {n} samples, {len(labels)} labels, {len(num_frames)} lengths, {len(names)} names")
+    labels = as_labels(labels, f"{root}/labels.npy")
+    if labels.max() >= int(manifest["num_classes"]):
+        raise DataFormatError(f"{root}: label {int(labels.max())} but the manifest says {manifest['num_classes']} classes")
+    if num_frames.min() < 0 or num_frames.max() > data.shape[2]:
+        raise DataFormatError(f"{root}/num_frames.npy: valid lengths must be in 0..{data.shape[2]}")
+    splits = manifest.get("splits") or {}
+    if not splits:
+        raise DataFormatError(f"{root}: no benchmark splits (a dataset needs at least one, e.g. xsub train/test)")
+    for bench, parts in splits.items():
+        rows: dict[str, np.ndarray] = {}
+        for part in parts:
+            if part not in PARTS:
+                raise DataFormatError(f"{root}: split {bench}_{part}: part must be one of {PARTS}")
+            idx = np.load(root / "splits" / f"{bench}_{part}.npy")
+            where = f"{root}: split {bench} {part}"
+            if idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n):
+                raise DataFormatError(f"{where}: sample index outside 0..{n - 1}")
+            if len(np.unique(idx)) != len(idx):
+                raise DataFormatError(f"{where}: lists a sample more than once")
+            if not len(idx):
+                log.warning("%s is empty", where)
+            rows[part] = idx
+        if "train" in rows and "test" in rows:
+            both = np.intersect1d(rows["train"], rows["test"])
+            if both.size:
+                raise DataFormatError(
+                    f"{root}: split {bench}: {both.size} sample(s) are in both train and test (first: {names[both[0]]})"
+                )
+    for sl in iter_chunks(n, chunk):
+        block = np.asarray(data[sl])
+        finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+        big = np.abs(np.where(np.isfinite(block), block, 0)).reshape(len(block), -1).max(axis=1) > MAX_COORDINATE
+        bad = np.flatnonzero(~finite | big)
+        if bad.size:
+            row = sl.start + int(bad[0])
+            problem = "NaN/inf coordinates" if not finite[bad[0]] else "implausibly large coordinates"
+            raise DataFormatError(f"{root}: sample {row} ({names[row]}) holds {problem}")
+
+
+# --------------------------------------------------------------------------- reading input files
+def find_files(root: str | Path, pattern: str) -> list[Path]:
+    """Files matching `pattern` under `root`, recursively, sorted; an unreadable folder is an error."""
+    root = Path(root)
+
+    def refuse(exc: OSError) -> None:
+        raise DataFormatError(f"{exc.filename}: cannot read this folder ({exc.strerror}); fix its permissions")
+
+    found = []
+    for folder, dirs, files in os.walk(root, onerror=refuse):
+        dirs.sort()
+        found += [Path(folder) / f for f in files if Path(f).match(pattern)]
+    return sorted(found)
+
+
+def check_regular(path: str | Path) -> Path:
+    """DataFormatError unless `path` is a regular file (a FIFO would block, a device never end)."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        raise DataFormatError(f"{path}: not a regular file (a pipe, device or folder); refused")
+    return path
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Builds only plain containers, numbers, strings and numpy arrays; any other global is refused."""
+
+    ALLOWED = {
+        ("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "bytearray", "complex", "slice", "range")
+    } | {
+        ("collections", "OrderedDict"),
+        ("_codecs", "encode"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")),
+        *((m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")),
+    }
+
+    def __init__(self, fh: Any, path: Path, **kwargs: Any) -> None:
+        super().__init__(fh, **kwargs)
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _compat_pickle.NAME_MAPPING:  # python-2 names, as pickle itself maps them
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if (module, name) in self.ALLOWED or (module == "numpy" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise DataFormatError(
+            f"{self.path}: the pickle asks for {module}.{name}, which is not plain data (containers, numbers, "
+            "strings, numpy arrays); refused because unpickling it could run code. If you trust the file, "
+            "pass --trust-pickle"
+        )
+
+
+def trust_pickles() -> bool:
+    return os.environ.get(TRUST_ENV, "") not in ("", "0")
+
+
+def load_pickle(path: str | Path, trust: bool | None = None) -> Any:
+    """Unpickle `path` with `_PlainUnpickler` unless `trust` (default: --trust-pickle / SSL_SKEL_TRUST_PICKLE)."""
+    path = Path(path)
+    trust = trust_pickles() if trust is None else trust
+    if not path.exists():
+        raise DataFormatError(f"{path}: file not found")
+    check_regular(path)
+
+    def load(encoding: str) -> Any:
+        with open(path, "rb") as fh:
+            if trust:
+                return pickle.load(fh, encoding=encoding)
+            return _PlainUnpickler(fh, path, encoding=encoding).load()
+
+    try:
+        try:
+            return load("ASCII")
+        except UnicodeDecodeError:  # python-2 pickles of numpy arrays
+            return load("latin1")
+    except DataFormatError:
+        raise
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError, TypeError,
+            KeyError, UnicodeDecodeError, OverflowError, MemoryError, RecursionError) as exc:
+        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+# --------------------------------------------------------------------------- running converters
 def parallel_map(fn: Callable[[T], R], jobs: Sequence[T], workers: int, desc: str, progress: bool = True) -> Iterator[R]:
     """Map `fn` over `jobs` in `workers` processes (in-process when 1), unordered, with a tqdm bar."""
     bar = tqdm(total=len(jobs), desc=desc, unit="file", disable=not progress, dynamic_ncols=True)
@@ -97,17 +381,3 @@ def layout_for_joints(num_joints: int, where: str = "", dims: int | None = None)
         return layouts.layout_for_joints(num_joints, where, dims)
     except ValueError as exc:
         raise DataFormatError(str(exc)) from None
-
-
-def load_pickle(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: file not found") from None
-    except UnicodeDecodeError:  # python-2 pickles of numpy arrays
-        with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError) as exc:
-        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_skel.data.formats.common import iter_chunks, layout_for_joints, load_pickle, publish, staged_writer
+from ssl_skel.data.formats.common import as_labels, iter_chunks, layout_for_joints, load_pickle, publish, staged_writer
 from ssl_skel.data.layouts import Layout, choose_layout, joint_permutation
-from ssl_skel.data.storage import PARTS, DataFormatError, SkeletonArrays
+from ssl_skel.data.storage import PARTS, DataFormatError, SkeletonArrays, check_split
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,10 @@ def _read_labels(path: Path) -> tuple[list[str], np.ndarray]:
     obj = load_pickle(path)
     try:
         names, labels = obj
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError):
+        labels = as_labels(labels, str(path))
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, DataFormatError):
+            raise
         raise DataFormatError(f"{path}: expected a pickle of (names, labels)") from None
     if len(names) != len(labels):
         raise DataFormatError(f"{path}: {len(names)} names but {len(labels)} labels")
@@ -167,10 +169,11 @@ def open_legacy(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
             num_classes = max(num_classes, int(_read_labels(other)[1].max(initial=-1)) + 1)
     else:
         raise DataFormatError(f"{root}: neither a UmURL/AimCLR-style folder nor a CTR-GCN .npz")
-    return SkeletonArrays(
+    arrays = SkeletonArrays(
         data=data, labels=labels, num_frames=num_frames, names=names, indices=np.arange(len(data), dtype=np.int64),
         layout=layout_for_joints(data.shape[3], f"{root}: ", dims=int(data.shape[1])), num_classes=num_classes, class_names=None, root=root,
     )
+    return check_split(arrays, benchmark, part)
 
 
 def convert_legacy(

@@ -30,7 +30,15 @@ from typing import Iterable, Literal
 import numpy as np
 
 from ssl_skel.data.formats import ntu_meta
-from ssl_skel.data.formats.common import parallel_map, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import (
+    check_coordinates,
+    check_out,
+    find_files,
+    parallel_map,
+    publish,
+    report_bad,
+    staged_writer,
+)
 from ssl_skel.data.formats.denoise import DenoiseParams, denoise
 from ssl_skel.data.formats.normalise import align_view, centre, select_energetic, umurl_normalise
 from ssl_skel.data.formats.ntu_skeleton import SkeletonParseError, SampleId, parse_sample_name, read_skeleton
@@ -102,7 +110,7 @@ def list_raw_files(raw: str | Path, dataset: str, missing: set[str]) -> tuple[li
     if dataset not in DATASETS:
         raise DataFormatError(f"unknown NTU dataset {dataset!r} (use one of {', '.join(DATASETS)})")
     files, skipped = [], 0
-    for path in sorted(raw.rglob("*.skeleton"), key=lambda p: p.name):
+    for path in sorted(find_files(raw, "*.skeleton"), key=lambda p: p.name):
         try:
             sid = parse_sample_name(path.stem)
         except DataFormatError:
@@ -181,6 +189,11 @@ def skeleton_to_actors(path: str | Path, params: DenoiseParams = DenoiseParams()
     Raises SkeletonParseError when the file is malformed or holds no body at all.
     """
     skeleton = read_skeleton(path)
+    xyz = [body.xyz for bodies in skeleton.frames for body in bodies]
+    try:
+        check_coordinates(np.stack(xyz) if xyz else np.zeros((0, 3)), "joints")
+    except DataFormatError as exc:
+        raise SkeletonParseError(path, None, str(exc)) from None
     result = denoise(skeleton, params)
     if result.num_frames == 0:
         raise SkeletonParseError(path, None, f"no skeleton in any of its {skeleton.num_frames} frames")
@@ -257,7 +270,7 @@ def convert_ntu(
     started = time.perf_counter()
     if profile not in PROFILES:
         raise DataFormatError(f"unknown NTU profile {profile!r} (use one of {', '.join(PROFILES)})")
-    out = Path(out)
+    out = check_out(out)
     missing = read_missing_list(missing_file) if missing_file else set(ntu_meta.MISSING_SAMPLES)
     files, skipped = list_raw_files(raw, dataset, missing)
     log.info("%s: %d files to convert (%d skipped as listed missing)", dataset, len(files), skipped)

@@ -12,6 +12,8 @@ the file); one that is smaller leaves a body line where the next frame's count s
 """
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,9 +216,12 @@ def read_skeleton(path: str | Path) -> SkeletonFile:
     """Read and parse one `.skeleton` file; errors are SkeletonParseError naming the file and line."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block forever, /dev/zero never end
+            raise SkeletonParseError(path, None, "not a regular file (a pipe, device or folder); refused")
         raw = path.read_bytes()
     except OSError as exc:
         raise SkeletonParseError(path, None, f"cannot read ({exc.strerror or exc})") from None
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark (an editor's save) is not data
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_skel.data.formats.common import publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import as_label, check_coordinates, check_regular, publish, report_bad, staged_writer
 from ssl_skel.data.formats.normalise import centre
 from ssl_skel.data.layouts import KINECT_V1_20
 from ssl_skel.data.storage import DataFormatError
@@ -47,7 +47,12 @@ class UclaReport:
 
 def _load_json(path: Path) -> object:
     try:
-        text = path.read_text()
+        check_regular(path)
+        text = path.read_text(encoding="utf-8-sig")
+    except DataFormatError as exc:
+        raise UclaFormatError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise UclaFormatError(f"{path}: not a text file (not UTF-8)") from None
     except OSError as exc:
         raise UclaFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not text.strip():
@@ -68,9 +73,13 @@ def read_split_list(path: str | Path) -> list[tuple[str, int, int]]:
     out = []
     for i, item in enumerate(items):
         try:
-            name, length, label = str(item["file_name"]), int(item["length"]), int(item["label"])
+            name, length, label = str(item["file_name"]), int(item["length"]), item["label"]
         except (TypeError, KeyError, ValueError):
             raise UclaFormatError(f"{path}: entry {i} is not {{file_name, length, label}}: {item!r:.80}") from None
+        try:
+            label = as_label(label, f"{path}: entry {i} ({name})")
+        except DataFormatError as exc:
+            raise UclaFormatError(str(exc)) from None
         if not 1 <= label <= len(CLASS_NAMES):
             raise UclaFormatError(f"{path}: entry {i} ({name}) has label {label}, expected 1..{len(CLASS_NAMES)}")
         out.append((name, length, label))
@@ -106,12 +115,11 @@ def read_clip(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def _checked(path: Path, joints: np.ndarray, obj: dict) -> tuple[np.ndarray, int]:
-    if not np.isfinite(joints).all():
-        raise UclaFormatError(f"{path}: non-finite coordinates")
     try:
-        label = int(obj.get("label"))
-    except (TypeError, ValueError):
-        raise UclaFormatError(f"{path}: 'label' {obj.get('label')!r} is not an integer") from None
+        check_coordinates(joints, str(path))
+        label = as_label(obj.get("label"), str(path))
+    except DataFormatError as exc:
+        raise UclaFormatError(str(exc)) from None
     return joints, label
 
 

@@ -12,7 +12,9 @@ centring / view alignment / scaling (`ssl_skel.data.prepare`, recorded in the ma
 is `layout` (a name or a file) or the only built-in one with that joint count and dimension;
 `joint_order` maps another joint order onto it.
 
-Unpickling runs code from the file: convert only pickles from a source you trust.
+The pickle is read with a restricted unpickler (plain containers, numbers, strings, numpy arrays
+only), so a file cannot run code; `trust_pickle=True` (--trust-pickle) lifts that for files from a
+source you trust that hold other objects.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ssl_skel.data.formats.common import load_pickle, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import as_label, check_coordinates, load_pickle, publish, report_bad, staged_writer
 from ssl_skel.data.layouts import Layout, choose_layout, joint_permutation
 from ssl_skel.data.prepare import ClipError, clean_clip, preprocess_options, to_ctvm
 from ssl_skel.data.storage import DataFormatError
@@ -61,14 +63,20 @@ def _check_annotation(ann: Any, i: int, with_score: bool) -> tuple[str, np.ndarr
     for key in ("frame_dir", "label", "keypoint"):
         if key not in ann:
             raise DataFormatError(f"{where}: no {key!r}")
-    kp = np.asarray(ann["keypoint"])
+    try:
+        kp = np.asarray(ann["keypoint"])
+    except ValueError:  # ragged nested lists
+        raise DataFormatError(f"{where}: keypoint is not an (M, T, V, C) array") from None
     if kp.ndim != 4 or kp.shape[-1] not in (2, 3) or kp.dtype.kind not in "fiu":
         raise DataFormatError(
             f"{where}: keypoint has shape {kp.shape} ({kp.dtype}), expected numeric (M, T, V, 2 or 3)"
         )
-    if kp.shape[1] == 0:
-        raise DataFormatError(f"{where}: keypoint has no frames")
+    if kp.shape[1] == 0 or kp.shape[0] == 0:
+        raise DataFormatError(f"{where}: keypoint has no frames or no persons")
+    check_coordinates(kp, where, allow_missing=True)  # NaN joints: the `missing` option decides (data.prepare)
     total = ann.get("total_frames", kp.shape[1])
+    if isinstance(total, bool) or not isinstance(total, (int, np.integer)):
+        raise DataFormatError(f"{where}: total_frames {total!r} is not an integer")
     if int(total) != kp.shape[1]:
         log.warning(
             "%s: total_frames %s but keypoint has %d frames; using the keypoint frames", where, total, kp.shape[1]
@@ -80,13 +88,7 @@ def _check_annotation(ann: Any, i: int, with_score: bool) -> tuple[str, np.ndarr
         score = np.asarray(ann["keypoint_score"])
         if score.shape != kp.shape[:3]:
             raise DataFormatError(f"{where}: keypoint_score shape {score.shape} differs from keypoint {kp.shape[:3]}")
-    try:
-        label = int(ann["label"])
-    except (TypeError, ValueError):
-        raise DataFormatError(f"{where}: label {ann['label']!r} is not an integer") from None
-    if label < 0:
-        raise DataFormatError(f"{where}: label {label} is negative (labels are 0-based)")
-    return name, kp, score, label
+    return name, kp, score, as_label(ann["label"], where)
 
 
 def _select_persons(kp: np.ndarray, score: np.ndarray | None, raw_score: np.ndarray | None, m: int) -> tuple:
@@ -108,12 +110,15 @@ def convert_pyskl(
     layout: str | Path | Layout | None = None,
     joint_order: str | list | None = None,
     normalise: dict | None = None,
+    trust_pickle: bool | None = None,
 ) -> PysklReport:
     """Convert an annotation pickle into `out` (see the module docstring)."""
     path, out = Path(path), Path(out)
-    obj = load_pickle(path)
+    obj = load_pickle(path, trust=trust_pickle)
     if not isinstance(obj, dict) or "annotations" not in obj or "split" not in obj:
         raise DataFormatError(f"{path}: expected a dict with 'split' and 'annotations' (pyskl/mmaction2 format)")
+    if not isinstance(obj["annotations"], (list, tuple)):
+        raise DataFormatError(f"{path}: 'annotations' is a {type(obj['annotations']).__name__}, expected a list")
     good: list[tuple[str, np.ndarray, np.ndarray | None, int, np.ndarray | None]] = []
     bad: dict[str, str] = {}
     for i, ann in enumerate(obj["annotations"]):
@@ -123,6 +128,8 @@ def convert_pyskl(
             bad[str(ann.get("frame_dir", f"#{i}")) if isinstance(ann, dict) else f"#{i}"] = f"{path}: {exc}"
             continue
         raw_score = np.asarray(ann["keypoint_score"]) if "keypoint_score" in ann else None
+        if raw_score is not None and (raw_score.shape != kp.shape[:3] or raw_score.dtype.kind not in "fiu"):
+            raw_score = None  # only used to rank persons; a malformed one is ignored
         good.append((name, kp, score, label, raw_score))
     shapes = {(kp.shape[2], kp.shape[3]) for _, kp, _, _, _ in good}
     if len(shapes) > 1:
@@ -190,6 +197,8 @@ def _splits(split: Any, names: list[str], path: Path) -> dict[str, dict[str, lis
     out: dict[str, dict[str, list[int]]] = {}
     for key, members in split.items():
         bench, part = split_key(str(key))
+        if not isinstance(members, (list, tuple)):
+            raise DataFormatError(f"{path}: split {key!r} is a {type(members).__name__}, expected a list of frame_dir")
         rows = [index[str(n)] for n in members if str(n) in index]
         if len(rows) < len(members):
             log.warning(
