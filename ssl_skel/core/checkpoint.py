@@ -52,8 +52,11 @@ def save_checkpoint(payload: dict, path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read and validate a checkpoint; CheckpointError says what is wrong with which file."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *, mmap: bool = False) -> dict:
+    """Read and validate a checkpoint; CheckpointError says what is wrong with which file.
+
+    mmap: map the tensors instead of reading them (a cheap look at the config of a large file).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -66,7 +69,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         what = "empty" if not head else f"starts with {head!r}"
         raise CheckpointError(f"{path}: not a checkpoint file ({what}; a torch.save archive starts with {ZIP_MAGIC!r})")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        mmap = mmap and head.startswith(ZIP_MAGIC)
+        payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on damaged bytes
         if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
             raise CheckpointError(

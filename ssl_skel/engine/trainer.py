@@ -48,6 +48,7 @@ from ssl_skel.engine import distributed as D
 from ssl_skel.engine.amp import resolve_amp
 from ssl_skel.engine.logging import RunLogger, format_scalars, progress
 from ssl_skel.engine.plots import plot_history
+from ssl_skel.engine.run_dir import guard_run_dir
 from ssl_skel.engine.schedule import WarmupCosine, build_scheduler, scaled_lr
 
 log = logging.getLogger(__name__)
@@ -346,6 +347,7 @@ def fit(
     if not isinstance(checkpoint_meta, Mapping) or checkpoint_meta.get("kind") not in KINDS:
         raise ValueError(f"checkpoint_meta must be a dict with 'kind' in {KINDS}")
     info = D.setup(device)
+    run_lock = guard_run_dir(run_dir, checkpoint_meta, resume, is_main=info.is_main)  # one run; same config
     deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     if info.device.type == "cpu":  # cheap on CPU; on CUDA it would need CUBLAS_WORKSPACE_CONFIG and cost speed
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -364,6 +366,8 @@ def fit(
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         D.cleanup(info)
+        if run_lock is not None:
+            run_lock.release()
 
 
 def _fit(loop: Loop, *, eval_hook: EvalHook | None, stop_after_epoch: int | None) -> FitResult:

@@ -50,10 +50,15 @@ def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
 def cache_key(checkpoint: str | Path, data: dict, modalities: Sequence[str]) -> str:
     """Key of a feature file: checkpoint bytes + data identity (root, split, clip length...)."""
     ident = {"checkpoint": file_digest(checkpoint), "data": data, "modalities": list(modalities)}
-    root = data.get("root")
-    manifest = Path(root) / "manifest.json" if root else None
-    if manifest is not None and manifest.exists():
+    root = Path(data["root"]) if data.get("root") else None
+    manifest = root / "manifest.json" if root else None
+    if manifest is not None and manifest.exists():  # converters write a hash of the data bytes into it
         ident["manifest"] = hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
+    if root is not None and root.exists():  # and for folders without one (legacy, older): size + mtime of each file
+        files = (
+            [root] if root.is_file() else sorted(p for p in [*root.iterdir(), *root.glob("splits/*")] if p.is_file())
+        )
+        ident["files"] = [(str(p.relative_to(root.parent)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
 
