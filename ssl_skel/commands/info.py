@@ -55,12 +55,12 @@ def describe_dataset(root: Path) -> str:
 
 def describe_config(path: str | Path) -> str:
     """The validated, resolved config (defaults filled in) as YAML; fusion configs too."""
-    from ssl_skel.core.config import load_config, resolve_preset, to_dict
+    from ssl_skel.core.config import ConfigError, load_config, parse_yaml, resolve_preset, to_dict
 
     file = Path(resolve_preset(path))
     try:
-        tree = yaml.safe_load(file.read_text()) if file.exists() else None
-    except yaml.YAMLError:
+        tree = parse_yaml(file.read_text(), str(file)) if file.is_file() else None
+    except (ConfigError, OSError, UnicodeDecodeError):
         tree = None  # load_config reports it with the file name
     if isinstance(tree, dict) and "adapter" in tree:  # a fusion run (ssl_skel.fusion)
         from ssl_skel.core.config import load_fusion_config

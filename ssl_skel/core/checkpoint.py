@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ssl_skel.core.config import MAX_CLIP_LENGTH
 from ssl_skel.core.io import atomic_file, fsync_dir
 from ssl_skel.core.registry import ENCODERS
 from ssl_skel.core.schema import to_dict
@@ -34,7 +35,7 @@ FORMAT = "ssl_skel/checkpoint"
 VERSION = 1
 KINDS = ("pretrain", "finetune", "fusion", "encoder")
 SPEC_KEYS = ("layout", "in_channels", "num_persons", "clip_length")
-SPEC_LIMITS = {"in_channels": 64, "num_persons": 64, "clip_length": 100_000}  # far above any real skeleton input
+SPEC_LIMITS = {"in_channels": 64, "num_persons": 64, "clip_length": MAX_CLIP_LENGTH}  # far above any real input
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive format
 
 

@@ -28,6 +28,8 @@ __all__ = ["ConfigError", "check", "from_dict", "to_dict"]
 # --------------------------------------------------------------------------- schema
 # names of the spatial steps `AugmentConfig.one_of` may choose between (ssl_skel.data.transforms)
 ONE_OF_STEPS = ("shear", "rotate", "flip", "corrupt", "noise", "blur", "joint_mask", "frame_mask", "axis_mask")
+MAX_SEED = 2**32 - 1  # numpy's seeding range; every generator is seeded from it
+MAX_CLIP_LENGTH = 10_000  # frames per clip; NTU clips are <= 300, a model input beyond this is a typo
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class DataConfig:
     make_command: str = ""  # shown when the data is missing: the data_gen command that makes it
 
     def __post_init__(self) -> None:
-        check(self.clip_length >= 2, "clip_length must be >= 2")
+        check(2 <= self.clip_length <= MAX_CLIP_LENGTH, f"clip_length must be in 2..{MAX_CLIP_LENGTH}")
         check(self.num_views >= 1, "num_views must be >= 1")
         check(self.num_workers >= 0, "num_workers must be >= 0")
 
@@ -186,6 +188,9 @@ class Config:
     run_dir: str = ""  # empty: runs/<preset name>
     name: str = ""  # preset name, filled from the file name when empty
 
+    def __post_init__(self) -> None:
+        check(0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}")
+
 
 # --------------------------------------------------------------------------- fusion runs (RGB-D)
 @dataclass(frozen=True)
@@ -236,6 +241,7 @@ class RGBDDataConfig:
         check(
             self.num_frames >= 1 and self.size >= 4 and self.clip_length >= 2, "num_frames, size, clip_length too small"
         )
+        check(self.clip_length <= MAX_CLIP_LENGTH and self.num_frames <= MAX_CLIP_LENGTH, "clip_length too large")
         lo, hi = self.crop_scale
         check(0.0 < lo <= hi <= 1.0, "crop_scale must satisfy 0 < low <= high <= 1")
         check(0.0 < self.test_crop <= 1.0, "test_crop must be in (0, 1]")
@@ -278,6 +284,9 @@ class FusionConfig:
     seed: int = 0
     run_dir: str = ""  # empty: runs/<name>
     name: str = ""
+
+    def __post_init__(self) -> None:
+        check(0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}")
 
 
 # --------------------------------------------------------------------------- loading

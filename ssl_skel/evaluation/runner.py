@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from ssl_skel.core.checkpoint import encoder_from_checkpoint, read_checkpoint
-from ssl_skel.core.config import Config, ConfigError, apply_overrides, config_from_tree, load_config, to_dict
+from ssl_skel.core.config import (
+    MAX_SEED,
+    Config,
+    ConfigError,
+    apply_overrides,
+    config_from_tree,
+    load_config,
+    to_dict,
+)
 from ssl_skel.core.devices import device_arg
 from ssl_skel.models.frozen import FrozenEncoder
 
@@ -122,6 +130,8 @@ def make_context(args: argparse.Namespace, protocol: str) -> EvalContext:
     checkpoint = Path(args.checkpoint)
     cfg = resolve_config(checkpoint, args.config, args.overrides, args.data_root, args.benchmark)
     seed = cfg.seed if args.seed is None else args.seed
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed {seed}: must be in 0..{MAX_SEED}")
     torch.manual_seed(seed)  # a --random-init encoder is the same on every run
     encoder, _ = encoder_from_checkpoint(checkpoint, load_weights=not args.random_init)
     if cfg.data.clip_length != encoder.spec.clip_length:
