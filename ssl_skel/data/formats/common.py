@@ -126,15 +126,16 @@ def publish(out: str | Path) -> Path:
     try:
         if had_old:
             replaced.mkdir()
+            os.replace(out / "manifest.json", replaced / "manifest.json")  # first out: `out` is now unfinished
             for name in _entries(out):
                 os.replace(out / name, replaced / name)
-            os.replace(out / "manifest.json", replaced / "manifest.json")  # last out, first back
         for name in (*OUTPUT_FILES, "splits"):
             os.replace(staging / name, out / name)
         os.replace(staging / "manifest.json", out / "manifest.json")
     except BaseException:
         if had_old and (replaced / "manifest.json").exists():
             _move_back(out, replaced)
+        shutil.rmtree(replaced, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     shutil.rmtree(replaced, ignore_errors=True)
@@ -178,7 +179,7 @@ def as_labels(values: Any, where: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
-            raise DataFormatError(f"{where}: label {arr[np.argmax(bad)]!r} (entry {int(np.argmax(bad))}) is not an integer")
+            raise DataFormatError(f"{where}: label {arr[np.argmax(bad)].item()!r} (entry {int(np.argmax(bad))}) is not an integer")
     elif arr.dtype.kind not in "iu" and arr.size:
         raise DataFormatError(f"{where}: labels are {arr.dtype}, not integers")
     arr = arr.astype(np.int64)
