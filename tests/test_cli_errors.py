@@ -86,6 +86,7 @@ BAD_CALLS = {
     "fusion": [["--bogus"], [], ["--config", "/nonexistent.yaml"]],
     "info": [["--bogus"], [], ["/nonexistent"]],
     "report": [["--bogus"], [], ["/nonexistent"]],
+    "import-weights": [["--bogus"], [], ["umurl", "/nonexistent.pth.tar", "{tmp}/o.pt"], ["mine", "a", "b"]],
 }
 
 

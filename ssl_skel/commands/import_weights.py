@@ -6,12 +6,13 @@ then:    ssl-skel linear --checkpoint runs/umurl_authors/encoder.pt
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
+
+from ssl_skel.commands import ArgumentParser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="ssl-skel import-weights", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="ssl-skel import-weights", description=__doc__.splitlines()[0])
     p.add_argument("method", choices=("umurl",), help="whose checkpoint format (HuiGuanLab/UmURL)")
     p.add_argument("checkpoint", help="the authors' file (pretraining checkpoint_XXXX.pth.tar or a Downstream state)")
     p.add_argument("out", help="the ssl_skel checkpoint to write")

@@ -93,7 +93,8 @@ class DataConfig:
     make_command: str = ""  # shown when the data is missing: the data_gen command that makes it
 
     def __post_init__(self) -> None:
-        check(2 <= self.clip_length <= MAX_CLIP_LENGTH, f"clip_length must be in 2..{MAX_CLIP_LENGTH}")
+        check(self.clip_length >= 2, "clip_length must be >= 2")
+        check(self.clip_length <= MAX_CLIP_LENGTH, f"clip_length must be <= {MAX_CLIP_LENGTH}")
         check(self.num_views >= 1, "num_views must be >= 1")
         check(self.num_workers >= 0, "num_workers must be >= 0")
 
