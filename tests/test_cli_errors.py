@@ -136,6 +136,25 @@ def test_bad_config_files(tmp_path, capsys):
         one_line_error(capsys, args, "deep.yaml")
 
 
+def test_yaml_alias_bombs(tmp_path, capsys):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+    )
+    path = tmp_path / "bomb.yaml"
+    path.write_text("base: synthetic\nmodel:\n  params:\n    " + bomb.replace("\n", "\n    ").rstrip() + "\n")
+    one_line_error(capsys, ["pretrain", "--config", str(path)], "bomb.yaml", "aliases")
+    one_line_error(capsys, ["info", str(path)], "bomb.yaml", "aliases")
+    inline = (
+        "{"
+        + ", ".join(["x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [f"x{i}: &a [*a, *a, *a, *a, *a, *a]" for i in range(9)])
+        + "}"
+    )
+    one_line_error(capsys, ["pretrain", "--config", "synthetic", f"model.params={inline}"], "override model.params")
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("base: synthetic\nmodel:\n  params: &p\n    hidden_size: 16\n    again: *p\n")
+    one_line_error(capsys, ["pretrain", "--config", str(loop)], "loop.yaml", "recursive")
+
+
 def test_run_dir_that_is_a_file(tmp_path, capsys):
     data = _arrays(tmp_path / "data", n=8)
     afile = tmp_path / "afile"

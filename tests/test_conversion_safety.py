@@ -309,7 +309,8 @@ class Payload:
         return (open, (str(self.marker), "w"))
 
 
-def test_pyskl_pickle_with_code_runs_nothing_by_default(tmp_path, capsys):
+def test_pyskl_pickle_with_code_runs_nothing_by_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(common.TRUST_ENV, raising=False)  # and restored after the --trust-pickle run below
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps({"split": {}, "annotations": [Payload(marker)]}))
@@ -320,7 +321,6 @@ def test_pyskl_pickle_with_code_runs_nothing_by_default(tmp_path, capsys):
     # the explicit opt-in lifts it (and then the payload does run: that is what trusting means)
     assert cli(["gendata", "pyskl", "--pkl", str(evil), "--out", str(tmp_path / "o"), "--trust-pickle"]) == 2
     assert marker.exists()
-    os.environ.pop(common.TRUST_ENV, None)
 
 
 def test_legacy_label_pickle_with_code_runs_nothing(tmp_path, capsys, monkeypatch):

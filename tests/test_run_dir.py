@@ -169,3 +169,33 @@ def test_pretrain_cli_refuses_a_changed_lr_on_resume(tmp_path, capsys):
     assert main(["pretrain", *common, "train.lr=0.5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "train.lr (checkpoint" in err and "now 0.5" in err, err
+
+
+def test_resume_from_a_nan_weight_checkpoint_says_so(tmp_path):
+    run = tmp_path / "run"
+    _fit(run, stop_after_epoch=1)
+    ck = torch.load(run / "last.pt", weights_only=True)
+    first = next(k for k, v in ck["model"].items() if v.is_floating_point())
+    ck["model"][first] = torch.full_like(ck["model"][first], float("nan"))
+    torch.save(ck, run / "last.pt")
+    with pytest.raises(CheckpointError, match=rf"last\.pt: weight {first} holds NaN/inf values"):
+        _fit(run)
+
+
+def test_info_describes_a_dataset_with_an_empty_split(tmp_path, capsys):
+    import numpy as np
+
+    from ssl_skel.cli import main
+    from ssl_skel.data.storage import write_arrays
+
+    root = write_arrays(
+        tmp_path / "d",
+        np.zeros((2, 3, 4, 25, 1), np.float32),
+        labels=[0, 1],
+        num_frames=[4, 4],
+        names=["a", "b"],
+        splits={"xsub": {"train": [0, 1], "test": []}},
+        layout="ntu25",
+    )
+    assert main(["info", str(root)]) == 0
+    assert "split xsub: train 2, test 0" in capsys.readouterr().out

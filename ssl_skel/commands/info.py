@@ -19,7 +19,6 @@ from ssl_skel.commands import ArgumentParser
 
 def describe_dataset(root: Path) -> str:
     """Manifest, split sizes and per-class counts of a dataset folder."""
-    from ssl_skel.data.sources import open_arrays
     from ssl_skel.data.storage import read_manifest
 
     manifest = read_manifest(root)
@@ -43,14 +42,25 @@ def describe_dataset(root: Path) -> str:
         )
     for bench, parts in manifest["splits"].items():
         lines.append(f"  split {bench}: " + ", ".join(f"{part} {count}" for part, count in parts.items()))
-        counts = {
-            part: np.bincount(open_arrays(root, bench, part).split_labels, minlength=len(names)) for part in parts
-        }
+        counts = {part: _class_counts(root, bench, part, len(names)) for part in parts}
         width = max(len(n) for n in names)
         lines.append(f"    {'class':<{width}}  " + "  ".join(f"{part:>6}" for part in parts))
         for k, name in enumerate(names):
             lines.append(f"    {name:<{width}}  " + "  ".join(f"{int(counts[part][k]):>6}" for part in parts))
     return "\n".join(lines)
+
+
+def _class_counts(root: Path, bench: str, part: str, num_classes: int) -> np.ndarray:
+    """Per-class sample counts of one split (zeros for an empty one: describing it is not using it)."""
+    from ssl_skel.data.sources import open_arrays
+    from ssl_skel.data.storage import DataFormatError
+
+    try:
+        return np.bincount(open_arrays(root, bench, part).split_labels, minlength=num_classes)
+    except DataFormatError as exc:
+        if f"split {bench} {part} is empty" not in str(exc):
+            raise
+        return np.zeros(num_classes, np.int64)
 
 
 def describe_config(path: str | Path) -> str:

@@ -5,7 +5,8 @@ other's `last.pt`), and a resume that silently keeps the old learning rate while
 says the new one reports a run that never happened. `claim_run_dir` takes an exclusive lock
 (`flock` on `run_dir/.lock`: the kernel drops it when its process dies, so a lock left by a
 killed run is simply taken over) and removes the temporaries a killed or failed write left;
-`check_resume` refuses a checkpoint whose stored config differs from this run's, naming the keys.
+`check_resume` refuses a checkpoint whose stored config differs from this run's, naming the keys,
+and one whose weights hold NaN/inf.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ssl_skel.core.checkpoint import CheckpointError, find_resume, load_checkpoint
+from ssl_skel.core.checkpoint import CheckpointError, check_finite_weights, find_resume, load_checkpoint
 from ssl_skel.core.config import ConfigError
 from ssl_skel.core.io import remove_stray_temporaries
 
@@ -110,8 +111,8 @@ def config_differences(old: Any, new: Any) -> list[tuple[str, Any, Any]]:
 
 def check_resume(path: Path, config: Any) -> None:
     """Refuse to continue from `path` when its stored config differs from this run's `config`."""
-    stored = load_checkpoint(path, mmap=True).get("config")
-    diffs = config_differences(stored, config)
+    ck = load_checkpoint(path, mmap=True)
+    diffs = config_differences(ck.get("config"), config)
     if diffs:
         shown = ", ".join(f"{k} (checkpoint {va!r}, now {vb!r})" for k, va, vb in diffs[:5])
         more = f" and {len(diffs) - 5} more" if len(diffs) > 5 else ""
@@ -119,6 +120,8 @@ def check_resume(path: Path, config: Any) -> None:
             f"{path}: this run's config differs from the one the checkpoint was trained with: {shown}{more}; "
             "resume with the same settings, or start afresh with --resume none or another run_dir"
         )
+    if isinstance(ck.get("model"), dict):
+        check_finite_weights(ck["model"], path)  # a diverged run's weights: say so, not "lower the lr"
 
 
 def guard_run_dir(run_dir: str | Path, meta: Mapping[str, Any], resume: Any, *, is_main: bool) -> RunDirLock | None:
