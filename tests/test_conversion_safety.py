@@ -190,8 +190,8 @@ def test_legacy_folder_without_manifest_still_changes_the_key(tmp_path):
 @pytest.mark.parametrize(
     ("bad", "expect"),
     [
-        (ann("bad", 1, value=np.nan), "NaN/inf"),
-        (ann("bad", 1, value=np.inf), "NaN/inf"),
+        (ann("bad", 1, value=np.nan), "missing (NaN) joint values"),
+        (ann("bad", 1, value=np.inf), "missing (NaN) joint values"),
         (ann("bad", 1, value=1e30), "not a plausible position"),
         (ann("bad", 2.7), "label 2.7 is not an integer"),
         (ann("bad", 10**7), "label 10000000 is outside"),

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_skel.data.formats.common import parallel_map, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import check_out, parallel_map, publish, report_bad, staged_writer
 from ssl_skel.data.layouts import Layout, LayoutError, choose_layout, joint_permutation, resolve_layout
 from ssl_skel.data.prepare import ClipError, clean_clip, preprocess_options, select_persons, to_ctvm
 from ssl_skel.data.storage import DataFormatError
@@ -395,7 +395,7 @@ def convert_arrays(
     `known_bad`: clips a format reader on top of this one could not read (name -> reason), reported with the rest.
     """
     started = time.perf_counter()
-    out = Path(out)
+    out = check_out(out)  # before the cache goes in: never into a folder of the user's files
     opts = preprocess_options(options)
     if (folder is None) == (array is None):
         raise DataFormatError("give either a folder of clip files (with a table) or one array file")
