@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -55,6 +56,16 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ConfigError, DataFormatError, LayoutError, CheckpointError, FileNotFoundError, DiskFullError)
 
 
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line; for an error raised in a DataLoader worker (which torch re-raises
+    with the worker's traceback in the message) only the original message."""
+    text = str(exc)
+    if "Original Traceback" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = re.sub(r"^[\w.]+(Error|Exception): ", "", last.strip())
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -72,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(module.main(rest) or 0)
     except user_errors() as exc:
-        print(f"ssl-skel {name}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"ssl-skel {name}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `ssl-skel info X | head`: the reader left; say so once, no traceback
         devnull = os.open(os.devnull, os.O_WRONLY)

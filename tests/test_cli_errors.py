@@ -214,6 +214,9 @@ def test_nan_data_and_nan_weights_are_named(tmp_path, capsys):
     ck = write_checkpoint(tmp_path / "ck.pt", tiny_encoder(), config=tiny_config(str(data)))
     for cmd in ("knn", "linear"):
         one_line_error(capsys, [cmd, "--checkpoint", str(ck), "--no-plots"], "sample 5 (s5)", "NaN")
+    # raised inside a data-loader worker: still the one original line, not the worker's traceback
+    line = one_line_error(capsys, ["knn", "--checkpoint", str(ck), "--no-plots", "--num-workers", "1"], "sample 5 (s5)")
+    assert line.startswith("ssl-skel knn: error: ") and "DataLoader" not in line
     good = _arrays(tmp_path / "good")
     encoder = tiny_encoder()
     with torch.no_grad():
