@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 STAGING = ".staging"
 REPLACED = ".replaced"  # the previous dataset while a new one is swapped in
 OUTPUT_FILES = ("data.npy", "labels.npy", "num_frames.npy", "names.txt")
-OURS = (STAGING, REPLACED, ".cache", ".arrays_cache")  # what converters may leave before their first manifest
+# what converters may leave in `out` before their first manifest (a new converter's cache folder goes here)
+OURS = (STAGING, REPLACED, ".cache", ".arrays_cache", ".penn_clips_", ".sbu_clips_")
 MAX_COORDINATE = 1e5  # |x| above this is no skeleton coordinate (metres, pixels or millimetres)
 MAX_CLASSES = 100_000  # a label at or above this is a corrupt file, not a class
 TRUST_ENV = "SSL_SKEL_TRUST_PICKLE"
@@ -65,7 +66,7 @@ def check_out(out: str | Path) -> Path:
         _move_back(out, replaced)
         log.warning("%s: restored the previous dataset that an interrupted conversion had moved aside", out)
     if not (out / "manifest.json").exists():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in OURS and not _is_temporary(p))
+        foreign = sorted(p.name for p in out.iterdir() if not _is_ours(p))
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" (+{len(foreign) - 3} more)" if len(foreign) > 3 else "")
             raise DataFormatError(
@@ -80,6 +81,10 @@ def check_out(out: str | Path) -> Path:
     shutil.rmtree(out / STAGING, ignore_errors=True)
     remove_stray_temporaries(out)
     return out
+
+
+def _is_ours(path: Path) -> bool:
+    return path.name in OURS or path.name.startswith(tuple(o for o in OURS if o.endswith("_"))) or _is_temporary(path)
 
 
 def _is_temporary(path: Path) -> bool:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ssl_skel.core.io import atomic_save_npy
 from ssl_skel.data.formats.arrays import ArraysReport, SplitRule, convert_arrays
-from ssl_skel.data.formats.common import parallel_map
+from ssl_skel.data.formats.common import check_out, parallel_map
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def convert_penn(
     progress: bool = True,
 ) -> ArraysReport:
     """Convert the `labels/` folder of Penn Action (`raw` is the dataset folder or `labels/` itself)."""
-    raw, out = Path(raw), Path(out)
+    raw, out = Path(raw), check_out(out)  # before the clip cache goes in
     labels = raw / "labels" if (raw / "labels").is_dir() else raw
     mats = sorted(labels.glob("*.mat"))
     if not mats:

@@ -27,6 +27,7 @@ import numpy as np
 
 from ssl_skel.core.io import atomic_save_npy
 from ssl_skel.data.formats.arrays import ArraysReport, SplitRule, convert_arrays
+from ssl_skel.data.formats.common import check_out
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def convert_sbu(
     progress: bool = True,
 ) -> ArraysReport:
     """Convert the SBU folder (`raw` holds the set folders s01s02 ...)."""
-    raw, out = Path(raw), Path(out)
+    raw, out = Path(raw), check_out(out)  # before the clip cache goes in
     files = sorted(raw.glob("s??s??/*/*/skeleton_pos.txt"))
     if not files:
         raise DataFormatError(f"{raw}: no SBU files (expected <set>/<class>/<seq>/skeleton_pos.txt)")
