@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--backends",
         nargs="+",
-        default=["faiss", "torch", "pruned", "auto"],
-        choices=["torch", "faiss", "pruned", "auto"],
+        default=["faiss", "torch", "pruned", "cascade", "auto"],
+        choices=["torch", "faiss", "pruned", "cascade", "auto"],
     )
     p.add_argument("--sklearn-queries", type=int, default=2000)
     p.add_argument("--skip-extraction", action="store_true")

@@ -11,7 +11,8 @@ their Adam) run in a worker process next to ours (unified encoder + umurl object
 AdamW, as the trainer builds them), on the same random batch shapes (4 views of
 (N, 3, 64, 25, 2)). Rounds alternate between the two workers and a 4096^2 fp32 matmul probe,
 so all three see the same load. Printed: clips/s and CPU-s per clip per round, the ratio, FLOPs
-per clip per step (counted with FlopCounterMode over a whole step, forward + backward),
+per clip per step (counted with FlopCounterMode over a whole step, forward + backward, on a
+small batch where our attention runs unfolded: the model's FLOPs, the same maths on both sides),
 achieved GFLOP/s as a fraction of the probe, and each worker's peak RSS.
 `--loader` also times the pretraining loaders side by side (see `loader_round`).
 """
@@ -343,7 +344,8 @@ def print_side_by_side(out: dict) -> None:
     print(f"{out['command']}\n{out['date']}; {out['machine']}; batch {out['batch']}, fp32")
     print(f"4096^2 fp32 matmul probe, GFLOP/s per round: {out['probe_gflops']}")
     print(
-        "| side | clips/s per round | CPU-s per clip per round | GFLOP per clip-step | fraction of probe | peak RSS GiB"
+        "| side | clips/s per round | CPU-s per clip per round | model GFLOP per clip-step | fraction of probe "
+        "| peak RSS GiB"
     )
     print("|---|---|---|---:|---:|---:")
     for s in out["sides"].values():

@@ -177,11 +177,20 @@ def test_pruned_falls_back_to_brute_force_when_pruning_does_not_pay(fallback):
     assert stats.brute_queries == 0
 
 
-@pytest.mark.parametrize("kind, want", [("isotropic", "faiss"), ("decaying", "pruned")])
-def test_auto_picks_the_backend_by_the_energy_test(kind, want, monkeypatch):
+@pytest.mark.parametrize(
+    "kind, bf16, want",
+    [
+        ("isotropic", False, "faiss"),
+        ("isotropic", True, "cascade"),
+        ("decaying", False, "pruned"),
+        ("decaying", True, "pruned"),
+    ],
+)
+def test_auto_picks_the_backend_by_the_energy_test(kind, bf16, want, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(search_mod, "fast_bf16_cpu", lambda: bf16)
     monkeypatch.setattr(search_mod, "faiss_gpu_available", lambda: False)
     monkeypatch.setattr(search_mod, "faiss_openblas_core", lambda: "SkylakeX")
     rng = np.random.default_rng(6)
@@ -271,6 +280,7 @@ def test_auto_backend_on_cpu_avoids_faiss_with_generic_blas_kernels(monkeypatch,
 
     used = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(search_mod, "fast_bf16_cpu", lambda: False)
     monkeypatch.setattr(search_mod, "faiss_gpu_available", lambda: False)
     monkeypatch.setattr(search_mod, "faiss_openblas_core", lambda: core)
     monkeypatch.setattr(
@@ -281,3 +291,42 @@ def test_auto_backend_on_cpu_avoids_faiss_with_generic_blas_kernels(monkeypatch,
     )
     knn_search(np.eye(2, dtype=np.float32), np.ones((1, 2), np.float32), 1)  # too small for the energy test
     assert used == [want]
+
+
+def test_bf16_score_error_bound_holds_at_the_papers_width():
+    import torch
+
+    rng = np.random.default_rng(7)
+    for kind in ("isotropic", "decaying"):
+        x = _decaying(3000, 2048, rng) if kind == "decaying" else l2_normalize(rng.standard_normal((3000, 2048)))
+        q = x[:200]
+        exact = q.astype(np.float64) @ x.astype(np.float64).T
+        approx = (torch.from_numpy(q).bfloat16() @ torch.from_numpy(x).t().bfloat16()).double().numpy()
+        assert np.abs(approx - exact).max() < search_mod.BF16_SCORE_ERROR
+
+
+@pytest.mark.parametrize("kind", ["isotropic", "decaying"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_cascade_equals_float64_brute_force(kind, k):
+    rng = np.random.default_rng(8)
+    both = l2_normalize(rng.standard_normal((2600, 96))) if kind == "isotropic" else _decaying(2600, 96, rng)
+    train, test = both[:2400], both[2400:]
+    s, i, stats = search_mod.cascade_search(train, test, k, chunk=64)
+    want_s, want_i = _brute(train, test, k)
+    np.testing.assert_array_equal(i, want_i)
+    np.testing.assert_allclose(s, want_s, atol=1e-5)
+    assert stats.proven_queries + stats.brute_queries == 200
+
+
+def test_cascade_near_ties_within_the_bf16_bound_stay_exact():
+    # two rows per query a hair apart (far below bf16 resolution): the bound cannot separate
+    # them in bf16, so the float64 rescoring decides, or brute force when the proof fails
+    rng = np.random.default_rng(9)
+    q = l2_normalize(rng.standard_normal((20, 64)))
+    base = l2_normalize(q + 0.3 * rng.standard_normal((20, 64)))
+    other = l2_normalize(base + 1e-4 * q)
+    train = np.concatenate([l2_normalize(rng.standard_normal((500, 64))), base, other]).astype(np.float32)
+    _, i, stats = search_mod.cascade_search(train, q, 1, probe=2)
+    want = (q.astype(np.float64) @ train.astype(np.float64).T).argmax(1)
+    np.testing.assert_array_equal(i[:, 0], want)
+    assert stats.proven_queries + stats.brute_queries == 20

@@ -244,3 +244,25 @@ def test_folded_attention_only_where_it_pays_and_is_exact():
     drop = TransformerLayer(16, 1, 16, dropout=0.1)
     assert not drop.use_merged(torch.zeros(4, 8, 16))  # attention dropout breaks the row-sum identity
     assert drop.eval().use_merged(torch.zeros(4, 8, 16))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+def test_folded_fused_embedding_at_inference_equals_the_unfolded_features(dtype, tol):
+    enc = make(params={"hidden_size": 16, "num_heads": 1}).to(dtype).eval()
+    with torch.no_grad():
+        for k in MODALITIES[1:]:
+            enc.temporal_embed[k].out.bias.normal_()
+            enc.spatial_embed[k].out.bias.normal_()
+    x = torch.randn(5, 3, 8, 25, 2, dtype=dtype)
+    y = torch.randn(5, 3, 8, 25, 2, dtype=dtype)
+    streams = [("fused", x), ("joint", x), ("bone", y), ("fused", y)]
+    with torch.no_grad():
+        enc.fold_min_tokens = 10**9
+        assert not enc._folds(streams)
+        plain = enc.forward_streams(streams)
+        enc.fold_min_tokens = 0
+        assert enc._folds(streams)
+        folded = enc.forward_streams(streams)
+    for a, b in zip(folded, plain):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    assert not enc._folds(streams)  # never while gradients are recorded (fold_min_tokens is still 0)

@@ -13,7 +13,8 @@ import os
 import sys
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (/proc/cpuinfo; empty elsewhere)."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
@@ -40,7 +41,7 @@ def openblas_coretype_for_cpu(flags: set[str]) -> str | None:
 def import_faiss():
     """Import faiss with its bundled OpenBLAS told the CPU's kernel family (see module doc)."""
     if "faiss" not in sys.modules and sys.platform.startswith("linux") and "OPENBLAS_CORETYPE" not in os.environ:
-        core = openblas_coretype_for_cpu(_cpu_flags())
+        core = openblas_coretype_for_cpu(cpu_flags())
         if core is not None:
             os.environ["OPENBLAS_CORETYPE"] = core
     import faiss

@@ -103,7 +103,7 @@ def extract_features(
             return cached
     device = getattr(encoder, "device", torch.device("cpu"))
     if device.type == "cpu" and num_workers > 1:
-        # the encoder keeps every core busy; the eval transform needs ~2% of one core
+        # the encoder keeps every core busy; the eval transform needs a small share of one core
         # (benchmarks/eval_speed.py), so more worker processes only compete with it
         log.info("feature extraction on CPU: %d loader workers instead of %d", 1, num_workers)
         num_workers = 1

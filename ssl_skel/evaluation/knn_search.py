@@ -16,12 +16,19 @@ searches by inner product; all of them are exact.
   one matmul in r+1 dims and one top-`probe` pass per query chunk, no thresholding pass.
   The few queries not proven that way rescore every row with u >= t, or go to brute force
   when that is a large fraction of the train set.
+- "cascade": bf16 scores for every pair (bf16 dot-product instructions run about twice the
+  fp32 matmul rate), the `probe` best rows per query rescored exactly (float64), proven by a
+  bound on the bf16 rounding error (BF16_SCORE_ERROR): no other row can beat the k-th exact
+  score when the `probe`-th bf16 score plus the bound is below it. Unproven queries (near
+  ties within the bound) get fp32 brute force.
 - "auto" (default): a GPU index or CUDA when available; on CPU the energy test below picks
   "pruned" for features with a dominant subspace (what trained embeddings look like), else
-  faiss (torch when faiss's OpenBLAS runs its generic kernels, see faiss_setup).
+  "cascade" on CPUs with bf16 dot products, else faiss (torch when faiss's OpenBLAS runs its
+  generic kernels, see faiss_setup).
 
-The energy test: a randomised SVD of 1024 sampled train rows (~0.05 s at D=2048); pruning
-pays only when the top-r directions hold most of the energy (`max_left_out`).
+The energy test: a randomised SVD of 1024 sampled train rows (matmuls on a (1024, D) sample,
+cheap next to the search); pruning pays only when the top-r directions hold most of the
+energy (`max_left_out`). Measured speeds: BENCHMARKS.md (benchmarks/eval_speed.py).
 """
 
 from __future__ import annotations
@@ -31,11 +38,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssl_skel.evaluation.faiss_setup import faiss_gpu_available, faiss_openblas_core, import_faiss
+from ssl_skel.evaluation.faiss_setup import cpu_flags, faiss_gpu_available, faiss_openblas_core, import_faiss
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "faiss", "torch", "pruned")
+BACKENDS = ("auto", "faiss", "torch", "pruned", "cascade")
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -257,6 +264,60 @@ def pruned_search(
     return sims, idx, stats
 
 
+# bf16 scores of unit rows differ from the exact ones by at most: inputs rounded to 8
+# significant bits (2 * 2^-9 relative per product, so 2^-8 * sum |q_i x_i| <= 2^-8 by
+# Cauchy-Schwarz), fp32 accumulation (D * 2^-24 relative, D <= 2^13), the bf16 output
+# rounding (2^-9 for |score| <= 1); rounded up.
+BF16_SCORE_ERROR = 2.0**-8 + 2.0**-11 + 2.0**-9 + 1e-4
+
+
+def fast_bf16_cpu() -> bool:
+    """True when the CPU has bf16 dot-product instructions (bf16 matmuls then beat fp32 ones)."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def cascade_search(
+    train: np.ndarray, test: np.ndarray, k: int = 1, *, probe: int = 8, chunk: int = 1024, margin: float = 1e-5
+) -> tuple[np.ndarray, np.ndarray, PrunedStats]:
+    """Exact k-NN of unit rows: bf16 scores for every pair (about twice fp32 matmul speed on CPUs
+    with bf16 dot products), the `probe` best rows per query rescored exactly (float64), and a
+    proof: every other row scores at most its bf16 score + BF16_SCORE_ERROR, so when the
+    `probe`-th bf16 score plus that bound is below the k-th exact score, the answer is exact.
+    Queries without that proof are answered by fp32 brute force. -> (sims, indices, stats).
+    """
+    import torch
+
+    n, d = train.shape
+    stats = PrunedStats(queries=len(test))
+    m = min(max(probe, k + 1), n)
+    if len(test) == 0 or m >= n or d > 2**13:
+        stats.fell_back, stats.brute_queries = len(test) > 0, len(test)
+        return (*brute_force(train, test, k), stats)
+    sims = np.zeros((len(test), k), np.float32)
+    idx = np.zeros((len(test), k), np.int64)
+    brute = []
+    with torch.inference_mode():
+        bank = torch.from_numpy(train)
+        bank_t16 = bank.t().to(torch.bfloat16).contiguous()
+        for start in range(0, len(test), chunk):
+            q = torch.from_numpy(test[start : start + chunk])
+            approx = q.to(torch.bfloat16) @ bank_t16  # (b, N) bf16
+            top_s, top_i = approx.topk(m, dim=1)
+            vals, cols = _best_k(_exact(bank, q, top_i).numpy(), top_i.numpy(), k)
+            bound = top_s[:, -1].double().numpy() + BF16_SCORE_ERROR
+            proven = bound < vals[:, k - 1] - margin
+            rows = start + np.flatnonzero(proven)
+            sims[rows], idx[rows] = vals[proven], cols[proven]
+            stats.proven_queries += int(proven.sum())
+            stats.candidates += int(proven.sum()) * m
+            brute.extend((start + np.flatnonzero(~proven)).tolist())
+    if brute:
+        rows = np.asarray(brute)
+        sims[rows], idx[rows] = brute_force(train, test[rows], k)
+        stats.brute_queries, stats.fell_back = len(rows), True
+    return sims, idx, stats
+
+
 @dataclass
 class SearchResult:
     sims: np.ndarray  # (Q, k), decreasing
@@ -299,12 +360,15 @@ def search(
                 if basis[1] <= max_left_out:
                     s, i, st = pruned_search(train, test, k, rank=r, basis=basis, fallback=brute)
                     return SearchResult(s, i, "pruned", st)
-            backend = brute
+            backend = "cascade" if fast_bf16_cpu() and len(train) > 64 else brute
     if backend == "faiss":
         use_gpu = faiss_gpu_available() if gpu is None else gpu
         return SearchResult(*search_faiss(train, test, k, use_gpu), "faiss")
     if backend == "torch":
         return SearchResult(*search_torch(train, test, k, gpu), "torch")
+    if backend == "cascade":
+        s, i, st = cascade_search(train, test, k)
+        return SearchResult(s, i, "cascade", st)
     s, i, st = pruned_search(train, test, k, rank=rank, max_left_out=max_left_out)
     return SearchResult(s, i, "pruned", st)
 

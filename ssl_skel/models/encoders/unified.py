@@ -27,6 +27,11 @@ Where this differs:
   batched transformer call per token stream, concatenated along the batch axis, and each
   modality's embedding MLP once over all views that need it. The authors run the
   transformer once per modality.
+- Fewer FLOPs, same function: with one head the attention's four projections are folded
+  into two (d, d) products (`TransformerLayer.merged_attention`: 4 instead of 6 d^2 per
+  token), and at inference the fused stream's three embedding outputs are folded into the
+  fusion layer (`UnifiedEncoder._fold`). Both are exact algebra (tests compare outputs and
+  gradients with the unfolded computation); only float rounding differs.
 - Positions are a non-persistent buffer built from `clip_length` (not saved in weights).
 """
 
@@ -87,17 +92,20 @@ class TokenEmbedding(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, hidden)
 
+    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: (B, L, in_features) -> the activations before the last Linear."""
+        return F.relu(self.norm(self.inp(tokens)))
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (B, L, in_features) -> (B, L, hidden)."""
-        return self.out(F.relu(self.norm(self.inp(tokens))))
+        return self.out(self.hidden(tokens))
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v for q, k, v: (B, heads, L, d).
 
     On CUDA: F.scaled_dot_product_attention (flash kernels). On CPU the explicit products
-    are faster at these shapes (one head of width 1024, 50-64 tokens: 10-45% less CPU time
-    forward + backward than the CPU flash kernel, measured with torch 2.15).
+    are faster at these shapes (one head of width 1024, 50-64 tokens; BENCHMARKS.md).
     """
     if q.is_cuda:
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
@@ -260,19 +268,64 @@ class UnifiedEncoder(SkeletonEncoder):
         return F.linear(total, layer.weight * (1.0 / len(parts)))
 
     # ------------------------------------------------------------------ forward
-    def forward_streams(self, streams: Sequence[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
-        """[(modality, x: (N_i, C, T, V, M)), ...] -> [(N_i, dim) features], in order.
+    fold_min_tokens: int | None = None  # None: 3 * hidden_size tokens per call (where folding starts to pay)
 
-        Different streams may use different clips (e.g. augmented views); all of them go
-        through the transformers in one batched call per token stream.
+    def _folds(self, streams: Sequence[tuple[str, torch.Tensor]]) -> bool:
+        """Fold the fused stream's embedding outputs into the fusion layer (inference only, large calls)."""
+        if torch.is_grad_enabled() or not any(name == "fused" for name, _ in streams):
+            return False
+        tokens = sum(x.shape[0] for name, x in streams if name == "fused") * self.spec.clip_length
+        least = 3 * self.params.hidden_size if self.fold_min_tokens is None else self.fold_min_tokens
+        return tokens >= least
+
+    @staticmethod
+    def _fold(hidden: list[torch.Tensor], embeds: list[TokenEmbedding], fuse: nn.Linear) -> torch.Tensor:
+        """fuse(mean_k out_k(h_k)) as sum_k h_k (Wf W_k / 3)' + Wf mean_k b_k: one d^2 per token fewer.
+
+        The same linear map (exact algebra, float rounding aside); its weights cost 3 d^3 per call.
         """
-        if not streams:
-            return []
-        self.check_modalities([name for name, _ in streams])
+        w = fuse.weight * (1.0 / len(hidden))
+        bias = w @ sum(e.out.bias for e in embeds)
+        shape = hidden[0].shape
+        out = None
+        for h, e in zip(hidden, embeds):
+            flat = h.reshape(-1, shape[-1])
+            weight_t = (w @ e.out.weight).t()
+            out = torch.addmm(bias, flat, weight_t) if out is None else out.addmm_(flat, weight_t)
+        return out.view(shape)
+
+    def _streams_folded(self, streams: Sequence[tuple[str, torch.Tensor]]) -> tuple[list, list]:
+        """Token sequences of each stream, fused ones folded (`_fold`); embeddings shared per clip."""
+        hidden: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def get(modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            if (modality, id(x)) not in hidden:
+                temporal, spatial = self._tokens(to_modality(x, modality, self.layout))
+                hidden[modality, id(x)] = (
+                    self.temporal_embed[modality].hidden(temporal),
+                    self.spatial_embed[modality].hidden(spatial),
+                )
+            return hidden[modality, id(x)]
+
+        temporal_seq, spatial_seq = [], []
+        for name, x in streams:
+            if name == "fused":
+                parts = [get(k, x) for k in SINGLE_MODALITIES]
+                t_embeds = [self.temporal_embed[k] for k in SINGLE_MODALITIES]
+                s_embeds = [self.spatial_embed[k] for k in SINGLE_MODALITIES]
+                temporal_seq.append(self._fold([p[0] for p in parts], t_embeds, self.temporal_fuse))
+                spatial_seq.append(self._fold([p[1] for p in parts], s_embeds, self.spatial_fuse))
+            else:
+                ht, hs = get(name, x)
+                temporal_seq.append(self.temporal_embed[name].out(ht))
+                spatial_seq.append(self.spatial_embed[name].out(hs))
+        return temporal_seq, spatial_seq
+
+    def _streams_batched(self, streams: Sequence[tuple[str, torch.Tensor]]) -> tuple[list, list]:
+        """Token sequences of each stream; each modality's embedding runs once over all clips needing it."""
         clips: dict[int, torch.Tensor] = {}
         wanted: dict[str, list[int]] = {k: [] for k in SINGLE_MODALITIES}
         for name, x in streams:
-            self.check_input(x)
             clips[id(x)] = x
             for modality in SINGLE_MODALITIES if name == "fused" else (name,):
                 if id(x) not in wanted[modality]:
@@ -292,6 +345,21 @@ class UnifiedEncoder(SkeletonEncoder):
             else:
                 temporal_seq.append(embedded[name, id(x)][0])
                 spatial_seq.append(embedded[name, id(x)][1])
+        return temporal_seq, spatial_seq
+
+    def forward_streams(self, streams: Sequence[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+        """[(modality, x: (N_i, C, T, V, M)), ...] -> [(N_i, dim) features], in order.
+
+        Different streams may use different clips (e.g. augmented views); all of them go
+        through the transformers in one batched call per token stream.
+        """
+        if not streams:
+            return []
+        self.check_modalities([name for name, _ in streams])
+        for _, x in streams:
+            self.check_input(x)
+        make = self._streams_folded if self._folds(streams) else self._streams_batched
+        temporal_seq, spatial_seq = make(streams)
         temporal = torch.cat(temporal_seq) if len(streams) > 1 else temporal_seq[0]
         spatial = torch.cat(spatial_seq) if len(streams) > 1 else spatial_seq[0]
         temporal = temporal + self.positions.to(temporal.dtype)
