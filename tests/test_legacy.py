@@ -135,3 +135,17 @@ def test_import_command_writes_native_format(tmp_path, capsys):
         "test": 2,
     }
     assert cli(["gendata", "import", str(tmp_path), "--out", str(tmp_path / "y")]) == 2
+
+
+def test_import_with_layout_and_joint_order(tmp_path):
+    root = _folder(tmp_path)
+    data = np.load(root / "train_data_joint.npy")
+    data[:, 0, :, 4] = 40.0  # left_shoulder's x, stored where the layout has it
+    np.save(root / "train_data_joint.npy", data)
+    order = list(range(25))
+    order[4], order[8] = 8, 4  # the arrays hold right_shoulder at 4 and left_shoulder at 8
+    out = legacy.convert_legacy(root, tmp_path / "out", joint_order=order, layout="ntu25")
+    clip = open_arrays(out, "xsub", "train").clip(0)[0]
+    assert (clip[0, :, 8] == 40.0).all() and read_manifest(out)["layout_def"]["joints"][8] == "right_shoulder"
+    with pytest.raises(DataFormatError, match=r"data has 25 joints but layout sbu15 .*declares 15"):
+        legacy.convert_legacy(root, tmp_path / "bad", layout="sbu15")
