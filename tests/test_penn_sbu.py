@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -15,8 +16,11 @@ from ssl_skel.data.formats.sbu import FOLD_OF, convert_sbu, read_sbu_file
 from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.storage import DataFormatError
 
-PENN = Path("/work/shared/data/penn_action")
-SBU = Path("/work/shared/data/sbu_kinect_interaction")
+# as tests/test_real_data.py: $SSL_SKEL_SHARED_DATA, else ../shared/data next to the checkout (or /work/shared/data)
+_DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(os.environ.get("SSL_SKEL_SHARED_DATA", _DEFAULT if _DEFAULT.is_dir() else "/work/shared/data"))
+PENN = SHARED / "penn_action"
+SBU = SHARED / "sbu_kinect_interaction"
 
 needs_penn = pytest.mark.skipif(not (PENN / "labels" / "0001.mat").exists(), reason=f"Penn Action not found at {PENN}")
 needs_sbu = pytest.mark.skipif(not (SBU / "s01s02").is_dir(), reason=f"SBU Kinect Interaction not found at {SBU}")
