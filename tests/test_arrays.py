@@ -234,3 +234,35 @@ def test_layout_must_be_given_when_ambiguous_and_resume(tmp_path, caplog):
         tmp_path / "o", folder=clips, table=table, layout="coco17", options={"centre": "none"}, progress=False
     )
     assert other.from_cache == 0  # other options: prepared again
+
+
+def test_openpose_frame_folders(tmp_path, caplog):
+    import logging
+
+    clips = tmp_path / "clips"
+    rng = np.random.default_rng(0)
+    for name, counts in (("jump", [1, 2, 1]), ("wave", [1, 1])):
+        (clips / name).mkdir(parents=True)
+        for t, n in enumerate(counts):
+            people = []
+            for k in range(n):
+                kp = np.c_[rng.uniform(100, 200, (25, 2)), np.full(25, 0.9 - 0.5 * k)]
+                kp[3] = 0  # an undetected joint: 0, 0, 0
+                people.append({"pose_keypoints_2d": kp.ravel().tolist()})
+            (clips / name / f"{name}_{t:012d}_keypoints.json").write_text(
+                json.dumps({"version": 1.3, "people": people})
+            )
+    table = _table(
+        tmp_path / "t.csv",
+        [{"clip": "jump", "label": "jump", "split": "train"}, {"clip": "wave", "label": "wave", "split": "test"}],
+    )
+    opts = {"centre": "first", "score": True, "zero_missing": True, "missing": "fill"}
+    with caplog.at_level(logging.INFO):
+        r = convert_arrays(tmp_path / "out", folder=clips, table=table, options=opts, progress=False)
+    assert "assuming layout openpose25" in caplog.text  # the only 2D layout with 25 joints, said out loud
+    # joint 3 filled in each person-frame: 3 + 1 (jump, the second person's from its other joints) + 2 (wave)
+    assert r.shape == (2, 3, 3, 25, 2) and r.filled == 6
+    data = np.load(tmp_path / "out" / "data.npy")
+    assert data[0, 2, 1, 0, 1] == pytest.approx(0.4)  # the second person (lower confidence) in frame 1 only
+    assert not data[0, :, [0, 2], :, 1].any()  # absent in the frames without them
+    np.testing.assert_allclose(data[:, :2, 0, 1, 0], 0, atol=1e-4)  # the neck of the first frame is the origin

@@ -4,7 +4,8 @@ Inputs, (a) a folder of per-clip files plus a CSV table, or (b) one array file:
 
 - per-clip files: `.npy` / `.npz` (one array, (T, V, C) or (M, T, V, C)), `.csv` (one row per frame,
   values person-major then joint then channel, an optional header and an optional leading frame
-  column), `.json` (a nested list, or {"keypoints": nested list}; null = missing);
+  column), `.json` (a nested list, or {"keypoints": nested list}; null = missing), or a folder of
+  OpenPose per-frame `*_keypoints.json` files (x, y, confidence; use `score` and `zero_missing`);
 - the table: one row per clip with a clip column (file name, with or without extension), a label
   column and either a split column (train/test/val) or group columns (subject, view, fold, ...);
 - one array: `.npy` (N, [M,] T, V, C) with the table's rows in array order, or `.npz` with `data`
@@ -132,8 +133,44 @@ def _read_json_clip(path: Path) -> np.ndarray:
         raise ClipError(f"keypoints are not a regular nested list of numbers ({exc})") from None
 
 
+def read_openpose_folder(path: Path) -> np.ndarray:
+    """A folder of OpenPose per-frame JSON files (`*_keypoints.json`, sorted by name) -> (M, T, V, 3).
+
+    Each frame's `people[k]["pose_keypoints_2d"]` is x0, y0, c0, x1, ...; people are ordered by mean
+    confidence in each frame (OpenPose does not track them; ST-GCN's Kinetics reader does the same),
+    a person missing from a frame is absent there (zeros), and undetected joints stay 0, 0, 0 (pass
+    --zero-missing to treat them as missing).
+    """
+    frames = sorted(path.glob("*.json"))
+    if not frames:
+        raise ClipError("folder holds no OpenPose .json frames")
+    people: list[list[np.ndarray]] = []
+    for f in frames:
+        try:
+            obj = json.loads(f.read_text())
+            flat = [np.asarray(p["pose_keypoints_2d"], dtype=np.float64) for p in obj.get("people", [])]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ClipError(f"{f.name}: not an OpenPose keypoints file ({exc})") from None
+        if any(k.size % 3 or k.size != flat[0].size for k in flat):
+            raise ClipError(f"{f.name}: pose_keypoints_2d lengths {[k.size for k in flat]} are not one multiple of 3")
+        people.append(sorted((k.reshape(-1, 3) for k in flat), key=lambda k: -float(k[:, 2].mean())))
+    sizes = {k.shape[0] for ps in people for k in ps}
+    if len(sizes) > 1:
+        raise ClipError(f"frames hold different joint counts {sorted(sizes)}")
+    if not sizes:
+        raise ClipError("no person in any frame")
+    (v,) = sizes
+    out = np.zeros((max(len(ps) for ps in people), len(frames), v, 3))
+    for t, ps in enumerate(people):
+        for m, k in enumerate(ps):
+            out[m, t] = k
+    return out
+
+
 def read_clip_file(path: Path, v: int, c: int) -> np.ndarray:
-    """A per-clip file -> its raw array ((T, V, C) or (M, T, V, C)); ClipError says what is wrong."""
+    """A per-clip file (or OpenPose frame folder) -> its raw array ((T, V, C) or (M, T, V, C))."""
+    if path.is_dir():
+        return read_openpose_folder(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -200,12 +237,12 @@ class _Result:
 
 def _cache_key(job: _Job) -> str:
     src = Path(job.source)
-    st = src.stat()
+    stats = [p.stat() for p in sorted(src.glob("*.json"))] if src.is_dir() else [src.stat()]  # OpenPose folders
     meta = [
         CACHE_VERSION,
         str(src.resolve()),
-        st.st_size,
-        st.st_mtime_ns,
+        sum(st.st_size for st in stats),
+        max((st.st_mtime_ns for st in stats), default=0),
         job.index,
         job.layout,
         job.options,
@@ -347,8 +384,8 @@ def read_classes(spec: str | Sequence[str] | None) -> list[str] | None:
 # --------------------------------------------------------------------------- the converter
 def _find_clip_file(folder: Path, name: str) -> Path | None:
     direct = folder / name
-    if direct.suffix.lower() in CLIP_SUFFIXES and direct.is_file():
-        return direct
+    if (direct.suffix.lower() in CLIP_SUFFIXES and direct.is_file()) or direct.is_dir():
+        return direct  # a file, or a folder of OpenPose frames
     for suffix in CLIP_SUFFIXES:
         p = folder / f"{name}{suffix}"
         if p.is_file():
