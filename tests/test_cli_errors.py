@@ -300,3 +300,15 @@ def test_checkpoint_messages(tmp_path, capsys, checkpoint):
     torch.save({"format": "ssl_skel/checkpoint", "obj": SPEC.__class__}, evil)
     line = one_line_error(capsys, ["knn", "--checkpoint", str(evil)], "evil.pt", "could run code")
     assert "weights_only" not in line and "corrupt" not in line
+
+
+def test_layout_file_alias_bomb(tmp_path, capsys):
+    from ssl_skel.data.layouts import LayoutError, load_layout_file
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(
+        "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+    )
+    with pytest.raises(LayoutError, match=r"bomb\.yaml: expands to more than"):
+        load_layout_file(bomb)

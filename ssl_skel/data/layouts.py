@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ssl_skel.core.config import ConfigError, parse_yaml
+
 log = logging.getLogger(__name__)
 
 LAYOUT_KEYS = ("name", "aliases", "dims", "joints", "parents", "centre", "flip_pairs", "gcn", "view_bones")
@@ -246,10 +248,12 @@ def load_layout_file(path: str | Path) -> Layout:
     """Read a user's layout declaration (YAML); errors are one line naming the file and the joint."""
     path = Path(path)
     try:
-        decl = yaml.safe_load(path.read_text())
+        decl = parse_yaml(path.read_text(), str(path))  # capped: alias bombs and deep nesting are refused
     except FileNotFoundError:
         raise LayoutError(f"{path}: layout file not found") from None
-    except (OSError, yaml.YAMLError) as exc:
+    except ConfigError as exc:
+        raise LayoutError(str(exc)) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LayoutError(f"{path}: not a readable YAML layout file ({reason})") from None
     return Layout.from_dict(decl, where=str(path), name=path.stem)
