@@ -266,3 +266,13 @@ def test_folded_fused_embedding_at_inference_equals_the_unfolded_features(dtype,
     for a, b in zip(folded, plain):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
     assert not enc._folds(streams)  # never while gradients are recorded (fold_min_tokens is still 0)
+
+
+def test_inference_path_equals_the_recorded_path():
+    enc = make(params={"hidden_size": 16, "num_heads": 1}).eval()
+    x = torch.randn(4, 3, 8, 25, 2)
+    recorded = enc.forward_modalities(x, MODALITIES)
+    with torch.inference_mode():
+        inference = enc.forward_modalities(x, MODALITIES)
+    for k in MODALITIES:
+        torch.testing.assert_close(inference[k], recorded[k].detach(), rtol=1e-5, atol=1e-5)

@@ -94,7 +94,7 @@ class TokenEmbedding(nn.Module):
 
     def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (B, L, in_features) -> the activations before the last Linear."""
-        return F.relu(self.norm(self.inp(tokens)))
+        return F.relu(self.norm(self.inp(tokens)), inplace=not torch.is_grad_enabled())
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (B, L, in_features) -> (B, L, hidden)."""
@@ -187,6 +187,10 @@ class TransformerLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, L, dim) -> (B, L, dim)."""
         att = self.merged_attention(x) if self.use_merged(x) else self.plain_attention(x)
+        if not torch.is_grad_enabled() and not (self.training and self.dropout):
+            # inference: the same values with fewer fresh (B, L, d) buffers
+            x = self.norm1(att.add_(x))
+            return self.norm2(self.ff2(F.relu(self.ff1(x), inplace=True)).add_(x))
         x = self.norm1(x + self.drop(att))
         return self.norm2(x + self.drop(self.ff2(self.drop(F.relu(self.ff1(x))))))
 
