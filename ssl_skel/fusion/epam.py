@@ -157,13 +157,16 @@ class EPAMNet(FusionAdapter):
         return {"fused": s["rgb"] + s["pose"], "rgb": s["rgb"], "pose": s["pose"]}
 
     def extra_stats(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Per clip: mean attention, its spread over positions and over frames."""
+        """Per clip: mean attention, its spread over positions and over frames, and each
+        stream's logit spread over classes (which stream dominates the logit sum)."""
         s = self._scores(batch)
         n = s["att"].shape[0]
         return {
             "att_mean": s["att"].reshape(n, -1).mean(1),
             "spatial_att_std": s["spatial"].reshape(n, s["spatial"].shape[2], -1).std(-1).mean(1),
             "temporal_att_std": s["temporal"].reshape(n, -1).std(1),
+            "rgb_logit_std": s["rgb"].std(1),
+            "pose_logit_std": s["pose"].std(1),
         }
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:

@@ -472,10 +472,15 @@ class UMDR(FusionAdapter):
         return out
 
     def extra_stats(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Per clip: CFCer's mean gates, and the logit spread over classes of each of the four
+        averaged scores (the unimodal ones are divided by the temperature)."""
         uni = self._unimodal({k: self.video(batch, k) for k in ("rgb", "depth")})
-        _, _, stats = self._fuse(uni)
+        out_m, out_k, stats = self._fuse(uni)
         n = batch["label"].shape[0]
-        return {k: v.detach().expand(n) for k, v in stats.items()}
+        out = {k: v.detach().expand(n) for k, v in stats.items()}
+        out.update({"rgb_logit_std": uni["rgb"]["logits"].std(1), "depth_logit_std": uni["depth"]["logits"].std(1)})
+        out.update({"cfcer_rgb_logit_std": out_m.std(1), "cfcer_depth_logit_std": out_k.std(1)})
+        return out
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         p, label = self.params, batch["label"]
