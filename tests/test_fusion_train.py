@@ -132,3 +132,16 @@ def test_fusion_beats_its_rgb_branch(adapter, tmp_path_factory):
     top1 = run_fusion(cfg)["top1"]
     assert top1["fused"] > top1["rgb"], top1
     assert top1["fused"] > 3 * CHANCE
+
+
+def test_validation_run_holds_out_part_of_the_training_split(data_root, tmp_path):
+    from ssl_skel.fusion.rgbd import build_rgbd_dataset, validation_positions
+
+    cfg = _cfg("mmcl", data_root, tmp_path / "val", ["train.epochs=1", "params.guide=none"])
+    results = run_fusion(cfg, validation=0.25)
+    labels = build_rgbd_dataset(cfg.data, "train", train=False, seed=0).labels
+    assert results["split"].startswith("validation") and results["num_clips"] == len(
+        validation_positions(labels, 0.25)[1]
+    )
+    with pytest.raises(ConfigError, match="skeleton.checkpoint: epam"):
+        run_fusion(_cfg("epam", data_root, tmp_path / "e", ["skeleton.checkpoint=x.pt"]))

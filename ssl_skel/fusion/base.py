@@ -34,6 +34,11 @@ class FusionAdapter(Method):
     needs: tuple[str, ...] = ()  # batch keys predict() requires besides "views"
     uses_encoder: bool = True  # False: the design has its own pose stream; the encoder stays frozen, unused
 
+    @classmethod
+    def encoder_used(cls, params) -> bool:
+        """Whether an adapter built with `params` calls the skeleton encoder."""
+        return cls.uses_encoder
+
     def __init__(
         self,
         encoder: SkeletonEncoder,

@@ -60,6 +60,7 @@ class EPAMParams:
     dropout: float = 0.5  # head dropout (release I3DHead: 0.5)
     rgb_weight: float = 1.0
     pose_weight: float = 1.0
+    attention: bool = True  # False: the ablation without pose guidance (guided RGB = RGB)
 
     def __post_init__(self) -> None:
         check(len(self.widths) >= 1 and len(self.pose_widths) >= 1, "widths and pose_widths need a stage")
@@ -140,7 +141,7 @@ class EPAMNet(FusionAdapter):
         frames = rgb.shape[2]
         pose = self.pose_tower(self.heatmaps(batch, frames))  # (N, P, factor * F, h, w)
         att, spatial, temporal = self.attention(pose[:, :, :: self.params.pose_frame_factor])
-        guided = (rgb + rgb * att).mean((2, 3, 4))
+        guided = (rgb + rgb * att if self.params.attention else rgb).mean((2, 3, 4))
         pose_feat = pose.mean((2, 3, 4))
         return {
             "rgb": self.rgb_head(guided),

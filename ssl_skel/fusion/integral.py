@@ -105,8 +105,12 @@ class IntegralAction(FusionAdapter):
     stages = ("all", "rgb", "pose", "fused")
     needs = ("rgb",)
 
+    @classmethod
+    def encoder_used(cls, params: IntegralParams) -> bool:
+        return params.pose_input == "encoder"
+
     def __init__(self, encoder, params: IntegralParams, num_classes: int, rgbd, **kwargs) -> None:
-        self.uses_encoder = params.pose_input == "encoder"
+        self.uses_encoder = self.encoder_used(params)
         super().__init__(encoder, num_classes, rgbd, **kwargs)
         self.params = params
         self.heatmap_size = params.heatmap_size or rgbd.size

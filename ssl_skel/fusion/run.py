@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from ssl_skel.core.checkpoint import encoder_entry, load_checkpoint
-from ssl_skel.core.config import ConfigError, FusionConfig, to_dict
+from ssl_skel.core.config import ConfigError, FusionConfig, from_dict, to_dict
 from ssl_skel.core.io import atomic_write_bytes
+from ssl_skel.core.registry import ADAPTERS
 from ssl_skel.engine.trainer import fit
 from ssl_skel.fusion import build_adapter
 from ssl_skel.fusion.base import FusionAdapter
@@ -69,21 +70,23 @@ def build_run(
         train_set = RGBDSubset(train_set, fit_rows)
     else:
         test_set = build_rgbd_dataset(cfg.data, "test", train=False, seed=cfg.seed)
+    params = _format_paths(cfg.params, cfg.data.root)
+    entry = ADAPTERS.get(cfg.adapter)
+    if cfg.skeleton.checkpoint and not entry.cls.encoder_used(from_dict(entry.params, params, source=cfg.adapter)):
+        raise ConfigError(
+            f"skeleton.checkpoint: {cfg.adapter} with these params uses its own pose network, not the skeleton "
+            "encoder, so the pretrained encoder would have no effect (see the adapter's docstring)"
+        )
     encoder = build_skeleton_branch(cfg.skeleton, train_set.spec)
     adapter = build_adapter(
         cfg.adapter,
-        _format_paths(cfg.params, cfg.data.root),
+        params,
         encoder,
         train_set.num_classes,
         train_set.rgbd_spec,
         freeze_encoder=cfg.skeleton.freeze,
         modality=cfg.skeleton.modality or None,
     )
-    if cfg.skeleton.checkpoint and not adapter.uses_encoder:
-        raise ConfigError(
-            f"skeleton.checkpoint: {cfg.adapter} with these params uses its own pose network, not the skeleton "
-            "encoder, so the pretrained encoder would have no effect (see the adapter's docstring)"
-        )
     adapter.ddp_find_unused_parameters = True  # stages leave streams out of a step
     folder = getattr(adapter, "sample_features", "")
     if folder:

@@ -416,8 +416,12 @@ class UMDR(FusionAdapter):
     stages = ("all", "unimodal", "fusion")
     needs = ("rgb", "depth")
 
+    @classmethod
+    def encoder_used(cls, params: UMDRParams) -> bool:
+        return params.use_skeleton
+
     def __init__(self, encoder, params: UMDRParams, num_classes: int, rgbd, **kwargs) -> None:
-        self.uses_encoder = params.use_skeleton
+        self.uses_encoder = self.encoder_used(params)
         super().__init__(encoder, num_classes, rgbd, **kwargs)
         if not (rgbd.use_rgb and rgbd.use_depth):
             raise ValueError("umdr fuses RGB and depth: set both data.rgb and data.depth")
