@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--root", default="data/synthetic_rgbd", help="synthetic RGB-D folder (rendered if absent)")
     p.add_argument("--runs", default="runs/bench_fusion")
     p.add_argument("overrides", nargs="*")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.WARNING)
     validation = 0.0 if args.test else args.validation
     jobs = [(a, a, []) for a in args.adapters]
