@@ -74,19 +74,30 @@ def _add_synthetic(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synthetic", help="the built-in procedural dataset (NTU-25 layout)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--clips-per-class", type=_positive, default=None)
+    p.add_argument("--clips-per-class", type=_positive, default=160)
+    p.add_argument("--num-subjects", type=_positive, default=20)
+    p.add_argument("--max-frames", type=_positive, default=64)
+    p.add_argument(
+        "--if-stale", action="store_true", help="do nothing when OUT already holds this version with these settings"
+    )
 
 
 def _run_synthetic(args: argparse.Namespace) -> int:
-    from ssl_skel.data.formats.common import check_out
-    from ssl_skel.data.synthetic import generate_dataset  # lazy: heavy and owned elsewhere
+    import time
 
+    from ssl_skel.data.formats.common import check_out
+    from ssl_skel.data.synthetic import generate_dataset, is_current, summary
+
+    settings = {"seed": args.seed, "clips_per_class": args.clips_per_class, "num_subjects": args.num_subjects}
+    settings["max_frames"] = args.max_frames
+    if args.if_stale and is_current(args.out, **settings):
+        print(f"synthetic: {args.out} is up to date")
+        return 0
     check_out(args.out)  # never over a user's files
-    kwargs = {"seed": args.seed}
-    if args.clips_per_class is not None:
-        kwargs["clips_per_class"] = args.clips_per_class
-    out = generate_dataset(args.out, **kwargs)
-    print(f"synthetic: wrote {out}")
+    start = time.perf_counter()
+    out = generate_dataset(args.out, **settings)
+    print(summary(out))
+    print(f"synthetic: wrote {out} in {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -38,6 +38,7 @@ class AugmentConfig:
 
     shear: float = 0.5  # max shear coefficient (0 = off)
     rotate_deg: float = 0.0  # max rotation angle about each axis, degrees (0 = off)
+    yaw_deg: float = 0.0  # max extra rotation about the vertical (y) axis, degrees; 180 = any yaw (0 = off)
     flip_prob: float = 0.5  # left/right flip with joint swap
     temporal: typing.Literal["crop_resize", "shift"] = "crop_resize"  # shift: CrosSCLR's mirrored random shift
     crop_min: float = 0.5  # temporal crop keeps a fraction in [crop_min, 1] of the valid frames
@@ -62,7 +63,7 @@ class AugmentConfig:
         check(self.crop_min_frames >= 1 and self.shift_pad_ratio >= 1, "crop_min_frames, shift_pad_ratio must be >= 1")
         check(self.corrupt_joints >= 0, "corrupt_joints must be >= 0")
         check(0.0 <= self.corrupt_zero_prob <= 1.0, "corrupt_zero_prob must be in [0, 1]")
-        check(self.shear >= 0 and self.noise_std >= 0 and self.rotate_deg >= 0, "magnitudes must be >= 0")
+        check(min(self.shear, self.noise_std, self.rotate_deg, self.yaw_deg) >= 0, "magnitudes must be >= 0")
         check(self.corrupt_mix >= 0, "corrupt_mix must be >= 0")
         unknown = [n for n in self.one_of if n not in ONE_OF_STEPS]
         check(not unknown, f"one_of: unknown steps {unknown} (allowed: {', '.join(ONE_OF_STEPS)})")
@@ -166,6 +167,12 @@ class EvalConfig:
     knn_k: int = 1
     knn_temperature: float = 0.1
     feature_batch_size: int = 256
+    # online monitor during pretraining (evaluation/monitor.py): KNN-1 on a validation split of the train split
+    monitor_every: int = 0  # every N epochs (and at the last); 0 = off
+    monitor_split: str = "class"  # class (stratified), subject or view (hold out whole groups)
+    monitor_fraction: float = 0.2  # share of the training clips held out
+    monitor_linear_epochs: int = 0  # > 0: also a quick linear probe of this many epochs
+    keep_best: bool = True  # keep RUN/best_val.pt, the epoch with the best monitored KNN-1
 
     def __post_init__(self) -> None:
         check(self.linear_epochs >= 1 and self.knn_k >= 1, "linear_epochs and knn_k must be >= 1")
@@ -174,6 +181,9 @@ class EvalConfig:
             "linear_milestones must be epochs in [1, linear_epochs)",
         )
         check(self.linear_test_every >= 0, "linear_test_every must be >= 0")
+        check(self.monitor_every >= 0 and self.monitor_linear_epochs >= 0, "monitor settings must be >= 0")
+        check(self.monitor_split in ("class", "subject", "view"), "monitor_split must be class, subject or view")
+        check(0.0 < self.monitor_fraction < 1.0, "monitor_fraction must be in (0, 1)")
 
 
 @dataclass(frozen=True)

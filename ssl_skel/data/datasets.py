@@ -18,7 +18,8 @@ from torch.utils.data import Dataset
 from ssl_skel.core.config import DataConfig
 from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.spec import InputSpec
-from ssl_skel.data.storage import DataFormatError, SkeletonArrays
+from ssl_skel.data.storage import DataFormatError, SkeletonArrays, read_manifest
+from ssl_skel.data.synthetic import check_version
 from ssl_skel.data.transforms import Compose, build_eval_transform, build_transforms
 
 
@@ -103,6 +104,8 @@ def build_dataset(cfg: DataConfig, part: Literal["train", "test"], *, train: boo
         if "no manifest.json" in str(exc):
             raise _missing(root, cfg, "dataset not found or unfinished (no manifest.json)") from None
         raise
+    if (root / "manifest.json").exists():
+        check_version(read_manifest(root).get("source", {}), root)
     layout = arrays.skeleton
     if arrays.data.ndim != 5 or arrays.data.shape[3] != layout.num_joints:
         raise DataFormatError(

@@ -246,6 +246,21 @@ class Rotate:
 
 
 @dataclass(frozen=True)
+class Yaw:
+    """Random rotation about the vertical (y) axis, uniform in [-max_deg, max_deg]: any camera
+    yaw at 180, without tilting the body the way a large `Rotate` about x and z does."""
+
+    max_deg: float
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        _check(x)
+        if x.shape[0] != 3:
+            raise ValueError(f"Yaw needs 3 coordinate channels, got C={x.shape[0]}")
+        angle = np.deg2rad(rng.uniform(-self.max_deg, self.max_deg))
+        return _apply_matrix(x, rotation_matrix([0.0, angle, 0.0]))
+
+
+@dataclass(frozen=True)
 class Flip:
     """With probability `prob`, mirror x (channel 0) and swap left/right joints of `layout`."""
 
@@ -492,6 +507,7 @@ def _spatial_steps(aug: AugmentConfig, layout: Layout) -> list[tuple[str, Transf
     named: list[tuple[str, Transform | None]] = [
         ("shear", Shear(aug.shear) if aug.shear > 0 else None),
         ("rotate", Rotate(aug.rotate_deg) if aug.rotate_deg > 0 else None),
+        ("yaw", Yaw(aug.yaw_deg) if aug.yaw_deg > 0 else None),
         ("flip", Flip(layout, aug.flip_prob) if aug.flip_prob > 0 else None),
         (
             "corrupt",
