@@ -59,9 +59,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ssl_skel.engine.pretrain import NonFiniteLossError, pretrain
 
+    hook, best = None, None
+    if cfg.eval.monitor_every:
+        from ssl_skel.evaluation.monitor import KNN_KEY, KnnMonitor
+
+        hook, best = KnnMonitor(cfg), (KNN_KEY if cfg.eval.keep_best else None)
     try:
         result, is_main = pretrain(
-            cfg, resume=_resume_arg(args.resume), device=args.device, stop_after_epoch=args.stop_after_epoch
+            cfg,
+            resume=_resume_arg(args.resume),
+            device=args.device,
+            stop_after_epoch=args.stop_after_epoch,
+            eval_hook=hook,
+            best_metric=best,
         )
     except NonFiniteLossError as exc:
         print(f"ssl-skel pretrain: stopped: {exc}", file=sys.stderr)

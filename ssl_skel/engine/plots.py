@@ -46,16 +46,19 @@ def plot_history(history: Sequence[dict], path: str | Path, skip: Sequence[str] 
     """history: per-epoch dicts of floats (FitResult.history). Returns the file, or None if empty."""
     if not history:
         return None
-    names = [k for k in history[0] if k not in skip and isinstance(history[0][k], (int, float))]
+    # every key any epoch has (an online monitor reports only every few epochs), in first-seen order
+    names = list(
+        dict.fromkeys(k for h in history for k, v in h.items() if k not in skip and isinstance(v, (int, float)))
+    )
     if not names:
         return None
-    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
     fig = _figure((4 * cols, 3 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, names):
-        ax.plot(epochs, [h.get(name, float("nan")) for h in history], marker="o", markersize=3)
+        points = [(h.get("epoch", i + 1), h[name]) for i, h in enumerate(history) if name in h]
+        ax.plot([e for e, _ in points], [v for _, v in points], marker="o", markersize=3)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

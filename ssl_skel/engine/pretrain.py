@@ -12,7 +12,7 @@ from ssl_skel.core.checkpoint import encoder_entry
 from ssl_skel.core.config import Config, to_dict
 from ssl_skel.data.datasets import build_dataset
 from ssl_skel.engine import distributed as D
-from ssl_skel.engine.trainer import FitResult, NonFiniteLossError, fit, seed_everything
+from ssl_skel.engine.trainer import EvalHook, FitResult, NonFiniteLossError, fit, seed_everything
 from ssl_skel.models.encoders import build_encoder
 from ssl_skel.objectives import build_method
 
@@ -22,11 +22,19 @@ __all__ = ["NonFiniteLossError", "pretrain"]
 
 
 def pretrain(
-    cfg: Config, *, resume: bool | str = "auto", device: str | None = None, stop_after_epoch: int | None = None
+    cfg: Config,
+    *,
+    resume: bool | str = "auto",
+    device: str | None = None,
+    stop_after_epoch: int | None = None,
+    eval_hook: EvalHook | None = None,
+    best_metric: str | None = None,
 ) -> tuple[FitResult, bool]:
     """Train `cfg`'s encoder with its objective on its train split; returns (result, is_main_process).
 
     Joins torchrun's process group first when launched under torchrun (`fit` reuses it).
+    eval_hook / best_metric: passed to `fit` (the online monitor, built a layer above:
+    `ssl_skel.evaluation.monitor.KnnMonitor`).
     """
     info = D.setup(device)
     try:
@@ -56,6 +64,8 @@ def pretrain(
             resume=resume,
             device=info.device,
             stop_after_epoch=stop_after_epoch,
+            eval_hook=eval_hook,
+            best_metric=best_metric,
         )
     finally:
         D.cleanup(info)

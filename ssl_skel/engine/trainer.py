@@ -328,6 +328,7 @@ def fit(
     eval_hook: EvalHook | None = None,
     device: str | torch.device | None = None,
     stop_after_epoch: int | None = None,
+    best_metric: str | None = None,
 ) -> FitResult:
     """Train `method` on `train_set` and checkpoint to `run_dir` (see module docstring).
 
@@ -343,6 +344,9 @@ def fit(
       each epoch; its numbers join that epoch's history and checkpoint metrics.
     stop_after_epoch: return after this many completed epochs although the schedule spans
       train_cfg.epochs (time-limited jobs; continue later with resume).
+    best_metric: a history key (e.g. the eval hook's "val/knn1"); each epoch that sets a new
+      maximum of it is copied to run_dir/best_val.pt (the maximum is read from the restored
+      history, so a resumed run keeps the right best).
     """
     if not isinstance(checkpoint_meta, Mapping) or checkpoint_meta.get("kind") not in KINDS:
         raise ValueError(f"checkpoint_meta must be a dict with 'kind' in {KINDS}")
@@ -362,7 +366,7 @@ def fit(
         resume_path = find_resume(run_dir, resume)
         if resume_path is not None:
             _restore(loop, resume_path)
-        return _fit(loop, eval_hook=eval_hook, stop_after_epoch=stop_after_epoch)
+        return _fit(loop, eval_hook=eval_hook, stop_after_epoch=stop_after_epoch, best_metric=best_metric)
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         D.cleanup(info)
@@ -370,7 +374,7 @@ def fit(
             run_lock.release()
 
 
-def _fit(loop: Loop, *, eval_hook: EvalHook | None, stop_after_epoch: int | None) -> FitResult:
+def _fit(loop: Loop, *, eval_hook: EvalHook | None, stop_after_epoch: int | None, best_metric: str | None) -> FitResult:
     """Epochs from `loop.epoch` to the end (or `stop_after_epoch`), each evaluated, logged and saved."""
     cfg, info, method = loop.cfg, loop.info, loop.method
     if info.distributed:
@@ -403,6 +407,8 @@ def _fit(loop: Loop, *, eval_hook: EvalHook | None, stop_after_epoch: int | None
             logger.line(f"epoch {loop.epoch}/{cfg.epochs} step {loop.step} " + format_scalars(shown))
             if info.is_main:
                 loop.last_good = _save(loop)
+                if best_metric is not None and _is_best(loop.history, best_metric):
+                    copy_atomic(loop.last_good, loop.run_dir / "best_val.pt")
         D.barrier(info)
     finally:
         logger.close()
@@ -412,6 +418,14 @@ def _fit(loop: Loop, *, eval_hook: EvalHook | None, stop_after_epoch: int | None
     if info.is_main and loop.history:
         plot_history(loop.history, loop.run_dir / "curves.png")
     return FitResult(last_checkpoint=last, history=loop.history, epochs_completed=end_epoch, steps=loop.step)
+
+
+def _is_best(history: list[dict], key: str) -> bool:
+    """The newest epoch holds `key` and beats every earlier epoch's value of it."""
+    if key not in history[-1]:
+        return False
+    earlier = [h[key] for h in history[:-1] if key in h]
+    return not earlier or history[-1][key] > max(earlier)
 
 
 def _run_epoch(loop: Loop, logger: RunLogger) -> dict[str, float]:

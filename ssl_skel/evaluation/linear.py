@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ssl_skel.data.splits import stratified_rows as holdout_rows  # one stratified hold-out for the toolkit
 from ssl_skel.engine.metrics import topk_accuracy
 
 log = logging.getLogger(__name__)
@@ -68,19 +69,6 @@ class LinearResult:
     val_rows: np.ndarray | None  # rows of the train features held out
     history: list[dict] = field(default_factory=list)
     classifier: dict = field(default_factory=dict)  # state_dict of the final nn.Linear
-
-
-def holdout_rows(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split row indices into (train, val) with `fraction` of each class held out (seeded)."""
-    rng = np.random.default_rng(seed)
-    val = []
-    for c in np.unique(labels):
-        rows = np.flatnonzero(labels == c)
-        n = int(round(fraction * len(rows)))
-        if n and n < len(rows):
-            val.append(rng.choice(rows, n, replace=False))
-    val_rows = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
-    return np.setdiff1d(np.arange(len(labels)), val_rows), val_rows
 
 
 def _scores(layer: nn.Linear, x: torch.Tensor) -> np.ndarray:
