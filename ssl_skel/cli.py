@@ -33,6 +33,7 @@ COMMANDS = {
     "fusion": ("ssl_skel.commands.fusion", "train/evaluate RGB-D and pose fusion adapters"),
     "info": ("ssl_skel.commands.info", "describe a dataset folder, a config or a checkpoint"),
     "report": ("ssl_skel.commands.report", "print the evaluation results of a run as a table"),
+    "benchmark": ("ssl_skel.commands.benchmark", "a real-data benchmark end to end over seeds (BENCHMARKS.md)"),
 }
 
 

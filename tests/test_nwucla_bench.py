@@ -1,6 +1,6 @@
-"""benchmarks/nwucla.py: a tiny end-to-end smoke run on a generated NW-UCLA-format folder,
-plus the parts with hand-checkable values (raw-coordinate floor features, BENCHMARKS.md
-section replacement, the budget planner) and the bad-input paths.
+"""`ssl-skel benchmark` (benchmarks/nwucla.py wraps it): a tiny end-to-end smoke run on a generated
+NW-UCLA-format folder, plus the parts with hand-checkable values (raw-coordinate floor features,
+BENCHMARKS.md section replacement, mean and spread, the report) and the bad-input paths.
 
 The real-data conversion test lives in tests/test_real_data.py; this file never reads
 ../shared/data.
@@ -8,26 +8,15 @@ The real-data conversion test lives in tests/test_real_data.py; this file never 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from ssl_skel.commands import benchmark as bench
 
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("nwucla_bench", REPO / "benchmarks" / "nwucla.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+UCLA = bench.DATASETS["nw_ucla"]
 
 
 def make_raw(root: Path, train_per_class: int = 2, test_per_class: int = 1, seed: int = 0) -> Path:
@@ -78,49 +67,37 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\n## Other\n\nkeep me\n")
     out = tmp_path / "bench"
-    argv = [
-        "--raw",
-        str(raw),
-        "--out",
-        str(out),
-        "--threads",
-        "1",
-        "--budget-minutes",
-        "5",
-        "--finetune-epochs",
-        "1",
-        "--curve-points",
-        "1",
-        "--floor-frames",
-        "4",
-        "--benchmarks-md",
-        str(md),
-        *TINY,
-    ]
+    argv = ["--dataset", "nw_ucla", "--raw", str(raw), "--out", str(out), "--threads", "1", "--seeds", "0", "1"]
+    argv += ["--budget-minutes", "5", "--finetune-epochs", "1", "--monitor-points", "1", "--floor-frames", "4"]
+    argv += ["--benchmarks-md", str(md), *TINY]
     assert bench.main(argv) == 0
 
     text = md.read_text()
-    assert "## Other\n\nkeep me" in text and text.count(bench.BEGIN) == 1
-    assert "## NW-UCLA (cross-view, real data)" in text and "| UmURL pretrained | motion |" in text
+    assert "## Other\n\nkeep me" in text and text.count(UCLA.markers[0]) == 1
+    assert "## NW-UCLA (cross-view, real data)" in text and "| pretrained | motion |" in text
     assert "| random init | fused |" in text and "floor: raw coordinates (4 frames, 240-d)" in text
-    assert "supervised fine-tune" in text and "Wall time per stage: convert" in text
+    assert "supervised fine-tune" in text and "supervised ST-GCN from scratch" in text
+    assert "Seeds 0, 1: mean ± population std" in text and "by view" in text
+    assert "Wall time per stage (all seeds): convert" in text
 
     res = json.loads((out / "results.json").read_text())
-    assert res["sizes"] == [20, 10] and res["epochs_done"] == 2 and res["plan"]["planned_epochs"] == 2
-    for table in (res["pretrained"], res["random"]):
-        assert set(table) == set(bench.MODALITIES)
-        assert all(0.0 <= v <= 100.0 for row in table.values() for v in row.values())
+    assert res["sizes"] == [20, 10] and [r["seed"] for r in res["per_seed"]] == [0, 1]
+    for run in res["per_seed"]:
+        assert run["epochs_done"] == 2 and run["planned_epochs"] == 2
+        assert [e for e, _ in run["curve"]] == [2]  # one validation point, at the end
+        for table in (run["pretrained"], run["random"]):
+            assert set(table) == set(bench.MODALITIES)
+            assert all(0.0 <= v <= 100.0 for row in table.values() for v in row.values())
+        assert run["finetune"]["epochs"] == 1 and 0.0 <= run["scratch"]["top1"] <= 100.0
     assert 0.0 <= res["floors"]["knn1"] <= 100.0 and res["floors"]["dim"] == 4 * 20 * 3
-    assert res["finetune"]["epochs"] == 1 and 0.0 <= res["finetune"]["top1"] <= 100.0
-    assert [int(p[0]) for p in res["plan"]["curve"]] == [2]  # one curve point, at the end
     assert set(res["stages"]) >= {"convert", "pretrain", "evaluate pretrained", "floors", "finetune"}
 
     # a rerun resumes: the data is reused and no epoch is trained again
-    mtime = (out / "pretrain" / "last.pt").stat().st_mtime_ns
+    mtime = (out / "seed0" / "pretrain" / "last.pt").stat().st_mtime_ns
     assert bench.main(argv + ["--skip-finetune", "--skip-random", "--no-write"]) == 0
-    assert (out / "pretrain" / "last.pt").stat().st_mtime_ns == mtime
+    assert (out / "seed0" / "pretrain" / "last.pt").stat().st_mtime_ns == mtime
     res2 = json.loads((out / "results.json").read_text())
-    assert res2["data_note"] == "reused" and res2["pretrained"] == res["pretrained"]
+    assert res2["data_note"] == "reused" and res2["per_seed"][0]["pretrained"] == res["per_seed"][0]["pretrained"]
     assert md.read_text() == text
 
 
@@ -154,24 +131,31 @@ def test_raw_features_centre_and_scale_by_hand():
 
 def test_write_section_replaces_only_its_own_block(tmp_path):
     md = tmp_path / "B.md"
-    bench.write_section(md, "first")
+    bench.write_section(md, "first", UCLA.markers)
     assert md.read_text().startswith("# Benchmarks") and "first" in md.read_text()
     md.write_text(md.read_text() + "\n## Later section\n\nstays\n")
-    bench.write_section(md, "second\nwith \\1 backslash")
+    bench.write_section(md, "second\nwith \\1 backslash", UCLA.markers)
     text = md.read_text()
     assert "first" not in text and "second\nwith \\1 backslash" in text
-    assert text.endswith("## Later section\n\nstays\n") and text.count(bench.BEGIN) == 1
+    assert text.endswith("## Later section\n\nstays\n") and text.count(UCLA.markers[0]) == 1
 
 
-def test_report_marks_budget_stop_and_missing_rows():
+def test_mean_std_by_hand():
+    assert bench.mean_std([1.0, 3.0]) == (2.0, 1.0)
+    assert all(np.isnan(bench.mean_std([])))
+
+
+def test_report_marks_budget_stop_and_aggregates_seeds():
     from ssl_skel.core.config import load_config
 
     cfg = load_config("nwucla_cpu")
-    plan = bench.PretrainPlan(planned_epochs=10, first_epoch_s=12.0, curve=[[5, 40.0, 1.0]], stopped_by_budget=True)
-    row = {m: {"linear": 50.0, "knn1": float("nan")} for m in bench.MODALITIES}
+    row = {m: {"linear": 50.0, "knn1": 40.0} for m in bench.MODALITIES}
+    row2 = {m: {"linear": 60.0, "knn1": 40.0} for m in bench.MODALITIES}
+    run = {"seed": 0, "epochs_done": 7, "planned_epochs": 10, "stopped_by_budget": True, "curve": [[5, 40.0]]}
     ctx = {
+        "dataset": UCLA,
         "cfg": cfg,
-        "plan": plan,
+        "seeds": [0, 1],
         "date": "d",
         "machine": "m",
         "command": "c",
@@ -180,20 +164,17 @@ def test_report_marks_budget_stop_and_missing_rows():
         "enc_params": 1.5e6,
         "dim": 512,
         "config_name": "nwucla_cpu",
-        "epochs_done": 7,
         "budget": 1.0,
-        "loss": 2.0,
-        "pretrained": row,
-        "random": None,
+        "val_split": "seed 0",
+        "per_seed": [{**run, "pretrained": row}, {**run, "seed": 1, "pretrained": row2, "curve": []}],
         "floors": {"knn1": 62.3, "ridge": 57.1, "dim": 1920},
         "floor_frames": 32,
-        "finetune": None,
         "stages": {"convert": 60.0, "pretrain": 120.0},
     }
     text = bench.report(ctx)
-    assert "7/10 epochs" in text and "stopped by the budget" in text
-    assert "| UmURL pretrained | fused | 50.0 | – |" in text and "random init" not in text
-    assert "| 57.1 (ridge) | 62.3 |" in text and "5: 40.0" in text
+    assert "7/10, 7/10" in text and "stopped by the budget" in text
+    assert "| pretrained | fused | 55.0 ± 5.0 | 40.0 ± 0.0 |" in text and "random init" not in text
+    assert "| 57.1 (ridge) | 62.3 |" in text and "seed 0: 5: 40.0" in text
     assert "convert 1.0 min, pretrain 2.0 min; total 3.0 min" in text
 
 
@@ -203,16 +184,19 @@ def test_convert_refuses_a_folder_holding_another_dataset(tmp_path):
     data.mkdir()
     (data / "manifest.json").write_text(json.dumps({"source": {"dataset": "synthetic", "raw": "/elsewhere"}}))
     with pytest.raises(SystemExit, match="holds another dataset"):
-        bench.convert(tmp_path / "raw", data)
+        bench.convert(UCLA, tmp_path / "raw", data)
 
 
 def test_missing_raw_folder_is_a_named_error(tmp_path):
     from ssl_skel.data.storage import DataFormatError
 
     with pytest.raises(DataFormatError, match="no all_sqe/ folder"):
-        bench.main(["--raw", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b"), "--no-write", *TINY])
+        bench.main(
+            ["--dataset", "nw_ucla", "--raw", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b"), "--no-write"]
+            + TINY
+        )
 
 
 def test_failing_command_stops_the_benchmark(capsys):
-    with pytest.raises(SystemExit, match="ssl-skel knn failed with status 2"):
+    with pytest.raises(SystemExit, match="ssl-skel knn failed: /no/such/file.pt: checkpoint not found"):
         bench.run_command("knn", ["--checkpoint", "/no/such/file.pt"])
