@@ -87,6 +87,7 @@ BAD_CALLS = {
     "info": [["--bogus"], [], ["/nonexistent"]],
     "report": [["--bogus"], [], ["/nonexistent"]],
     "import-weights": [["--bogus"], [], ["umurl", "/nonexistent.pth.tar", "{tmp}/o.pt"], ["mine", "a", "b"]],
+    "benchmark": [["--bogus"], [], ["--dataset", "nw_ucla", "--raw", "/nonexistent", "--out", "{tmp}/o", "--no-write"]],
 }
 
 

@@ -190,7 +190,7 @@ def test_convert_refuses_a_folder_holding_another_dataset(tmp_path):
 def test_missing_raw_folder_is_a_named_error(tmp_path):
     from ssl_skel.data.storage import DataFormatError
 
-    with pytest.raises(DataFormatError, match="no all_sqe/ folder"):
+    with pytest.raises(DataFormatError, match="raw folder not found"):
         bench.main(
             ["--dataset", "nw_ucla", "--raw", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b"), "--no-write"]
             + TINY

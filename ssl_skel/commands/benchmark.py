@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ssl_skel.commands import ArgumentParser
+
 MODALITIES = ("fused", "joint", "bone", "motion")
 log = logging.getLogger("ssl_skel.benchmark")
 
@@ -87,7 +89,7 @@ DATASETS: dict[str, RealDataset] = {
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="ssl-skel benchmark", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="ssl-skel benchmark", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     p.add_argument("--raw", required=True, help="the dataset's raw folder (e.g. ../shared/data/nw_ucla)")
     p.add_argument("--out", default=None, help="work folder (default: runs/bench_DATASET); reruns resume")
@@ -529,11 +531,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ssl_skel.core.config import load_config
     from ssl_skel.data.datasets import build_dataset
     from ssl_skel.data.splits import split_of
+    from ssl_skel.data.storage import DataFormatError
     from ssl_skel.evaluation.api import load_encoder
 
     ds = DATASETS[args.dataset]
     config = args.config or ds.config
     raw = Path(args.raw)
+    if not raw.is_dir():
+        raise DataFormatError(f"{raw}: raw folder not found (--raw: the {args.dataset} folder as distributed)")
     out = Path(args.out or f"runs/bench_{args.dataset}")
     data = Path(args.data) if args.data else out / "data"
     out.mkdir(parents=True, exist_ok=True)
