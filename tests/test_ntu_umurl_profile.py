@@ -125,3 +125,12 @@ def test_reader_uses_slots_by_position_and_the_converter_stores_the_file_frame_c
     assert int(two.num_frames[r2]) == 5  # the file's frame count, the empty first frame included
     expected = umurl_normalise(np.pad(bodies, ((0, 0), (0, 295), (0, 0), (0, 0))))
     np.testing.assert_allclose(np.asarray(two.data[r2]), expected.transpose(3, 1, 2, 0), atol=1e-6)
+
+
+def test_profile_errors_name_the_problem(tmp_path: Path) -> None:
+    from ssl_skel.data.storage import DataFormatError
+
+    with pytest.raises(DataFormatError, match="unknown NTU profile 'agcn'"):
+        convert_ntu(tmp_path, tmp_path / "o", "ntu60", profile="agcn", progress=False)
+    with pytest.raises(DataFormatError, match="--align-view belongs to the sgn profile"):
+        convert_ntu(tmp_path, tmp_path / "o", "ntu60", profile="umurl", align=True, progress=False)

@@ -270,6 +270,8 @@ def convert_ntu(
     started = time.perf_counter()
     if profile not in PROFILES:
         raise DataFormatError(f"unknown NTU profile {profile!r} (use one of {', '.join(PROFILES)})")
+    if profile == "umurl" and align:
+        raise DataFormatError("--align-view belongs to the sgn profile; the umurl profile aligns the shoulders itself")
     out = check_out(out)
     missing = read_missing_list(missing_file) if missing_file else set(ntu_meta.MISSING_SAMPLES)
     files, skipped = list_raw_files(raw, dataset, missing)
