@@ -132,18 +132,19 @@ def test_an_old_version_folder_is_refused_with_the_command_to_regenerate(tmp_pat
 
 
 def _invariant_features(data: np.ndarray, frames: np.ndarray, steps: int) -> np.ndarray:
-    """Person 0's pairwise joint distances at `steps` times (1 = one random frame): blind to yaw and handedness
-    (distances are rotation- and mirror-invariant up to the joint order, so sorted per frame)."""
+    """Person 0's pairwise distances between 10 joints at `steps` times (1 = one random frame): blind to yaw
+    and handedness (distances are rotation- and mirror-invariant up to the joint order, so sorted per frame)."""
     out = []
     rng = np.random.default_rng(0)
-    iu = np.triu_indices(NTU25.num_joints, 1)
+    keep = [0, 3, 5, 6, 9, 10, 13, 14, 17, 18]  # spine base, head, elbows, wrists, knees, ankles
+    iu = np.triu_indices(len(keep), 1)
     for i in range(len(frames)):
         x = data[i, :, : frames[i], :, :1]
         if steps == 1:
             x = x[:, [int(rng.integers(frames[i]))]]
         else:
             x = resample(x, 0, frames[i], steps)
-        p = x[..., 0].transpose(1, 2, 0)  # (T, V, 3)
+        p = x[..., 0].transpose(1, 2, 0)[:, keep]  # (T, 10, 3)
         d = np.linalg.norm(p[:, :, None] - p[:, None], axis=-1)[:, iu[0], iu[1]]
         out.append(np.sort(d, axis=1).ravel())
     return np.stack(out)
