@@ -9,7 +9,8 @@ ssl_skel module and both see the same random inputs; the max abs difference of t
 outputs (attention maps, gates, fused features, logits, losses) is printed per row.
 Where the authors' module cannot be imported the row says why. Expected checkouts under
 --ref: Multimodal-Action-Recognition (EPAM-Net), MotionRGBD-PAMI (UMDR; needs `einops`,
-found on sys.path or in --extra-path), IntegralAction_RELEASE, MMCL-Action. Stubs stand
+found on sys.path or in --extra-path), IntegralAction_RELEASE, MMCL-Action. Called from
+`benchmarks/parity.py --umurl DIR/UmURL --fusion`, --ref defaults to DIR. Stubs stand
 in for imports the units do not use (mmcv, cv2, seaborn, matplotlib, the releases'
 `config`/`utils` modules); `main(argv)` returns the rows for benchmarks/parity.py.
 """
@@ -428,10 +429,15 @@ UNITS = {"epam": epam_rows, "umdr": umdr_rows, "integral": integral_rows, "mmcl"
 
 def main(argv: list[str] | None = None) -> list[Row]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--ref", required=True, help="folder holding the authors' checkouts")
+    p.add_argument("--ref", help="folder holding the authors' checkouts (default: the folder of --umurl's checkout)")
+    p.add_argument("--umurl", help=argparse.SUPPRESS)  # set when benchmarks/parity.py --fusion calls main()
     p.add_argument("--adapters", nargs="+", default=list(UNITS), choices=list(UNITS))
     p.add_argument("--extra-path", nargs="*", default=[], help="folders put on sys.path (e.g. where einops is)")
-    args = p.parse_args(argv)
+    args, _ = p.parse_known_args(argv)  # parity.py --fusion passes its own command line through
+    if not args.ref:
+        if not args.umurl:
+            p.error("--ref is required (the folder holding the authors' checkouts)")
+        args.ref = str(Path(args.umurl).resolve().parent)
     torch.set_grad_enabled(True)
     rows: list[Row] = []
     for name in args.adapters:

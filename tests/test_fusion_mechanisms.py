@@ -274,3 +274,21 @@ def test_mmcl_defaults_and_losses_follow_the_authors(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((K + 1, 8), dtype=np.float32))
     with pytest.raises(ValueError, match=r"bad.npy.*num_classes=5"):
         make("mmcl", guide="text", text_mode="prototype", text_embeddings=str(tmp_path / "bad.npy"))
+
+
+# ------------------------------------------------------------------ parity with the authors' modules
+def test_parity_with_the_authors_modules_where_importable():
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    ref = Path(os.environ.get("SSL_SKEL_REF", "/work/ref"))
+    if not (ref / "Multimodal-Action-Recognition").is_dir():
+        pytest.skip(f"authors' checkouts not found under {ref} (set SSL_SKEL_REF)")
+    spec = importlib.util.spec_from_file_location("fusion_parity", Path("benchmarks/fusion_parity.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--ref", str(ref), "--adapters", "epam", "integral", "mmcl"])
+    measured = [r for r in rows if r["max_abs_diff"] is not None]
+    assert {r["adapter"] for r in measured} == {"epam", "integral", "mmcl"}, rows
+    assert all(r["max_abs_diff"] < 1e-4 for r in measured), rows
