@@ -24,8 +24,8 @@ heatmaps are rendered per clip from the joints (centred on the clip's joints, bo
 filling `fill` of the frame), not from HRNet keypoints in pre-cropped videos, so on other
 data the RGB frames and the heatmaps line up only as well as the frames are centred on
 the actor; no keypoint scores (every heatmap peak is 1). EPAM-Net has no skeleton encoder:
-the toolkit's encoder passed to this adapter is not used (kept frozen), so a pretrained
-`skeleton.checkpoint` has no effect here. Optimiser and schedule are the engine's.
+the toolkit's encoder passed to this adapter is not used (kept frozen), and a pretrained
+`skeleton.checkpoint` is refused as a config error. Optimiser and schedule are the engine's.
 
 Shapes: views[0] (N, C, T, V, M), rgb (N, 3, F, H, W) -> predict {"fused", "rgb",
 "pose"}: (N, K).

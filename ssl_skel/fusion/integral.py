@@ -21,11 +21,12 @@ As the release does it (mks0601/IntegralAction_RELEASE, `common/nets/module.py::
 Remaining differences: the streams are small 2D CNNs from scratch (release: ImageNet
 TSM-ResNet18s, A = 512); the pose input is joint heatmaps rendered from the skeleton
 clip (`ssl_skel.fusion.blocks.pose_heatmaps`), without the release's part-affinity
-fields, and the pose frames are the RGB frames' time positions; one learning rate for
+fields, drawn at F evenly spaced frames of the skeleton clip (segment centres) beside the
+RGB frames of the same F segments (random within them in training); one learning rate for
 every stage (release: 5e-3 single-stream, 5e-4 fused), from the engine's config.
 `pose_input: encoder` (not in the release) uses the toolkit's skeleton encoder instead,
 whose one clip-level vector then drives the same gate for every frame; with the default
-`heatmap` the encoder is not used (a pretrained `skeleton.checkpoint` has no effect).
+`heatmap` the encoder is not used (a `skeleton.checkpoint` is then refused as a config error).
 
 Shapes: views[0] (N, C, T, V, M), rgb (N, 3, F, H, W) -> predict {"fused", "rgb",
 "pose"}: (N, K); gate (N, F, A).
