@@ -8,10 +8,11 @@
 
 Extraction (`--reference`, a local checkout of HuiGuanLab/UmURL; nothing downloaded or copied):
 our unified encoder (FrozenEncoder.embed, fused feature, from raw (N, 3, 64, 25, 2) clips:
-bone and motion derived inside) and the authors' `umurl.Downstream(...)(jt, js, bt, bs, mt, ms,
-knn_eval=True)` under torch.no_grad in eval mode (their action_retrieval.py), fed the six
-token tensors their feeder prepares (computed before timing, so their side does less work),
-at the paper's size, in two worker processes, alternating rounds with a 4096^2 fp32 matmul probe.
+bone and motion derived inside; with `keep_freed_memory`, as `extract_features` sets it on
+CPU) and the authors' `umurl.Downstream(...)(jt, js, bt, bs, mt, ms, knn_eval=True)` under
+torch.no_grad in eval mode (their action_retrieval.py), fed the six token tensors their
+feeder prepares (computed before timing, so their side does less work), at the paper's
+size, in two worker processes, alternating rounds with a 4096^2 fp32 matmul probe.
 
 KNN: exact cosine 1-NN at NTU-60 xsub size (40,091 x 16,487, D=2048) on L2-normalised features
 of named kinds: "isotropic" (Gaussian noise: no dominant subspace, the worst case for pruning),
@@ -44,10 +45,12 @@ def _clips(batch: int, length: int) -> torch.Tensor:
 
 
 def ours_extractor(args: argparse.Namespace):
+    from ssl_skel.core.memory import keep_freed_memory
     from ssl_skel.models.encoders import build_encoder
     from ssl_skel.models.encoders.base import InputSpec
     from ssl_skel.models.frozen import FrozenEncoder
 
+    keep_freed_memory()  # as extract_features does on CPU
     spec = InputSpec("ntu25", 3, 2, args.length)
     enc = FrozenEncoder(build_encoder("unified", {"hidden_size": args.hidden}, spec))
     x = _clips(args.batch, args.length)
