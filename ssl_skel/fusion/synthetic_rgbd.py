@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw
 from ssl_skel.core.io import atomic_save_npy, atomic_write_bytes
 from ssl_skel.data.layouts import get_layout
 from ssl_skel.data.sources import open_arrays
-from ssl_skel.data.storage import read_manifest
+from ssl_skel.data.storage import DataFormatError, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +235,17 @@ def generate_rgbd_dataset(
 
 
 def is_complete(out: str | Path) -> bool:
-    """A manifest of this format version is there (written last by `render_rgbd`)."""
+    """A manifest of this format version is there (written last by `render_rgbd`) and the
+    skeletons under it come from the current built-in generator (else: render again)."""
+    from ssl_skel.data.synthetic.generator import check_version
+
     path = Path(out) / MANIFEST
     if not path.exists():
         return False
     try:
-        return json.loads(path.read_text()).get("version") == VERSION
-    except (OSError, ValueError):
+        if json.loads(path.read_text()).get("version") != VERSION:
+            return False
+        check_version(read_manifest(Path(out) / "skeleton").get("source", {}), Path(out) / "skeleton")
+    except (OSError, ValueError, DataFormatError):
         return False
+    return True
