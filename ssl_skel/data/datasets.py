@@ -6,6 +6,7 @@ not grow with the dataset. Why per-item generators: an item's randomness is
 `np.random.default_rng([seed, epoch, index])`, so the views of a sample depend only on
 (seed, epoch, index), not on the worker count, the batch order or where a run resumed.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -3,9 +3,11 @@
 All functions take and return `x: (N, C, T, V, M)` (or `(C, T, V, M)`, the batch axis is
 optional) and work for numpy arrays and torch tensors alike.
 """
+
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch

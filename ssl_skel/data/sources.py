@@ -4,6 +4,7 @@ Why a module of its own: the native format (`storage`) knows nothing of the read
 `formats/`, and the legacy readers write the native format, so the choice between them
 sits one level above both.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

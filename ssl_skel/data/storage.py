@@ -14,15 +14,17 @@ memory-map it so memory does not grow with the dataset, and the manifest is writ
 so a folder with a manifest is complete and a half-finished conversion is never mistaken
 for a finished one.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +48,9 @@ class DataWriter:
     readers refuse the folder.
     """
 
-    def __init__(self, root: str | Path, num_samples: int, shape: Sequence[int], *, remove_on_error: bool = False) -> None:
+    def __init__(
+        self, root: str | Path, num_samples: int, shape: Sequence[int], *, remove_on_error: bool = False
+    ) -> None:
         self.root = Path(root)
         self.remove_on_error = remove_on_error  # a staging folder: nothing of it may outlive a failure
         self.root.mkdir(parents=True, exist_ok=True)
@@ -95,7 +99,9 @@ class DataWriter:
         layout = get_layout(layout) if isinstance(layout, str) else layout
         n = self.shape[0]
         if not (len(labels) == len(num_frames) == len(names) == n):
-            raise ValueError(f"{self.root}: {n} samples but {len(labels)} labels, {len(num_frames)} lengths, {len(names)} names")
+            raise ValueError(
+                f"{self.root}: {n} samples but {len(labels)} labels, {len(num_frames)} lengths, {len(names)} names"
+            )
         self.data.flush()
         with open(self._tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -218,7 +224,9 @@ def check_split(arrays: SkeletonArrays, benchmark: str, part: str) -> SkeletonAr
         raise DataFormatError(f"{where} is empty (no samples to {'train on' if part == 'train' else 'evaluate'})")
     n = len(arrays.data)
     if not (len(arrays.labels) == len(arrays.num_frames) == n):
-        raise DataFormatError(f"{arrays.root}: {n} samples but {len(arrays.labels)} labels, {len(arrays.num_frames)} lengths")
+        raise DataFormatError(
+            f"{arrays.root}: {n} samples but {len(arrays.labels)} labels, {len(arrays.num_frames)} lengths"
+        )
     if arrays.indices.min() < 0 or arrays.indices.max() >= n:
         raise DataFormatError(f"{where}: sample index {int(arrays.indices.max())} outside 0..{n - 1}")
     labels = arrays.split_labels

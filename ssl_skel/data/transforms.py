@@ -20,8 +20,9 @@ and its per-frame spine centring + rotation about y, applied before augmenting
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

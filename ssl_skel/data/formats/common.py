@@ -13,6 +13,7 @@ Why a restricted unpickler: unpickling can run any code a file names, and pyskl 
 UmURL label files are plain containers, numbers, strings and numpy arrays; anything else is
 refused unless the user passes --trust-pickle (or sets SSL_SKEL_TRUST_PICKLE=1).
 """
+
 from __future__ import annotations
 
 import _compat_pickle
@@ -22,15 +23,16 @@ import os
 import pickle
 import shutil
 import stat
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
 
 from ssl_skel.core.io import remove_stray_temporaries
 from ssl_skel.data import layouts
-from ssl_skel.data.storage import FORMAT, PARTS, DataFormatError, DataWriter, read_manifest
+from ssl_skel.data.storage import PARTS, DataFormatError, DataWriter, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,9 @@ def as_labels(values: Any, where: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
-            raise DataFormatError(f"{where}: label {arr[np.argmax(bad)].item()!r} (entry {int(np.argmax(bad))}) is not an integer")
+            raise DataFormatError(
+                f"{where}: label {arr[np.argmax(bad)].item()!r} (entry {int(np.argmax(bad))}) is not an integer"
+            )
     elif arr.dtype.kind not in "iu" and arr.size:
         raise DataFormatError(f"{where}: labels are {arr.dtype}, not integers")
     arr = arr.astype(np.int64)
@@ -214,10 +218,14 @@ def validate_dataset(root: str | Path, chunk: int = 256) -> None:
     if tuple(data.shape) != tuple(manifest["shape"]) or data.ndim != 5:
         raise DataFormatError(f"{root}/data.npy: shape {data.shape} differs from manifest {manifest['shape']}")
     if not (len(labels) == len(num_frames) == len(names) == n) or n == 0:
-        raise DataFormatError(f"{root}: {n} samples, {len(labels)} labels, {len(num_frames)} lengths, {len(names)} names")
+        raise DataFormatError(
+            f"{root}: {n} samples, {len(labels)} labels, {len(num_frames)} lengths, {len(names)} names"
+        )
     labels = as_labels(labels, f"{root}/labels.npy")
     if labels.max() >= int(manifest["num_classes"]):
-        raise DataFormatError(f"{root}: label {int(labels.max())} but the manifest says {manifest['num_classes']} classes")
+        raise DataFormatError(
+            f"{root}: label {int(labels.max())} but the manifest says {manifest['num_classes']} classes"
+        )
     if num_frames.min() < 0 or num_frames.max() > data.shape[2]:
         raise DataFormatError(f"{root}/num_frames.npy: valid lengths must be in 0..{data.shape[2]}")
     splits = manifest.get("splits") or {}
@@ -343,7 +351,9 @@ def load_pickle(path: str | Path, trust: bool | None = None) -> Any:
 
 
 # --------------------------------------------------------------------------- running converters
-def parallel_map(fn: Callable[[T], R], jobs: Sequence[T], workers: int, desc: str, progress: bool = True) -> Iterator[R]:
+def parallel_map(
+    fn: Callable[[T], R], jobs: Sequence[T], workers: int, desc: str, progress: bool = True
+) -> Iterator[R]:
     """Map `fn` over `jobs` in `workers` processes (in-process when 1), unordered, with a tqdm bar."""
     bar = tqdm(total=len(jobs), desc=desc, unit="file", disable=not progress, dynamic_ncols=True)
     try:
@@ -363,7 +373,7 @@ def parallel_map(fn: Callable[[T], R], jobs: Sequence[T], workers: int, desc: st
 
 def report_bad(bad: Mapping[str, str], total: int, skip_bad: bool, what: str, hint: str = "") -> None:
     """Log each bad input; raise one summary DataFormatError unless `skip_bad`."""
-    for name, reason in sorted(bad.items()):
+    for _, reason in sorted(bad.items()):
         log.error("bad %s: %s", what, reason)
     if bad and not skip_bad:
         first = sorted(bad.items())[0][1]

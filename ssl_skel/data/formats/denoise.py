@@ -22,6 +22,7 @@ energetic of the first four bodies listed per frame (ntu.py's "umurl" profile), 
 Rules 2-4 never remove the last remaining body (a clip keeps its best guess), mirroring SGN,
 which stops filtering once one body is left.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -126,10 +127,20 @@ def denoise(skeleton: SkeletonFile, params: DenoiseParams = DenoiseParams()) -> 
         return Denoised(np.zeros((params.max_actors, 0, 25, 3), np.float32), [[] for _ in range(params.max_actors)])
     dropped: dict[int, str] = {}
     p = params
-    tracks = _filter(tracks, dropped, lambda b: f"tracked for {len(b.frames)} frames (<= {p.length_threshold})"
-                     if len(b.frames) <= p.length_threshold else None)
-    tracks = _filter(tracks, dropped, lambda b: f"{b.missing.mean():.0%} of joints missing"
-                     if b.missing.mean() >= p.missing_threshold else None)
+    tracks = _filter(
+        tracks,
+        dropped,
+        lambda b: (
+            f"tracked for {len(b.frames)} frames (<= {p.length_threshold})"
+            if len(b.frames) <= p.length_threshold
+            else None
+        ),
+    )
+    tracks = _filter(
+        tracks,
+        dropped,
+        lambda b: f"{b.missing.mean():.0%} of joints missing" if b.missing.mean() >= p.missing_threshold else None,
+    )
 
     def spread(track: BodyTrack) -> str | None:
         ok = _plausible_frames(track.joints, p.spread_ratio)

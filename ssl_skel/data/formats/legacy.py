@@ -16,6 +16,7 @@ name (xsub/xview/xset, CS/CV/CSub/CSet) when it names one, and a request for ano
 is an error rather than a silent mix-up. `convert_legacy` writes the native format (one command:
 `ssl-skel gendata import PATH --out DIR`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,7 +32,15 @@ from ssl_skel.data.storage import PARTS, DataFormatError, SkeletonArrays, check_
 log = logging.getLogger(__name__)
 
 FILE_PART = {"train": "train", "test": "val"}
-BENCH_ALIASES = {"xsub": "xsub", "xview": "xview", "xset": "xset", "cs": "xsub", "cv": "xview", "csub": "xsub", "cset": "xset"}
+BENCH_ALIASES = {
+    "xsub": "xsub",
+    "xview": "xview",
+    "xset": "xset",
+    "cs": "xsub",
+    "cv": "xview",
+    "csub": "xsub",
+    "cset": "xset",
+}
 
 
 def _is_folder_layout(root: Path) -> bool:
@@ -58,7 +67,9 @@ def benchmark_of(root: Path) -> str | None:
 def _check_benchmark(root: Path, benchmark: str) -> None:
     named = benchmark_of(root)
     if named is not None and named != benchmark:
-        raise DataFormatError(f"{root}: holds the {named!r} benchmark, not {benchmark!r}; point the config at the {benchmark} data")
+        raise DataFormatError(
+            f"{root}: holds the {named!r} benchmark, not {benchmark!r}; point the config at the {benchmark} data"
+        )
 
 
 def valid_frames(data: np.ndarray, chunk: int = 256) -> np.ndarray:
@@ -98,7 +109,9 @@ def _open_folder_part(root: Path, part: str) -> tuple[np.ndarray, np.ndarray, np
         raise DataFormatError(f"{data_path}: shape {data.shape}, expected (N, C, T, V, M)")
     names, labels = _read_labels(root / f"{prefix}_label.pkl")
     if len(labels) != len(data):
-        raise DataFormatError(f"{root}: {data_path.name} has {len(data)} samples but {prefix}_label.pkl has {len(labels)}")
+        raise DataFormatError(
+            f"{root}: {data_path.name} has {len(data)} samples but {prefix}_label.pkl has {len(labels)}"
+        )
     frames_path = root / f"{prefix}_num_frame.npy"
     if frames_path.exists():
         num_frames = np.load(frames_path).astype(np.int64).reshape(-1)
@@ -123,16 +136,24 @@ def npz_member(path: Path, key: str) -> np.ndarray:
                     extra_len = int.from_bytes(local[28:30], "little")
                     fh.seek(info.header_offset + 30 + name_len + extra_len)
                     version = np.lib.format.read_magic(fh)
-                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, fortran, dtype = read_header(fh)
                     offset = fh.tell()
                 if not dtype.hasobject:
-                    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+                    return np.memmap(
+                        path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C"
+                    )
         log.warning("%s: %s is compressed; loading it into memory", path, key)
         with np.load(path) as z:
             return z[key]
     except KeyError:
-        raise DataFormatError(f"{path}: no array {key!r} (expected CTR-GCN's x_train, y_train, x_test, y_test)") from None
+        raise DataFormatError(
+            f"{path}: no array {key!r} (expected CTR-GCN's x_train, y_train, x_test, y_test)"
+        ) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataFormatError(f"{path}: cannot read ({exc})") from None
 
@@ -170,8 +191,15 @@ def open_legacy(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
     else:
         raise DataFormatError(f"{root}: neither a UmURL/AimCLR-style folder nor a CTR-GCN .npz")
     arrays = SkeletonArrays(
-        data=data, labels=labels, num_frames=num_frames, names=names, indices=np.arange(len(data), dtype=np.int64),
-        layout=layout_for_joints(data.shape[3], f"{root}: ", dims=int(data.shape[1])), num_classes=num_classes, class_names=None, root=root,
+        data=data,
+        labels=labels,
+        num_frames=num_frames,
+        names=names,
+        indices=np.arange(len(data), dtype=np.int64),
+        layout=layout_for_joints(data.shape[3], f"{root}: ", dims=int(data.shape[1])),
+        num_classes=num_classes,
+        class_names=None,
+        root=root,
     )
     return check_split(arrays, benchmark, part)
 
@@ -191,7 +219,9 @@ def convert_legacy(
     """
     path, out = Path(path), Path(out)
     if not detect(path):
-        raise DataFormatError(f"{path}: neither a UmURL/AimCLR-style folder ({{train,val}}_data_joint.npy) nor a CTR-GCN .npz")
+        raise DataFormatError(
+            f"{path}: neither a UmURL/AimCLR-style folder ({{train,val}}_data_joint.npy) nor a CTR-GCN .npz"
+        )
     bench = benchmark or benchmark_of(path)
     if bench is None:
         raise DataFormatError(f"{path}: the name does not say which benchmark this is; pass --benchmark (e.g. xsub)")
@@ -219,8 +249,14 @@ def convert_legacy(
     names = [name for a in parts.values() for name in a.names]
     splits = {bench: {"train": list(range(n_train)), "test": list(range(n_train, n))}}
     num_classes = max(a.num_classes for a in parts.values())
-    writer.finish(labels, num_frames, names, splits, chosen,
-                  class_names=None, source={"converter": "ssl_skel.data.formats.legacy", "path": str(path.resolve()),
-                                            "num_classes": num_classes})
+    writer.finish(
+        labels,
+        num_frames,
+        names,
+        splits,
+        chosen,
+        class_names=None,
+        source={"converter": "ssl_skel.data.formats.legacy", "path": str(path.resolve()), "num_classes": num_classes},
+    )
     publish(out)
     return out

@@ -4,6 +4,7 @@ Why here: every converter writes clips in the same frame of reference, so a data
 raw NTU files and one made from NW-UCLA json files look alike to the loaders. Missing bodies are
 all-zero and stay zero (loaders use zeros as "absent").
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,9 @@ def centre(actors: np.ndarray, joint: int) -> np.ndarray:
     return np.where(mask, actors - origin, 0.0).astype(actors.dtype)
 
 
-def view_rotation(actors: np.ndarray, z_bone: tuple[int, int] = (0, 1), x_bone: tuple[int, int] = (8, 4)) -> np.ndarray | None:
+def view_rotation(
+    actors: np.ndarray, z_bone: tuple[int, int] = (0, 1), x_bone: tuple[int, int] = (8, 4)
+) -> np.ndarray | None:
     """Rotation (3, 3) taking actor 1's first-frame spine (z_bone) to +z and shoulders (x_bone) to +x.
 
     2s-AGCN's pre-normalisation makes the hip->spine bone parallel to z and the right->left
@@ -115,7 +118,10 @@ def pad_by_repetition(actors: np.ndarray) -> np.ndarray:
 
 
 def centre_per_frame(actors: np.ndarray, joint: int = 1) -> np.ndarray:
-    """Subtract body 1's `joint` (spine-mid) in every frame from every body; zero joints stay 0. actors: (M, T, V, 3)."""
+    """Subtract body 1's `joint` (spine-mid) in every frame from every body; zero joints stay 0.
+
+    actors: (M, T, V, 3).
+    """
     out = actors.copy()
     if out.sum() == 0:
         return out
@@ -148,7 +154,10 @@ def axis_angle_matrix(axis: np.ndarray, theta: float) -> np.ndarray:
 
 
 def shoulder_rotation(actors: np.ndarray, right: int = 8, left: int = 4) -> np.ndarray:
-    """(3, 3) rotation taking body 1's frame-0 left->right shoulder vector onto +x (rotation about their cross product)."""
+    """(3, 3) rotation taking body 1's frame-0 left->right shoulder vector onto +x.
+
+    The rotation is about the cross product of the two vectors.
+    """
     v = actors[0, 0, right] - actors[0, 0, left]
     x_axis = np.array([1.0, 0.0, 0.0])
     if np.abs(v).sum() < 1e-6:

@@ -19,16 +19,19 @@ Why a per-file cache: conversion of the full set takes a long time on a small ma
 re-run (after a crash, or after fixing a bad file) only parses what is not cached yet. A
 cache entry records the source file's size and mtime and is ignored when they changed.
 """
+
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 
+from ssl_skel.core.io import atomic_file
 from ssl_skel.data.formats import ntu_meta
 from ssl_skel.data.formats.common import (
     check_coordinates,
@@ -41,9 +44,8 @@ from ssl_skel.data.formats.common import (
 )
 from ssl_skel.data.formats.denoise import DenoiseParams, denoise
 from ssl_skel.data.formats.normalise import align_view, centre, select_energetic, umurl_normalise
-from ssl_skel.data.formats.ntu_skeleton import SkeletonParseError, SampleId, parse_sample_name, read_skeleton
+from ssl_skel.data.formats.ntu_skeleton import SampleId, SkeletonParseError, parse_sample_name, read_skeleton
 from ssl_skel.data.layouts import NTU25
-from ssl_skel.core.io import atomic_file
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -183,7 +185,7 @@ def _save_cached(cache_dir: Path, source: Path, actors: np.ndarray) -> None:
         np.savez(fh, actors=actors, key=_stat_key(source))
 
 
-def skeleton_to_actors(path: str | Path, params: DenoiseParams = DenoiseParams()) -> np.ndarray:
+def skeleton_to_actors(path: str | Path, params: DenoiseParams | None = None) -> np.ndarray:
     """Parse and denoise one file -> actors (2, T, 25, 3) float32, not centred.
 
     Raises SkeletonParseError when the file is malformed or holds no body at all.
@@ -194,7 +196,7 @@ def skeleton_to_actors(path: str | Path, params: DenoiseParams = DenoiseParams()
         check_coordinates(np.stack(xyz) if xyz else np.zeros((0, 3)), "joints")
     except DataFormatError as exc:
         raise SkeletonParseError(path, None, str(exc)) from None
-    result = denoise(skeleton, params)
+    result = denoise(skeleton, params or DenoiseParams())
     if result.num_frames == 0:
         raise SkeletonParseError(path, None, f"no skeleton in any of its {skeleton.num_frames} frames")
     for body_id, reason in result.dropped.items():
@@ -277,16 +279,26 @@ def convert_ntu(
     files, skipped = list_raw_files(raw, dataset, missing)
     log.info("%s: %d files to convert (%d skipped as listed missing)", dataset, len(files), skipped)
     if len(files) + skipped != ntu_meta.NUM_FILES[dataset]:
-        log.info("%s: found %d of the %d files of the official release (a partial copy converts as such)",
-                 raw, len(files) + skipped, ntu_meta.NUM_FILES[dataset])
+        log.info(
+            "%s: found %d of the %d files of the official release (a partial copy converts as such)",
+            raw,
+            len(files) + skipped,
+            ntu_meta.NUM_FILES[dataset],
+        )
     cache_dir = _profile_cache(out, profile)
     cache_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(str(p), str(cache_dir), profile) for p in files]
     results = {r.name: r for r in parallel_map(_process, jobs, workers, f"parse {dataset}", progress)}
     bad = {name: r.error for name, r in results.items() if r.error}
-    report = NtuReport(None, 0, len(files), skipped, bad,
-                       parsed=sum(1 for r in results.values() if not r.cached and not r.error),
-                       from_cache=sum(1 for r in results.values() if r.cached))
+    report = NtuReport(
+        None,
+        0,
+        len(files),
+        skipped,
+        bad,
+        parsed=sum(1 for r in results.values() if not r.cached and not r.error),
+        from_cache=sum(1 for r in results.values() if r.cached),
+    )
     report_bad(bad, len(files), skip_bad, "file", f"; good files are cached in {cache_dir}")
     good = [p for p in files if p.stem not in bad]
     if not good:
@@ -302,8 +314,17 @@ def _profile_cache(out: Path, profile: str) -> Path:
     return out / CACHE_DIR if profile == "sgn" else out / CACHE_DIR / profile
 
 
-def _write(good: list[Path], results: dict[str, FileResult], out: Path, dataset: str, raw: str | Path,
-           align: bool, report: NtuReport, progress: bool, profile: str = "sgn") -> None:
+def _write(
+    good: list[Path],
+    results: dict[str, FileResult],
+    out: Path,
+    dataset: str,
+    raw: str | Path,
+    align: bool,
+    report: NtuReport,
+    progress: bool,
+    profile: str = "sgn",
+) -> None:
     t_max = max(MIN_FRAMES, max(results[p.stem].num_frames for p in good))
     writer = staged_writer(out, len(good), (3, t_max, NTU25.num_joints, 2))
     names, labels, lengths = [], [], []
@@ -311,7 +332,9 @@ def _write(good: list[Path], results: dict[str, FileResult], out: Path, dataset:
     for i, path in enumerate(good):
         actors = load_cached(cache_dir, path)
         if actors is None:
-            raise DataFormatError(f"{_cache_path(cache_dir, path.stem)}: cache entry vanished or changed during conversion; run again")
+            raise DataFormatError(
+                f"{_cache_path(cache_dir, path.stem)}: cache entry vanished or changed during conversion; run again"
+            )
         clip = prepare_clip(actors, align, profile, t_max)
         writer.data[i, :, : clip.shape[1]] = clip
         names.append(path.stem)
@@ -327,19 +350,30 @@ def _write(good: list[Path], results: dict[str, FileResult], out: Path, dataset:
         "profile": profile,
     }
     if profile == "umurl":
-        source.update({
-            "bodies": "two of highest energy among the first 4 listed per frame (UmURL/2s-AGCN read_xyz)",
-            "centre": "body 1 spine_mid joint, every frame",
-            "align_view": "body 1 frame-0 shoulders onto x (one rotation per clip)",
-            "padding": "each body repeated cyclically to T_max frames; num_frames = the file's frame count",
-        })
+        source.update(
+            {
+                "bodies": "two of highest energy among the first 4 listed per frame (UmURL/2s-AGCN read_xyz)",
+                "centre": "body 1 spine_mid joint, every frame",
+                "align_view": "body 1 frame-0 shoulders onto x (one rotation per clip)",
+                "padding": "each body repeated cyclically to T_max frames; num_frames = the file's frame count",
+            }
+        )
     else:
-        source.update({
-            "denoise": asdict(DenoiseParams()),
-            "centre": "actor 1 spine_mid joint of its first frame",
-            "align_view": align,
-        })
-    writer.finish(labels, lengths, names, make_splits(names, dataset), NTU25.name,
-                  class_names=list(ntu_meta.CLASS_NAMES[: ntu_meta.NUM_CLASSES[dataset]]), source=source)
+        source.update(
+            {
+                "denoise": asdict(DenoiseParams()),
+                "centre": "actor 1 spine_mid joint of its first frame",
+                "align_view": align,
+            }
+        )
+    writer.finish(
+        labels,
+        lengths,
+        names,
+        make_splits(names, dataset),
+        NTU25.name,
+        class_names=list(ntu_meta.CLASS_NAMES[: ntu_meta.NUM_CLASSES[dataset]]),
+        source=source,
+    )
     publish(out)
     log.info("wrote %d samples to %s", len(good), out)

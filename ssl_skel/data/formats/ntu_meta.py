@@ -6,154 +6,204 @@ CTR-GCN `seq_transformation.py`), and the official lists of samples with missing
 (shahroudy/NTURGB-D `Matlab/NTU_RGBD120_samples_with_missing_skeletons.txt`; the 302 NTU-60
 names are exactly the entries with setup <= 17).
 """
+
 from __future__ import annotations
 
 CLASS_NAMES: tuple[str, ...] = (
-    'drink water',  # A001
-    'eat meal/snack',  # A002
-    'brushing teeth',  # A003
-    'brushing hair',  # A004
-    'drop',  # A005
-    'pickup',  # A006
-    'throw',  # A007
-    'sitting down',  # A008
-    'standing up (from sitting position)',  # A009
-    'clapping',  # A010
-    'reading',  # A011
-    'writing',  # A012
-    'tear up paper',  # A013
-    'wear jacket',  # A014
-    'take off jacket',  # A015
-    'wear a shoe',  # A016
-    'take off a shoe',  # A017
-    'wear on glasses',  # A018
-    'take off glasses',  # A019
-    'put on a hat/cap',  # A020
-    'take off a hat/cap',  # A021
-    'cheer up',  # A022
-    'hand waving',  # A023
-    'kicking something',  # A024
-    'reach into pocket',  # A025
-    'hopping (one foot jumping)',  # A026
-    'jump up',  # A027
-    'make a phone call/answer phone',  # A028
-    'playing with phone/tablet',  # A029
-    'typing on a keyboard',  # A030
-    'pointing to something with finger',  # A031
-    'taking a selfie',  # A032
-    'check time (from watch)',  # A033
-    'rub two hands together',  # A034
-    'nod head/bow',  # A035
-    'shake head',  # A036
-    'wipe face',  # A037
-    'salute',  # A038
-    'put the palms together',  # A039
-    'cross hands in front (say stop)',  # A040
-    'sneeze/cough',  # A041
-    'staggering',  # A042
-    'falling',  # A043
-    'touch head (headache)',  # A044
-    'touch chest (stomachache/heart pain)',  # A045
-    'touch back (backache)',  # A046
-    'touch neck (neckache)',  # A047
-    'nausea or vomiting condition',  # A048
-    'use a fan (with hand or paper)/feeling warm',  # A049
-    'punching/slapping other person',  # A050
-    'kicking other person',  # A051
-    'pushing other person',  # A052
-    'pat on back of other person',  # A053
-    'point finger at the other person',  # A054
-    'hugging other person',  # A055
-    'giving something to other person',  # A056
+    "drink water",  # A001
+    "eat meal/snack",  # A002
+    "brushing teeth",  # A003
+    "brushing hair",  # A004
+    "drop",  # A005
+    "pickup",  # A006
+    "throw",  # A007
+    "sitting down",  # A008
+    "standing up (from sitting position)",  # A009
+    "clapping",  # A010
+    "reading",  # A011
+    "writing",  # A012
+    "tear up paper",  # A013
+    "wear jacket",  # A014
+    "take off jacket",  # A015
+    "wear a shoe",  # A016
+    "take off a shoe",  # A017
+    "wear on glasses",  # A018
+    "take off glasses",  # A019
+    "put on a hat/cap",  # A020
+    "take off a hat/cap",  # A021
+    "cheer up",  # A022
+    "hand waving",  # A023
+    "kicking something",  # A024
+    "reach into pocket",  # A025
+    "hopping (one foot jumping)",  # A026
+    "jump up",  # A027
+    "make a phone call/answer phone",  # A028
+    "playing with phone/tablet",  # A029
+    "typing on a keyboard",  # A030
+    "pointing to something with finger",  # A031
+    "taking a selfie",  # A032
+    "check time (from watch)",  # A033
+    "rub two hands together",  # A034
+    "nod head/bow",  # A035
+    "shake head",  # A036
+    "wipe face",  # A037
+    "salute",  # A038
+    "put the palms together",  # A039
+    "cross hands in front (say stop)",  # A040
+    "sneeze/cough",  # A041
+    "staggering",  # A042
+    "falling",  # A043
+    "touch head (headache)",  # A044
+    "touch chest (stomachache/heart pain)",  # A045
+    "touch back (backache)",  # A046
+    "touch neck (neckache)",  # A047
+    "nausea or vomiting condition",  # A048
+    "use a fan (with hand or paper)/feeling warm",  # A049
+    "punching/slapping other person",  # A050
+    "kicking other person",  # A051
+    "pushing other person",  # A052
+    "pat on back of other person",  # A053
+    "point finger at the other person",  # A054
+    "hugging other person",  # A055
+    "giving something to other person",  # A056
     "touch other person's pocket",  # A057
-    'handshaking',  # A058
-    'walking towards each other',  # A059
-    'walking apart from each other',  # A060
-    'put on headphone',  # A061
-    'take off headphone',  # A062
-    'shoot at the basket',  # A063
-    'bounce ball',  # A064
-    'tennis bat swing',  # A065
-    'juggling table tennis balls',  # A066
-    'hush (quite)',  # A067
-    'flick hair',  # A068
-    'thumb up',  # A069
-    'thumb down',  # A070
-    'make ok sign',  # A071
-    'make victory sign',  # A072
-    'staple book',  # A073
-    'counting money',  # A074
-    'cutting nails',  # A075
-    'cutting paper (using scissors)',  # A076
-    'snapping fingers',  # A077
-    'open bottle',  # A078
-    'sniff (smell)',  # A079
-    'squat down',  # A080
-    'toss a coin',  # A081
-    'fold paper',  # A082
-    'ball up paper',  # A083
-    'play magic cube',  # A084
-    'apply cream on face',  # A085
-    'apply cream on hand back',  # A086
-    'put on bag',  # A087
-    'take off bag',  # A088
-    'put something into a bag',  # A089
-    'take something out of a bag',  # A090
-    'open a box',  # A091
-    'move heavy objects',  # A092
-    'shake fist',  # A093
-    'throw up cap/hat',  # A094
-    'hands up (both hands)',  # A095
-    'cross arms',  # A096
-    'arm circles',  # A097
-    'arm swings',  # A098
-    'running on the spot',  # A099
-    'butt kicks (kick backward)',  # A100
-    'cross toe touch',  # A101
-    'side kick',  # A102
-    'yawn',  # A103
-    'stretch oneself',  # A104
-    'blow nose',  # A105
-    'hit other person with something',  # A106
-    'wield knife towards other person',  # A107
-    'knock over other person (hit with body)',  # A108
-    'grab other person’s stuff',  # A109
-    'shoot at other person with a gun',  # A110
-    'step on foot',  # A111
-    'high-five',  # A112
-    'cheers and drink',  # A113
-    'carry something with other person',  # A114
-    'take a photo of other person',  # A115
-    'follow other person',  # A116
-    'whisper in other person’s ear',  # A117
-    'exchange things with other person',  # A118
-    'support somebody with hand',  # A119
-    'finger-guessing game (playing rock-paper-scissors)',  # A120
+    "handshaking",  # A058
+    "walking towards each other",  # A059
+    "walking apart from each other",  # A060
+    "put on headphone",  # A061
+    "take off headphone",  # A062
+    "shoot at the basket",  # A063
+    "bounce ball",  # A064
+    "tennis bat swing",  # A065
+    "juggling table tennis balls",  # A066
+    "hush (quite)",  # A067
+    "flick hair",  # A068
+    "thumb up",  # A069
+    "thumb down",  # A070
+    "make ok sign",  # A071
+    "make victory sign",  # A072
+    "staple book",  # A073
+    "counting money",  # A074
+    "cutting nails",  # A075
+    "cutting paper (using scissors)",  # A076
+    "snapping fingers",  # A077
+    "open bottle",  # A078
+    "sniff (smell)",  # A079
+    "squat down",  # A080
+    "toss a coin",  # A081
+    "fold paper",  # A082
+    "ball up paper",  # A083
+    "play magic cube",  # A084
+    "apply cream on face",  # A085
+    "apply cream on hand back",  # A086
+    "put on bag",  # A087
+    "take off bag",  # A088
+    "put something into a bag",  # A089
+    "take something out of a bag",  # A090
+    "open a box",  # A091
+    "move heavy objects",  # A092
+    "shake fist",  # A093
+    "throw up cap/hat",  # A094
+    "hands up (both hands)",  # A095
+    "cross arms",  # A096
+    "arm circles",  # A097
+    "arm swings",  # A098
+    "running on the spot",  # A099
+    "butt kicks (kick backward)",  # A100
+    "cross toe touch",  # A101
+    "side kick",  # A102
+    "yawn",  # A103
+    "stretch oneself",  # A104
+    "blow nose",  # A105
+    "hit other person with something",  # A106
+    "wield knife towards other person",  # A107
+    "knock over other person (hit with body)",  # A108
+    "grab other person’s stuff",  # A109
+    "shoot at other person with a gun",  # A110
+    "step on foot",  # A111
+    "high-five",  # A112
+    "cheers and drink",  # A113
+    "carry something with other person",  # A114
+    "take a photo of other person",  # A115
+    "follow other person",  # A116
+    "whisper in other person’s ear",  # A117
+    "exchange things with other person",  # A118
+    "support somebody with hand",  # A119
+    "finger-guessing game (playing rock-paper-scissors)",  # A120
 )
 
 # NTU-60 and NTU-120 cross-subject: performer IDs of the training part (the rest test)
-XSUB_TRAIN_SUBJECTS: frozenset[int] = frozenset((
-    1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38, 45, 46, 47,
-    49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86, 89, 91,
-    92, 93, 94, 95, 97, 98, 100, 103
-))
+XSUB_TRAIN_SUBJECTS: frozenset[int] = frozenset(
+    (
+        1,
+        2,
+        4,
+        5,
+        8,
+        9,
+        13,
+        14,
+        15,
+        16,
+        17,
+        18,
+        19,
+        25,
+        27,
+        28,
+        31,
+        34,
+        35,
+        38,
+        45,
+        46,
+        47,
+        49,
+        50,
+        52,
+        53,
+        54,
+        55,
+        56,
+        57,
+        58,
+        59,
+        70,
+        74,
+        78,
+        80,
+        81,
+        82,
+        83,
+        84,
+        85,
+        86,
+        89,
+        91,
+        92,
+        93,
+        94,
+        95,
+        97,
+        98,
+        100,
+        103,
+    )
+)
 
 # NTU-60 cross-view: cameras 2 and 3 train, camera 1 tests
-XVIEW_TRAIN_CAMERAS: frozenset[int] = frozenset((
-    2, 3
-))
+XVIEW_TRAIN_CAMERAS: frozenset[int] = frozenset((2, 3))
 
 # NTU-120 cross-setup: even setups train, odd setups test
-XSET_TRAIN_SETUPS: frozenset[int] = frozenset((
-    2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32
-))
+XSET_TRAIN_SETUPS: frozenset[int] = frozenset((2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32))
 
 NUM_FILES = {"ntu60": 56880, "ntu120": 114480}  # raw .skeleton files in the official release
 MAX_SETUP = {"ntu60": 17, "ntu120": 32}
 NUM_CLASSES = {"ntu60": 60, "ntu120": 120}
 
 # official "samples with missing skeletons" (NTU-120 list; NTU-60 = setups 1..17, 302 names)
-MISSING_SAMPLES: frozenset[str] = frozenset("""
+MISSING_SAMPLES: frozenset[str] = frozenset(
+    """
 S001C002P005R002A008 S001C002P006R001A008 S001C003P002R001A055 S001C003P002R002A012 S001C003P005R002A004
 S001C003P005R002A005 S001C003P005R002A006 S001C003P006R002A008 S002C002P011R002A030 S002C003P008R001A020
 S002C003P010R002A010 S002C003P011R002A007 S002C003P011R002A011 S002C003P014R002A007 S003C001P019R001A055
@@ -261,4 +311,5 @@ S031C003P044R002A094 S031C003P082R002A067 S031C003P082R002A068 S031C003P082R002A
 S031C003P082R002A071 S031C003P082R002A072 S031C003P082R002A073 S031C003P082R002A075 S031C003P082R002A076
 S031C003P082R002A077 S031C003P082R002A084 S031C003P082R002A085 S031C003P082R002A086 S032C002P067R001A092
 S032C003P067R002A066 S032C003P067R002A067 S032C003P067R002A075 S032C003P067R002A076 S032C003P067R002A077
-""".split())
+""".split()
+)

@@ -10,6 +10,7 @@ be reported with the line and the problem, so the walk checks every count it rel
 count that is larger than what follows shows up as a next line of the wrong width (or the end of
 the file); one that is smaller leaves a body line where the next frame's count should be.
 """
+
 from __future__ import annotations
 
 import os
@@ -132,7 +133,9 @@ def _body(cur: _Lines, frame: int, body: int, count: int) -> tuple[tuple, int]:
     fields = cur.next_fields(f"body line {body + 1}/{count} of frame {frame + 1}")
     if len(fields) != BODY_VALUES:
         lie = " (the body count says more bodies than follow)" if len(fields) == 1 else ""
-        raise cur.error(f"frame {frame + 1}, body {body + 1}/{count}: expected {BODY_VALUES} body values, found {len(fields)}{lie}")
+        raise cur.error(
+            f"frame {frame + 1}, body {body + 1}/{count}: expected {BODY_VALUES} body values, found {len(fields)}{lie}"
+        )
     try:
         ints = [int(f) for f in fields[:7]] + [int(fields[9])]
         lean = (float(fields[7]), float(fields[8]))
@@ -145,7 +148,9 @@ def _body(cur: _Lines, frame: int, body: int, count: int) -> tuple[tuple, int]:
         raise cur.error(f"frame {frame + 1}, body {body + 1}: joint count is {num_joints}, expected {NUM_JOINTS}")
     first = cur.pos
     if first + NUM_JOINTS > len(cur.lines):
-        raise SkeletonParseError(cur.path, len(cur.lines), f"truncated: file ends inside the joints of frame {frame + 1}, body {body + 1}")
+        raise SkeletonParseError(
+            cur.path, len(cur.lines), f"truncated: file ends inside the joints of frame {frame + 1}, body {body + 1}"
+        )
     cur.pos += NUM_JOINTS
     return (ints[0], *ints[1:7], lean, ints[7]), first
 
@@ -173,13 +178,17 @@ def _check_joint_lines(cur: _Lines, first: int, frame: int, body: int) -> None:
         where = first + j + 1
         if len(fields) != JOINT_VALUES:
             raise cur.error(
-                f"frame {frame + 1}, body {body + 1}, joint {j + 1}: expected {JOINT_VALUES} values, found {len(fields)}", where
+                f"frame {frame + 1}, body {body + 1}, joint {j + 1}: "
+                f"expected {JOINT_VALUES} values, found {len(fields)}",
+                where,
             )
         for f in fields:
             try:
                 float(f)
             except ValueError:
-                raise cur.error(f"frame {frame + 1}, body {body + 1}, joint {j + 1}: non-numeric value {f!r}", where) from None
+                raise cur.error(
+                    f"frame {frame + 1}, body {body + 1}, joint {j + 1}: non-numeric value {f!r}", where
+                ) from None
 
 
 def parse_skeleton_text(text: str, path: str | Path = "<text>") -> SkeletonFile:
@@ -204,7 +213,9 @@ def parse_skeleton_text(text: str, path: str | Path = "<text>") -> SkeletonFile:
                 layout[-1].append(info)
                 blocks.append((first, f, b))
         if cur.pos < len(lines):
-            raise cur.error(f"unexpected data after the last of {num_frames} frames (frame or body count wrong)", cur.pos + 1)
+            raise cur.error(
+                f"unexpected data after the last of {num_frames} frames (frame or body count wrong)", cur.pos + 1
+            )
     except SkeletonParseError:
         _joint_values(cur, blocks)  # a bad joint line before the structural error is reported first
         raise

@@ -10,6 +10,7 @@ Clips are centred on the spine joint of frame 0 (CTR-GCN subtracts joint 2 of fr
 Bad files follow the NTU converter's rules: each is reported by name and problem, the rest is
 still read, and unless `skip_bad` nothing is written and a summary error is raised.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,16 @@ from ssl_skel.data.storage import DataFormatError
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = (
-    "pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down",
-    "stand up", "donning", "doffing", "throw", "carry",
+    "pick up with one hand",
+    "pick up with two hands",
+    "drop trash",
+    "walk around",
+    "sit down",
+    "stand up",
+    "donning",
+    "doffing",
+    "throw",
+    "carry",
 )  # labels 1..10 = actions a01..a06, a08, a09, a11, a12
 SPLIT_FILES = {"train": "train_split.json", "test": "val_split.json"}
 
@@ -143,7 +152,9 @@ def convert_ucla(raw: str | Path, out: str | Path, *, skip_bad: bool = False, ce
             try:
                 joints, file_label = read_clip(clip_dir / f"{name}.json")
                 if file_label != label:
-                    raise UclaFormatError(f"{clip_dir / name}.json: label {file_label} but {SPLIT_FILES[part]} says {label}")
+                    raise UclaFormatError(
+                        f"{clip_dir / name}.json: label {file_label} but {SPLIT_FILES[part]} says {label}"
+                    )
                 if len(joints) != length:
                     log.warning("%s: %d frames, split list says %d", name, len(joints), length)
                 clips[name] = joints
@@ -151,14 +162,22 @@ def convert_ucla(raw: str | Path, out: str | Path, *, skip_bad: bool = False, ce
                 bad[name] = str(exc)
     unlisted = sorted(set(p.stem for p in clip_dir.glob("*.json")) - set(seen))
     if unlisted:
-        log.warning("%d clip(s) in %s are in no split list and are ignored (first: %s)", len(unlisted), clip_dir, unlisted[0])
+        log.warning(
+            "%d clip(s) in %s are in no split list and are ignored (first: %s)", len(unlisted), clip_dir, unlisted[0]
+        )
     total = sum(len(items) for items in lists.values())
     report_bad(bad, total, skip_bad, "clip")
     return _write(lists, clips, out, raw, bad, centre_clips)
 
 
-def _write(lists: dict[str, list[tuple[str, int, int]]], clips: dict[str, np.ndarray], out: Path, raw: Path,
-           bad: dict[str, str], centre_clips: bool) -> UclaReport:
+def _write(
+    lists: dict[str, list[tuple[str, int, int]]],
+    clips: dict[str, np.ndarray],
+    out: Path,
+    raw: Path,
+    bad: dict[str, str],
+    centre_clips: bool,
+) -> UclaReport:
     order = [(part, name, label) for part, items in lists.items() for name, _, label in items if name in clips]
     if not order:
         raise UclaFormatError(f"{raw}: no readable clips")
@@ -184,8 +203,16 @@ def _write(lists: dict[str, list[tuple[str, int, int]]], clips: dict[str, np.nda
         "protocol": "cross-view: train views 1+2 (train_split.json), test view 3 (val_split.json)",
     }
     preprocess = {"centre": "first" if centre_clips else "none"}  # replayed on raw clips by FrozenEncoder.prepare
-    writer.finish(labels, lengths, names, {"xview": splits}, KINECT_V1_20.name, class_names=list(CLASS_NAMES),
-                  source=source, preprocess=preprocess)
+    writer.finish(
+        labels,
+        lengths,
+        names,
+        {"xview": splits},
+        KINECT_V1_20.name,
+        class_names=list(CLASS_NAMES),
+        source=source,
+        preprocess=preprocess,
+    )
     publish(out)
     log.info("wrote %d NW-UCLA clips to %s", len(order), out)
     return UclaReport(out, len(order), {k: len(v) for k, v in splits.items()}, bad)
