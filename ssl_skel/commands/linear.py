@@ -42,17 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = runner.make_context(args, "linear")
     try:
         modalities = runner.parse_modalities(args.modalities, ctx.encoder)
-        ev = ctx.cfg.eval
-        protocol = LinearProtocol(
-            epochs=ev.linear_epochs,
-            lr=ev.linear_lr,
-            batch_size=ev.linear_batch_size,
-            weight_decay=ev.linear_weight_decay,
-            milestone_epochs=ev.linear_milestones,
-            test_every=ev.linear_test_every,
-            val_fraction=args.val_fraction,
-            seed=ctx.seed,
-        )
+        protocol = LinearProtocol.from_eval(ctx.cfg.eval, val_fraction=args.val_fraction, seed=ctx.seed)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     train_ds, train_f = runner.features(ctx, "train", modalities)

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ssl_skel.core.config import EvalConfig
 from ssl_skel.data.splits import stratified_rows as holdout_rows  # one stratified hold-out for the toolkit
 from ssl_skel.engine.metrics import topk_accuracy
 
@@ -53,6 +55,19 @@ class LinearProtocol:
             raise ValueError(f"milestone epochs {self.milestone_epochs} must lie in [1, {self.epochs})")
         if self.test_every < 0:
             raise ValueError(f"test_every must be >= 0, got {self.test_every}")
+
+    @classmethod
+    def from_eval(cls, ev: EvalConfig, **runtime: Any) -> LinearProtocol:
+        """The probe a config's `eval` section asks for; `runtime`: seed, val_fraction, or an override."""
+        settings = {
+            "epochs": ev.linear_epochs,
+            "lr": ev.linear_lr,
+            "batch_size": ev.linear_batch_size,
+            "weight_decay": ev.linear_weight_decay,
+            "milestone_epochs": ev.linear_milestones,
+            "test_every": ev.linear_test_every,
+        }
+        return cls(**{**settings, **runtime})
 
     def milestone_list(self) -> list[int]:
         """Epochs (0-based) from which the lr is multiplied by one more 0.1."""
