@@ -20,3 +20,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real data not found at {SHARED_DATA} (set SSL_SKEL_SHARED_DATA to its location)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A small built-in dataset (seed 0, 6 clips per class, 4 subjects, 24 frames): made once, only read."""
+    from ssl_skel.data.synthetic import generate_dataset
+
+    return generate_dataset(
+        tmp_path_factory.mktemp("data") / "synthetic", seed=0, clips_per_class=6, num_subjects=4, max_frames=24
+    )

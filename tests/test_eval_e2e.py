@@ -13,12 +13,8 @@ from ssl_skel.cli import main as cli
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    from ssl_skel.data.synthetic import generate_dataset
-
-    return generate_dataset(
-        tmp_path_factory.mktemp("syn") / "synthetic", seed=0, clips_per_class=6, num_subjects=4, max_frames=24
-    )
+def data(tiny_data):
+    return tiny_data  # conftest's small built-in dataset
 
 
 @pytest.fixture()

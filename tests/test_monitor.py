@@ -32,13 +32,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    from ssl_skel.data.synthetic import generate_dataset
-
-    return generate_dataset(tmp_path_factory.mktemp("data") / "syn", clips_per_class=6, num_subjects=4, max_frames=24)
-
-
 def _run(data: Path, run: Path, *extra: str) -> int:
     return main(["pretrain", "--config", "synthetic", f"data.root={data}", f"run_dir={run}", *TINY, *extra])
 

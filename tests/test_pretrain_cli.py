@@ -28,15 +28,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    from ssl_skel.data.synthetic import generate_dataset
-
-    return generate_dataset(
-        tmp_path_factory.mktemp("data") / "synthetic", clips_per_class=6, num_subjects=4, max_frames=24
-    )
-
-
 def _pretrain(capsys, *args: str) -> tuple[int, str, str]:
     rc = main(["pretrain", *args])
     out, err = capsys.readouterr()
