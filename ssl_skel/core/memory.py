@@ -5,8 +5,9 @@ mapping and unmaps it on free. A transformer over (B*L, d) activations allocates
 hundreds of MiB per batch, and the kernel zero-fills every fresh mapping page by page on
 first touch. With large mappings off (M_MMAP_MAX = 0) and a high trim threshold, freed blocks
 are reused from the heap: the same values, fewer page faults (BENCHMARKS.md, extraction).
-The price: the process keeps its peak heap until it exits, which is why only the CPU
-feature extraction (a bounded, repeated batch shape) turns it on.
+The price: the process keeps its peak heap until it exits, which is why only the evaluation
+commands' CPU feature extraction (a bounded, repeated batch shape) turns it on, never a
+training process (its monitor extracts features too).
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_skel.core.io import atomic_save_npy
-from ssl_skel.core.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +102,6 @@ def extract_features(
             log.info("features from cache %s", folder)
             return cached
     device = getattr(encoder, "device", torch.device("cpu"))
-    if device.type == "cpu" and len(dataset) > 2 * batch_size:
-        keep_freed_memory()  # each batch's large activations reuse the last one's memory, no fresh mappings
     if device.type == "cpu" and num_workers > 1:
         # the encoder keeps every core busy; the eval transform needs a small share of one core
         # (benchmarks/eval_speed.py), so more worker processes only compete with it

@@ -28,6 +28,7 @@ from ssl_skel.core.config import (
     to_dict,
 )
 from ssl_skel.core.devices import device_arg
+from ssl_skel.core.memory import keep_freed_memory
 from ssl_skel.models.frozen import FrozenEncoder
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,10 @@ def features(ctx: EvalContext, part: str, modalities: Sequence[str]):
     from ssl_skel.evaluation.features import cache_key, extract_features
 
     ds = ctx.build(part, train=False)
+    if ctx.encoder.device.type == "cpu" and len(ds) > 2 * ctx.cfg.eval.feature_batch_size:
+        # an evaluation process only: each batch's large activations reuse the last one's memory. Not inside
+        # extract_features, which the training loop's monitor also calls: there it would raise peak memory.
+        keep_freed_memory()
     key = None
     if ctx.cache_dir is not None:
         key = cache_key(ctx.checkpoint, {**to_dict(ctx.cfg.data), "part": part, "augment": None}, modalities)
