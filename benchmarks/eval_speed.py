@@ -8,7 +8,7 @@
 
 Extraction (`--reference`, a local checkout of HuiGuanLab/UmURL; nothing downloaded or copied):
 our unified encoder (FrozenEncoder.embed, fused feature, from raw (N, 3, 64, 25, 2) clips:
-bone and motion derived inside; with `keep_freed_memory`, as `extract_features` sets it on
+bone and motion derived inside; with `keep_freed_memory`, as the evaluation runner sets it on
 CPU) and the authors' `umurl.Downstream(...)(jt, js, bt, bs, mt, ms, knn_eval=True)` under
 torch.no_grad in eval mode (their action_retrieval.py), fed the six token tensors their
 feeder prepares (computed before timing, so their side does less work), at the paper's
@@ -50,7 +50,7 @@ def ours_extractor(args: argparse.Namespace):
     from ssl_skel.models.encoders.base import InputSpec
     from ssl_skel.models.frozen import FrozenEncoder
 
-    keep_freed_memory()  # as extract_features does on CPU
+    keep_freed_memory()  # as the evaluation runner does on CPU
     spec = InputSpec("ntu25", 3, 2, args.length)
     enc = FrozenEncoder(build_encoder("unified", {"hidden_size": args.hidden}, spec))
     x = _clips(args.batch, args.length)
