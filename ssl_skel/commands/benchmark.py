@@ -101,6 +101,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--monitor-points", type=int, default=6, help="validation KNN-1 points per pretraining run")
     p.add_argument("--finetune-epochs", type=int, default=10, help="epochs of each supervised run")
     p.add_argument("--finetune-lr", type=float, default=None, help="supervised lr per 256 clips (default: config lr)")
+    p.add_argument("--finetune-batch", type=int, default=None, help="supervised batch size (default: config batch)")
     p.add_argument("--skip-finetune", action="store_true", help="leave out both supervised rows")
     p.add_argument("--skip-random", action="store_true", help="leave out the random-encoder rows")
     p.add_argument("--floor-frames", type=int, default=32, help="frames of the raw-coordinate floors")
@@ -384,6 +385,7 @@ def supervised(args, cfg, checkpoint: Path, folder: Path, workers: int, seed: in
     lr = args.finetune_lr or cfg.train.lr
     if not (folder / "results.json").exists():
         ov = [f"train.epochs={epochs}", f"train.lr={lr}", f"train.warmup_epochs={min(1, epochs)}"]
+        ov += [f"train.batch_size={args.finetune_batch}"] if args.finetune_batch else []
         ov += [f"train.save_every={epochs}", f"data.num_workers={workers}"]
         extra = ["--random-init"] if random_init else []
         run_command(
@@ -393,7 +395,12 @@ def supervised(args, cfg, checkpoint: Path, folder: Path, workers: int, seed: in
         )
     metrics = json.loads((folder / "results.json").read_text())["metrics"]
     first = next(iter(metrics.values()))
-    return {"top1": float(first["top1"]), "epochs": epochs, "lr": lr}
+    return {
+        "top1": float(first["top1"]),
+        "epochs": epochs,
+        "lr": lr,
+        "batch": args.finetune_batch or cfg.train.batch_size,
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -457,8 +464,9 @@ def report(ctx: dict) -> str:
     ):
         vals = [r[key]["top1"] for r in runs if r.get(key)]
         if vals:
-            ep = next(r[key]["epochs"] for r in runs if r.get(key))
-            lines.append(f"| {label} ({ep} epochs) | fused | {fmt(mean_std(vals))} (test top-1) | – |")
+            first = next(r[key] for r in runs if r.get(key))
+            recipe = f"{first['epochs']} epochs" + (f", batch {first['batch']}" if "batch" in first else "")
+            lines.append(f"| {label} ({recipe}) | fused | {fmt(mean_std(vals))} (test top-1) | – |")
     curves = [f"seed {r['seed']}: " + ", ".join(f"{e}: {k:.1f}" for e, k in r["curve"]) for r in runs if r["curve"]]
     lines += ["", ds.goals]
     if curves:
