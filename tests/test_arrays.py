@@ -8,20 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from layout_samples import write_lab5
 
 from ssl_skel.cli import main as cli
 from ssl_skel.data.formats.arrays import SplitRule, convert_arrays
 from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.storage import DataFormatError
 
-LAB5 = """\
-name: lab5
-dims: [3]
-joints: [pelvis, spine, head, left_hip, right_hip]
-parents: [pelvis, pelvis, spine, pelvis, pelvis]
-centre: spine
-flip_pairs: [[left_hip, right_hip]]
-"""
 OPTS = {"centre": "first"}
 
 
@@ -40,9 +33,7 @@ def _table(path: Path, rows: list[dict]) -> Path:
 
 
 def _layout(tmp_path: Path) -> Path:
-    p = tmp_path / "lab5.yaml"
-    p.write_text(LAB5)
-    return p
+    return write_lab5(tmp_path)
 
 
 def _centred(raw: np.ndarray) -> np.ndarray:

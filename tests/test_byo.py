@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from layout_samples import LAB5
 
 from ssl_skel.cli import main as cli
 from ssl_skel.core.config import DataConfig
@@ -17,15 +18,6 @@ from ssl_skel.data.formats.arrays import SplitRule, convert_arrays
 from ssl_skel.models.encoders import build_encoder
 from ssl_skel.models.frozen import FrozenEncoder
 
-LAB5 = """\
-# a lab's five-joint export (3D, metres)
-name: lab5
-dims: [3]
-joints: [pelvis, spine, head, left_hip, right_hip]
-parents: [pelvis, pelvis, spine, pelvis, pelvis]
-centre: spine
-flip_pairs: [[left_hip, right_hip]]
-"""
 TINY = [
     "model.params.hidden_size=16",
     "model.params.num_heads=1",

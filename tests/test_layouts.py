@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from layout_samples import LAB5_FULL as USER_LAYOUT
 
 from ssl_skel.data.layouts import (
     LAYOUTS,
@@ -19,18 +20,6 @@ from ssl_skel.data.layouts import (
     resolve_layout,
     stored_layout,
 )
-
-USER_LAYOUT = """\
-# a lab's five-joint export
-name: lab5
-dims: [3]
-joints: [pelvis, spine, head, left_hip, right_hip]
-parents: [pelvis, pelvis, spine, pelvis, pelvis]
-centre: spine
-flip_pairs: [[left_hip, right_hip]]
-gcn: {centre: spine, edges: [[left_hip, right_hip]]}
-view_bones: {z: [pelvis, spine], x: [right_hip, left_hip]}
-"""
 
 
 def test_all_issue_layouts_are_built_in() -> None:
