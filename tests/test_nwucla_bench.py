@@ -98,6 +98,9 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
     assert (out / "seed0" / "pretrain" / "last.pt").stat().st_mtime_ns == mtime
     res2 = json.loads((out / "results.json").read_text())
     assert res2["data_note"] == "reused" and res2["per_seed"][0]["pretrained"] == res["per_seed"][0]["pretrained"]
+    # stage times are kept per seed, so a resumed (or separately run) seed reports its real cost
+    assert all((out / f"seed{s}" / "stages.json").exists() for s in (0, 1))
+    assert res2["stages"]["pretrain"] >= res["stages"]["pretrain"] > 0.0
     assert md.read_text() == text
 
 

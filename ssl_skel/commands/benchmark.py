@@ -120,6 +120,19 @@ class Stages:
 
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @staticmethod
+    def load(path: Path) -> Stages:
+        """The stage times a previous invocation saved (a resumed or parallel seed keeps its real cost)."""
+        return Stages(json.loads(path.read_text())) if path.exists() else Stages()
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.seconds, indent=1))
+
+    def add(self, other: Stages) -> None:
+        for name, sec in other.seconds.items():
+            self.seconds[name] = self.seconds.get(name, 0.0) + sec
+
     @contextlib.contextmanager
     def time(self, name: str):
         start = time.perf_counter()
@@ -495,15 +508,22 @@ def write_section(path: Path, section: str, markers: tuple[str, str]) -> None:
 
 
 # --------------------------------------------------------------------------- main
-def run_seed(args, ds: RealDataset, config: str, base: list[str], seed: int, out: Path, stages: Stages) -> dict:
-    """Pretrain, evaluate and fine-tune for one seed; returns its figures (resumable)."""
+def run_seed(args, ds: RealDataset, config: str, base: list[str], seed: int, out: Path) -> tuple[dict, Stages]:
+    """Pretrain, evaluate and fine-tune for one seed; returns its figures and stage times (resumable).
+
+    Stage times accumulate in SEED/stages.json over every invocation that worked on the seed, so
+    seeds run by separate processes (e.g. two at once, one per core) are reported at their cost.
+    """
     from ssl_skel.core.config import load_config
 
     folder = out / f"seed{seed}"
+    stages_file = folder / "stages.json"
+    stages = Stages.load(stages_file)
     seed_base = [*base, f"seed={seed}", f"run_dir={folder / 'pretrain'}"]
     cfg = load_config(config, seed_base)
     workers = cfg.data.num_workers
     last, plan = pretrain(args, config, cfg, seed_base, stages)
+    stages.save(stages_file)
     res = {
         "seed": seed,
         "epochs_done": checkpoint_epoch(last),
@@ -527,7 +547,8 @@ def run_seed(args, ds: RealDataset, config: str, base: list[str], seed: int, out
                 stgcn_init(cfg, init)
             res["scratch"] = supervised(args, cfg, init, folder / "eval" / "stgcn_scratch", workers, seed, True)
     (folder / "results.json").write_text(json.dumps(res, indent=1))
-    return res
+    stages.save(stages_file)
+    return res, stages
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -557,7 +578,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stages = Stages()
     with stages.time("convert"):
         data_note = convert(ds, raw, data)
-    per_seed = [run_seed(args, ds, config, base, seed, out, stages) for seed in args.seeds]
+    per_seed = []
+    for seed in args.seeds:
+        res, seed_stages = run_seed(args, ds, config, base, seed, out)
+        per_seed.append(res)
+        stages.add(seed_stages)
     with stages.time("floors"):
         floor = floors(cfg.data, args.floor_frames, cfg.seed)
     train = build_dataset(cfg.data, "train", train=False, seed=cfg.seed)
