@@ -43,3 +43,25 @@ def test_ucla_names_and_bad_input():
         validation_split(np.zeros(4), by="view")
     with pytest.raises(DataFormatError, match="two or more views"):
         validation_split(np.zeros(2), by="view", names=["S001C001A001R0001", "S002C001A001R0002"])
+
+
+def test_sbu_set_split_holds_out_whole_actor_pair_sets():
+    sets = ["s01s02", "s02s01", "s03s04", "s05s02"]  # s01s02 and s02s01 are different sets
+    names = [f"{s}_{c:02d}_{q:03d}" for s in sets for c in (1, 2) for q in (1, 2)]
+    assert list(group_keys(names[:1] + names[4:5], "set")) == ["s01s02", "s02s01"]
+    labels = np.tile([0, 0, 1, 1], len(sets))
+    split = validation_split(labels, by="set", fraction=0.3, seed=0, names=names)
+    held = {names[i][:6] for i in split.val}
+    assert held == set(split.groups) and len(held) == 2 and len(split.val) == 8  # 4 clips per set, >= 30 %
+    assert not held & {names[i][:6] for i in split.train}
+    assert split.describe()["held_out"] == sorted(held)
+    with pytest.raises(DataFormatError, match="carries no set"):
+        group_keys(["a01_s02_e03_v01"], "set")
+
+
+def test_monitor_split_set_is_a_valid_config_value():
+    from ssl_skel.core.config import EvalConfig
+
+    assert EvalConfig(monitor_split="set").monitor_split == "set"
+    with pytest.raises(ValueError, match="class, subject, view or set"):
+        EvalConfig(monitor_split="pair")

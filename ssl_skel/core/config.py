@@ -169,7 +169,7 @@ class EvalConfig:
     feature_batch_size: int = 256
     # online monitor during pretraining (evaluation/monitor.py): KNN-1 on a validation split of the train split
     monitor_every: int = 0  # every N epochs (and at the last); 0 = off
-    monitor_split: str = "class"  # class (stratified), subject or view (hold out whole groups)
+    monitor_split: str = "class"  # class (stratified), subject, view or set (hold out whole groups; set: SBU pairs)
     monitor_fraction: float = 0.2  # share of the training clips held out
     monitor_linear_epochs: int = 0  # > 0: also a quick linear probe of this many epochs
     keep_best: bool = True  # keep RUN/best_val.pt, the epoch with the best monitored KNN-1
@@ -182,7 +182,8 @@ class EvalConfig:
         )
         check(self.linear_test_every >= 0, "linear_test_every must be >= 0")
         check(self.monitor_every >= 0 and self.monitor_linear_epochs >= 0, "monitor settings must be >= 0")
-        check(self.monitor_split in ("class", "subject", "view"), "monitor_split must be class, subject or view")
+        splits = ("class", "subject", "view", "set")
+        check(self.monitor_split in splits, "monitor_split must be class, subject, view or set")
         check(0.0 < self.monitor_fraction < 1.0, "monitor_fraction must be in (0, 1)")
 
 

@@ -5,12 +5,13 @@ augmentation, the online KNN monitor, a probe's epochs) is made on held-out *tra
 clips, and the test split is touched once at the end. Two ways to hold out:
 
 - by class (stratified): `fraction` of each class's clips, drawn with `seed`;
-- by group: whole groups (subjects, or a camera view for cross-view protocols) leave the
-  training rows, so the validation score measures generalisation to unseen people or
-  an unseen view, as the test split will.
+- by group: whole groups (subjects, a camera view for cross-view protocols, or an actor-pair
+  set for SBU's cross-validation by set) leave the training rows, so the validation score
+  measures generalisation to unseen people or an unseen view, as the test split will.
 
 Group keys come from clip names (NTU-style `S001C002P003R004A005` / the synthetic
-`S001C002A003R0004`, NW-UCLA-style `a01_s02_e03_v04`), so no dataset needs extra files.
+`S001C002A003R0004`, NW-UCLA-style `a01_s02_e03_v04`, SBU-style `s01s02_03_001` whose
+leading `s01s02` is the set), so no dataset needs extra files.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import numpy as np
 
 from ssl_skel.data.storage import DataFormatError, SkeletonArrays
 
-BY = ("class", "subject", "view")
+BY = ("class", "subject", "view", "set")
 _PATTERNS = {
     "subject": (re.compile(r"S(\d{3})"), re.compile(r"_s(\d+)")),
     "view": (re.compile(r"C(\d{3})"), re.compile(r"_v(\d+)")),
+    "set": (re.compile(r"^(s\d{2}s\d{2})(?:_|$)"),),  # SBU: the actor pair, kept as written (s01s02 != s02s01)
 }
 
 
@@ -66,15 +68,17 @@ def stratified_rows(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.
 
 
 def group_keys(names: Sequence[str], by: str) -> np.ndarray:
-    """The subject or view of each clip name as a string key; DataFormatError names a clip that has none."""
+    """The subject, view or set of each clip name as a string key; DataFormatError names a clip that has none."""
     if by not in _PATTERNS:
         raise ValueError(f"group must be one of {tuple(_PATTERNS)}, got {by!r}")
     keys = []
     for name in names:
         found = next((m for p in _PATTERNS[by] if (m := p.search(name))), None)
         if found is None:
-            raise DataFormatError(f"clip name {name!r} carries no {by} (expected S001.../C001... or _s01/_v01)")
-        keys.append(f"{by}{int(found.group(1))}")
+            raise DataFormatError(
+                f"clip name {name!r} carries no {by} (expected S001.../C001..., _s01/_v01 or an SBU set s01s02_...)"
+            )
+        keys.append(found.group(1) if by == "set" else f"{by}{int(found.group(1))}")
     return np.asarray(keys)
 
 
@@ -86,9 +90,9 @@ def validation_split(
     seed: int = 0,
     names: Sequence[str] | None = None,
 ) -> ValSplit:
-    """Hold out part of a training split (positions 0..N-1), by class or by subject/view group.
+    """Hold out part of a training split (positions 0..N-1), by class or by subject/view/set group.
 
-    by="class": stratified, `fraction` of each class. by="subject"/"view": whole groups,
+    by="class": stratified, `fraction` of each class. by="subject"/"view"/"set": whole groups,
     drawn with `seed` until at least `fraction` of the clips are held out (always at least
     one group, never all of them); `names` (one per clip) give the groups.
     """
