@@ -1,7 +1,9 @@
-"""`ssl-skel benchmark --dataset nw_ucla --raw PATH`: one real-data benchmark, end to end, over seeds.
+"""`ssl-skel benchmark --dataset {nw_ucla,penn_action,sbu} --raw PATH`: one real-data benchmark, end to end, over seeds.
 
     ssl-skel benchmark --dataset nw_ucla --raw ../shared/data/nw_ucla [--seeds 0 1 2]
         [--budget-minutes 45] [--out runs/bench_nw_ucla] [--finetune-epochs N | --skip-finetune]
+    ssl-skel benchmark --dataset penn_action --raw ../shared/data/penn_action
+    ssl-skel benchmark --dataset sbu --raw ../shared/data/sbu_kinect_interaction [--folds fold1 fold2]
 
 Why one command: the tables in BENCHMARKS.md must be exactly what this printed, from the
 raw files to the numbers. Every stage calls the toolkit's own commands (`gendata`,
@@ -9,7 +11,8 @@ raw files to the numbers. Every stage calls the toolkit's own commands (`gendata
 
 Validation-only choices: the only data that steers anything is a validation split carved
 from the training split (`ssl_skel.data.splits`; by view for a cross-view protocol, by
-subject for a cross-subject one). The online KNN monitor (`eval.monitor_every`) draws the
+subject for a cross-subject one, by class for a single official split, by actor-pair set for
+SBU's cross-validation by set). The online KNN monitor (`eval.monitor_every`) draws the
 learning curve on it; epochs come from the time budget, the linear probe is read at its
 final epoch, and the test split is read once per seed, at the end.
 
@@ -17,6 +20,11 @@ Budget: pretraining first measures a few steps, plans the epochs that fit the bu
 (capped by the config's `train.epochs`; the cosine schedule spans the planned epochs), and
 runs in resumable chunks (`--stop-after-epoch`), stopping after a completed epoch when the
 next would overrun. A rerun with the same `--out` resumes where it stopped.
+
+Cross-validation (SBU: 5 folds by actor-pair set): each seed runs every fold (pretraining,
+evaluation, supervised rows, one folder per fold), a seed's figure is the mean over its folds
+(the protocol's number), and mean and spread are taken over the seeds; `--folds` runs a subset,
+which the section then names.
 
 Reported on the test split, mean and spread (population std) over the seeds: linear probe
 and KNN-1 top-1 for the fused feature and each modality, for the pretrained encoder and a
@@ -63,6 +71,11 @@ class RealDataset:
     convert: Callable[[Path, Path], str]
     sizes_note: str
     goals: str
+    folds: tuple[str, ...] = ()  # benchmarks of a cross-validation protocol, averaged; () = the preset's one
+
+
+def _split_sizes(report) -> str:
+    return ", ".join(f"{b}: train {s['train']}, test {s['test']}" for b, s in report.splits.items())
 
 
 def _convert_ucla(raw: Path, data: Path) -> str:
@@ -72,6 +85,20 @@ def _convert_ucla(raw: Path, data: Path) -> str:
     return (
         f"converted {report.num_samples} clips (train {report.split_sizes['train']}, test {report.split_sizes['test']})"
     )
+
+
+def _convert_penn(raw: Path, data: Path) -> str:
+    from ssl_skel.data.formats.penn_action import convert_penn
+
+    report = convert_penn(raw, data, workers=1, progress=False)
+    return f"converted {report.num_samples} clips ({_split_sizes(report)}; invisible joints interpolated in time)"
+
+
+def _convert_sbu(raw: Path, data: Path) -> str:
+    from ssl_skel.data.formats.sbu import convert_sbu
+
+    report = convert_sbu(raw, data, progress=False)
+    return f"converted {report.num_samples} clips ({_split_sizes(report)})"
 
 
 DATASETS: dict[str, RealDataset] = {
@@ -85,6 +112,30 @@ DATASETS: dict[str, RealDataset] = {
         goals="Goals (issue 12): fused linear >= 91 %, KNN-1 >= 88 % (mean of 3 seeds). Published frozen SSL "
         "linear: SOfA 92.9, GL-Transformer 90.4, P&C 84.9; supervised GCNs 96.5-97 (CTR-GCN, InfoGCN).",
     ),
+    "penn_action": RealDataset(
+        title="Penn Action (official split, 2D, real data)",
+        config="penn_action_cpu",
+        val_by="class",
+        markers=("<!-- penn_action:begin -->", "<!-- penn_action:end -->"),
+        convert=_convert_penn,
+        sizes_note="official train/test flag, 15 classes, 13 annotated 2D joints (x, y), one person",
+        goals="Goals (issue 12): fused linear >= 94 % (mean of 3 seeds). References: supervised PGCN skeleton "
+        "stream 95.2 % (computed from the authors' released test scores); 1-NN on normalised raw coordinates "
+        "about 90 % (SOURCE.md's check; the floor rows above are this benchmark's own). No published "
+        "self-supervised skeleton result on Penn Action is known.",
+    ),
+    "sbu": RealDataset(
+        title="SBU Kinect Interaction (5-fold cross-validation by set, real data)",
+        config="sbu_cpu",
+        val_by="set",
+        markers=("<!-- sbu:begin -->", "<!-- sbu:end -->"),
+        convert=_convert_sbu,
+        sizes_note="clean version, 8 two-person interactions, 15 Kinect joints x 2 persons, 21 actor-pair sets",
+        goals="Goals (issue 12): fused linear >= 90 % (mean over the folds, mean of 3 seeds). References: "
+        "supervised IRN 94.6-98.2 % (LSTM-IRN variants, 5-fold); 1-NN on raw coordinates about 81 % "
+        "(SOURCE.md's check). No published self-supervised result on SBU is known.",
+        folds=tuple(f"fold{k}" for k in range(1, 6)),
+    ),
 }
 
 
@@ -96,7 +147,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", default=None, help="converted dataset folder (default: OUT/data)")
     p.add_argument("--config", default=None, help="preset name or YAML (default: the dataset's preset)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--budget-minutes", type=float, default=45.0, help="wall-time cap of pretraining, per seed")
+    p.add_argument(
+        "--folds", nargs="+", default=None, help="cross-validation only (sbu): run these folds (default all)"
+    )
+    p.add_argument(
+        "--budget-minutes", type=float, default=45.0, help="wall-time cap of pretraining, per seed (and fold)"
+    )
     p.add_argument("--epochs", type=int, default=None, help="plan this many epochs (default: what fits the budget)")
     p.add_argument("--monitor-points", type=int, default=6, help="validation KNN-1 points per pretraining run")
     p.add_argument("--finetune-epochs", type=int, default=10, help="epochs of each supervised run")
@@ -109,6 +165,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-workers", type=int, default=None, help="data loader workers (default: the config's)")
     p.add_argument("--benchmarks-md", default="BENCHMARKS.md", help="file to write the section into")
     p.add_argument("--no-write", action="store_true", help="print the section only; leave BENCHMARKS.md alone")
+    p.add_argument("--note", default="", help="a paragraph for the section (e.g. what the budget means)")
     p.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. model.params.hidden_size=128")
     return p.parse_args(argv)
 
@@ -435,25 +492,111 @@ def aggregate(per_seed: list[dict], key: str) -> dict[str, dict[str, tuple[float
     }
 
 
+def fold_mean(runs: dict[str, dict]) -> dict:
+    """One seed's figures over the folds of a cross-validation, {fold: run_fold result} -> one result.
+
+    Each metric is the mean over the folds (the protocol's number); a table or a supervised row
+    is kept only when every fold has it. The per-fold results stay under "folds".
+    """
+    folds = list(runs.values())
+    out = {
+        "seed": folds[0]["seed"],
+        "epochs_done": [r["epochs_done"] for r in folds],
+        "planned_epochs": [r["planned_epochs"] for r in folds],
+        "stopped_by_budget": any(r["stopped_by_budget"] for r in folds),
+        "pretrain_s": sum(r["pretrain_s"] for r in folds),
+        "loss": float(np.mean([r["loss"] for r in folds])),
+        "curve": [],  # per fold, under "folds"
+        "folds": runs,
+    }
+    for key in ("pretrained", "random"):
+        if all(r.get(key) for r in folds):
+            out[key] = {
+                m: {
+                    metric: float(np.mean([r[key][m][metric] for r in folds]))
+                    for metric in ("linear", "knn1")
+                    if all(metric in r[key].get(m, {}) for r in folds)
+                }
+                for m in MODALITIES
+                if all(r[key].get(m) for r in folds)
+            }
+    for key in ("finetune", "scratch"):
+        if all(r.get(key) for r in folds):
+            out[key] = {**folds[0][key], "top1": float(np.mean([r[key]["top1"] for r in folds]))}
+    return out
+
+
+def _epochs_text(run: dict) -> str:
+    """ "done/planned" of one seed; for a cross-validation "seed S: d/p, ..." over its folds."""
+    if isinstance(run["epochs_done"], list):
+        pairs = ", ".join(f"{d}/{p}" for d, p in zip(run["epochs_done"], run["planned_epochs"]))
+        return f"seed {run['seed']}: {pairs}"
+    return f"{run['epochs_done']}/{run['planned_epochs']}"
+
+
+def _sizes_text(ctx: dict) -> str:
+    folds = ctx.get("folds") or []
+    if not folds:
+        return f"train {ctx['sizes'][0]} clips, test {ctx['sizes'][1]} clips"
+    of_all = ctx["dataset"].folds
+    which = ", ".join(folds) + ("" if list(folds) == list(of_all) else f" only, of {', '.join(of_all)}")
+    train, test = zip(*(ctx["fold_sizes"][f] for f in folds))
+    return (
+        f"{len(folds)} folds run ({which}): per fold train {min(train)}-{max(train)} clips, test "
+        f"{min(test)}-{max(test)} clips; every figure below is the mean over these folds"
+    )
+
+
+def _fold_lines(ctx: dict) -> list[str]:
+    """Per-fold figures (mean over seeds) and the last validation KNN-1 of each run."""
+    folds = ctx.get("folds") or []
+    runs = [r for r in ctx["per_seed"] if r.get("folds")]
+    if not folds or not runs:
+        return []
+    cells = []
+    for f in folds:
+        pre = [r["folds"][f]["pretrained"]["fused"] for r in runs if r["folds"][f].get("pretrained")]
+        lin, knn = (mean_std([p.get(k) for p in pre])[0] for k in ("linear", "knn1"))
+        cells.append(f"{f} {lin:.1f} / {knn:.1f}")
+    fl = ctx.get("fold_floors", {})
+    lines = ["", "Per fold, pretrained fused linear / KNN-1 (mean over seeds): " + ", ".join(cells) + "."]
+    if fl:
+        lines[-1] += (
+            " Floors per fold, ridge / 1-NN: "
+            + ", ".join(f"{f} {fl[f]['ridge']:.1f} / {fl[f]['knn1']:.1f}" for f in folds if f in fl)
+            + "."
+        )
+    last = []
+    for r in runs:
+        ends = [r["folds"][f]["curve"][-1] for f in folds if r["folds"][f]["curve"]]
+        if ends:
+            last.append(f"seed {r['seed']}: " + ", ".join(f"{f} {k:.1f} (epoch {e})" for f, (e, k) in zip(folds, ends)))
+    if last:
+        lines += ["", "Validation KNN-1 (fused) at the last monitored epoch, per fold: " + "; ".join(last) + "."]
+    return lines
+
+
 def report(ctx: dict) -> str:
     """The dataset's section of BENCHMARKS.md (markdown), also printed."""
     ds, cfg, seeds = ctx["dataset"], ctx["cfg"], ctx["seeds"]
     mp = cfg.model.params
     runs = ctx["per_seed"]
-    epochs = ", ".join(f"{r['epochs_done']}/{r['planned_epochs']}" for r in runs)
+    folded = bool(ctx.get("folds"))
+    epochs = ("; " if folded else ", ").join(_epochs_text(r) for r in runs)
     budget_note = " (some runs stopped by the budget)" if any(r["stopped_by_budget"] for r in runs) else ""
+    per = "per seed and fold" if folded else "per seed"
     lines = [
         f"## {ds.title}",
         "",
         f"Measured {ctx['date']} on {ctx['machine']}.",
         f"Command: `{ctx['command']}`",
         "",
-        f"Data: {ctx['data_note']}; {ds.sizes_note}; train {ctx['sizes'][0]} clips, test {ctx['sizes'][1]} clips.",
+        f"Data: {ctx['data_note']}; {ds.sizes_note}; {_sizes_text(ctx)}.",
         f"Encoder: {cfg.model.name}, hidden {mp.get('hidden_size')}, {ctx['enc_params'] / 1e6:.2f}M parameters, "
         f"{ctx['dim']}-d feature; clips of {cfg.data.clip_length} frames; objective {cfg.objective.name} "
         f"{json.dumps(cfg.objective.params)}; preset `{ctx['config_name']}`.",
-        f"Pretraining per seed: epochs done/planned {epochs} from a measured epoch time and a budget of "
-        f"{ctx['budget']:.0f} min{budget_note}; batch {cfg.train.batch_size}, {cfg.train.optimizer} lr "
+        f"Pretraining {per}: epochs done/planned {epochs} from a measured epoch time and a budget of "
+        f"{ctx['budget']:g} min{budget_note}; batch {cfg.train.batch_size}, {cfg.train.optimizer} lr "
         f"{cfg.train.lr:g} (per 256).",
         f"Selection: validation split carved from the training split by {ds.val_by} "
         f"({ctx['val_split']}); nothing was chosen on the test split; linear probe read at its final epoch "
@@ -468,7 +611,8 @@ def report(ctx: dict) -> str:
             lines.append(f"| {name} | {m} | {fmt(row['linear'])} | {fmt(row['knn1'])} |")
     fl = ctx["floors"]
     lines.append(
-        f"| floor: raw coordinates ({ctx['floor_frames']} frames, {fl['dim']}-d), no learning | – | "
+        f"| floor: raw coordinates ({ctx['floor_frames']} frames, {fl['dim']}-d), no learning"
+        f"{' (mean over folds)' if folded else ''} | – | "
         f"{fl['ridge']:.1f} (ridge) | {fl['knn1']:.1f} |"
     )
     for label, key in (
@@ -481,6 +625,9 @@ def report(ctx: dict) -> str:
             recipe = f"{first['epochs']} epochs" + (f", batch {first['batch']}" if "batch" in first else "")
             lines.append(f"| {label} ({recipe}) | fused | {fmt(mean_std(vals))} (test top-1) | – |")
     curves = [f"seed {r['seed']}: " + ", ".join(f"{e}: {k:.1f}" for e, k in r["curve"]) for r in runs if r["curve"]]
+    lines += _fold_lines(ctx)
+    if ctx.get("note"):
+        lines += ["", ctx["note"]]
     lines += ["", ds.goals]
     if curves:
         lines += ["", "Validation KNN-1 (fused) by epoch, from the online monitor: " + "; ".join(curves) + "."]
@@ -508,15 +655,48 @@ def write_section(path: Path, section: str, markers: tuple[str, str]) -> None:
 
 
 # --------------------------------------------------------------------------- main
-def run_seed(args, ds: RealDataset, config: str, base: list[str], seed: int, out: Path) -> tuple[dict, Stages]:
-    """Pretrain, evaluate and fine-tune for one seed; returns its figures and stage times (resumable).
+def run_seed(
+    args, ds: RealDataset, config: str, base: list[str], seed: int, out: Path, folds: Sequence[str] = ()
+) -> tuple[dict, Stages]:
+    """One seed: the single split, or every fold of a cross-validation and their mean (`fold_mean`);
+    returns its figures and stage times (summed over the folds)."""
+    folder = out / f"seed{seed}"
+    if not folds:
+        return run_fold(args, ds, config, base, seed, folder)
+    runs, stages = {}, Stages()
+    for f in folds:
+        runs[f], fold_stages = run_fold(args, ds, config, [*base, f"data.benchmark={f}"], seed, folder / f)
+        stages.add(fold_stages)
+    res = fold_mean(runs)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(res, indent=1))
+    return res, stages
 
-    Stage times accumulate in SEED/stages.json over every invocation that worked on the seed, so
+
+def chosen_folds(name: str, ds: RealDataset, requested: Sequence[str] | None) -> list[str]:
+    """The folds to run: all of a cross-validation's by default, or the `--folds` subset (in the protocol's order)."""
+    from ssl_skel.commands import UserError
+
+    if requested is None:
+        return list(ds.folds)
+    if not ds.folds:
+        raise UserError(f"--folds: {name} has one official split, no folds (only a cross-validation has folds)")
+    unknown = [f for f in requested if f not in ds.folds]
+    if unknown:
+        raise UserError(f"--folds: {name} has no fold {', '.join(unknown)}; its folds are {', '.join(ds.folds)}")
+    if len(set(requested)) != len(requested):
+        raise UserError(f"--folds: a fold is named twice in {' '.join(requested)}")
+    return [f for f in ds.folds if f in requested]
+
+
+def run_fold(args, ds: RealDataset, config: str, base: list[str], seed: int, folder: Path) -> tuple[dict, Stages]:
+    """Pretrain, evaluate and fine-tune for one seed (on one fold); returns its figures and stage times (resumable).
+
+    Stage times accumulate in FOLDER/stages.json over every invocation that worked on the seed, so
     seeds run by separate processes (e.g. two at once, one per core) are reported at their cost.
     """
     from ssl_skel.core.config import load_config
 
-    folder = out / f"seed{seed}"
     stages_file = folder / "stages.json"
     stages = Stages.load(stages_file)
     seed_base = [*base, f"seed={seed}", f"run_dir={folder / 'pretrain'}"]
@@ -564,6 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ssl_skel.evaluation.api import load_encoder
 
     ds = DATASETS[args.dataset]
+    folds = chosen_folds(args.dataset, ds, args.folds)
     config = args.config or ds.config
     raw = Path(args.raw)
     if not raw.is_dir():
@@ -574,20 +755,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = [*args.overrides, f"data.root={data}"]
     if args.num_workers is not None:
         base.append(f"data.num_workers={args.num_workers}")
-    cfg = load_config(config, [*base, f"run_dir={out / 'seed0' / 'pretrain'}"])
+    benches = folds or [None]
+    cfgs = {
+        b: load_config(config, [*base, *([f"data.benchmark={b}"] if b else []), f"run_dir={out / 'cfg'}"])
+        for b in benches
+    }
+    cfg = cfgs[benches[0]]
     stages = Stages()
     with stages.time("convert"):
         data_note = convert(ds, raw, data)
     per_seed = []
     for seed in args.seeds:
-        res, seed_stages = run_seed(args, ds, config, base, seed, out)
+        res, seed_stages = run_seed(args, ds, config, base, seed, out, folds)
         per_seed.append(res)
         stages.add(seed_stages)
-    with stages.time("floors"):
-        floor = floors(cfg.data, args.floor_frames, cfg.seed)
-    train = build_dataset(cfg.data, "train", train=False, seed=cfg.seed)
-    val = split_of(train.arrays, by=ds.val_by, fraction=cfg.eval.monitor_fraction, seed=args.seeds[0])
-    enc = load_encoder(out / f"seed{args.seeds[0]}" / "pretrain" / "last.pt")
+    fold_floors, sizes, vals = {}, {}, []
+    for b, c in cfgs.items():
+        with stages.time("floors"):
+            fold_floors[b] = floors(c.data, args.floor_frames, c.seed)
+        train = build_dataset(c.data, "train", train=False, seed=c.seed)
+        sizes[b] = [len(train), len(build_dataset(c.data, "test", train=False, seed=c.seed))]
+        val = split_of(train.arrays, by=ds.val_by, fraction=c.eval.monitor_fraction, seed=args.seeds[0])
+        described = ", ".join(f"{k} {v}" for k, v in val.describe().items() if k != "by")
+        vals.append(f"{b}: {described}" if b else described)
+    floor = fold_floors[benches[0]]
+    if folds:
+        floor = {k: float(np.mean([fold_floors[f][k] for f in folds])) for k in ("knn1", "ridge")}
+        floor["dim"] = fold_floors[folds[0]]["dim"]
+    enc = load_encoder(out / f"seed{args.seeds[0]}" / (folds[0] if folds else "") / "pretrain" / "last.pt")
     command = "ssl-skel benchmark " + " ".join(sys_argv(argv))
     ctx = {
         "dataset": ds,
@@ -597,12 +792,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine_line(threads),
         "command": command.strip(),
         "data_note": data_note,
-        "sizes": [len(train), len(build_dataset(cfg.data, "test", train=False, seed=cfg.seed))],
+        "sizes": sizes[benches[0]],
+        "folds": folds,
+        "fold_sizes": sizes if folds else {},
+        "fold_floors": fold_floors if folds else {},
+        "note": args.note,
         "enc_params": enc.encoder.num_parameters(),
         "dim": enc.dim,
         "config_name": config,
         "budget": args.budget_minutes,
-        "val_split": ", ".join(f"{k} {v}" for k, v in val.describe().items() if k != "by"),
+        "val_split": "; ".join(vals),
         "per_seed": per_seed,
         "floors": floor,
         "floor_frames": args.floor_frames,
