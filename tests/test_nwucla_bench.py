@@ -97,7 +97,10 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
     assert bench.main(argv + ["--skip-finetune", "--skip-random", "--no-write"]) == 0
     assert (out / "seed0" / "pretrain" / "last.pt").stat().st_mtime_ns == mtime
     res2 = json.loads((out / "results.json").read_text())
-    assert res2["data_note"] == "reused" and res2["per_seed"][0]["pretrained"] == res["per_seed"][0]["pretrained"]
+    assert (
+        res2["data_note"] == "reused an earlier conversion of 30 clips (xview: train 20, test 10)"
+        and res2["per_seed"][0]["pretrained"] == res["per_seed"][0]["pretrained"]
+    )
     # stage times are kept per seed, so a resumed (or separately run) seed reports its real cost
     assert all((out / f"seed{s}" / "stages.json").exists() for s in (0, 1))
     assert res2["stages"]["pretrain"] >= res["stages"]["pretrain"] > 0.0

@@ -248,9 +248,12 @@ def convert(ds: RealDataset, raw: Path, data: Path) -> str:
     """Convert unless `data` already holds a finished conversion of `raw`; returns what was done."""
     manifest = data / "manifest.json"
     if manifest.exists():
-        source = json.loads(manifest.read_text()).get("source", {})
+        meta = json.loads(manifest.read_text())
+        source = meta.get("source", {})
         if Path(source.get("raw", "")) == raw.resolve():
-            return "reused"
+            splits = meta.get("splits", {}).items()
+            sizes = "; ".join(f"{name}: " + ", ".join(f"{p} {n}" for p, n in parts.items()) for name, parts in splits)
+            return f"reused an earlier conversion of {meta.get('num_samples')} clips ({sizes})"
         raise SystemExit(f"{data}: holds another dataset ({source.get('raw')}); pass another --data or --out")
     return ds.convert(raw, data)
 
