@@ -510,21 +510,21 @@ def convert_arrays(
         raise DataFormatError(f"{where_table}: none of the {total} clips could be read")
     return _write(
         out,
-        good,
-        results,
-        rows,
-        sources,
-        labels,
-        parts,
-        class_list,
-        chosen,
-        opts,
-        split,
-        bad,
-        max_persons,
-        started,
-        source_info,
-        where_table,
+        good=good,
+        results=results,
+        rows=rows,
+        sources=sources,
+        labels=labels,
+        parts=parts,
+        class_list=class_list,
+        layout=chosen,
+        opts=opts,
+        split=split,
+        bad=bad,
+        max_persons=max_persons,
+        started=started,
+        source_info=source_info,
+        where=where_table,
     )
 
 
@@ -567,23 +567,25 @@ def _choose(layout, candidates, channels, opts) -> Layout:
 
 
 def _write(
-    out,
-    good,
-    results,
-    rows,
-    sources,
-    labels,
-    parts,
-    class_list,
-    layout,
-    opts,
-    split,
-    bad,
-    max_persons,
-    started,
-    source_info,
-    where,
+    out: Path,
+    *,
+    good: list[_Job],
+    results: dict,
+    rows: list[dict],
+    sources: list[tuple],
+    labels: dict[str, str],
+    parts: dict[str, dict[str, str]],
+    class_list: list[str] | None,
+    layout: Layout,
+    opts: dict,
+    split: SplitRule,
+    bad: dict[str, str],
+    max_persons: int | None,
+    started: float,
+    source_info: dict | None,
+    where: str,
 ) -> ArraysReport:
+    """The good clips, in table order, into the staged array folder; then publish it and report."""
     order = {n: i for i, (n, _, _) in enumerate(sources)}
     good = sorted(good, key=lambda j: order[j.name])
     shapes = [results[j.name].shape for j in good]
