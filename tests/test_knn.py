@@ -178,15 +178,17 @@ def test_pruned_falls_back_to_brute_force_when_pruning_does_not_pay(fallback):
 
 
 @pytest.mark.parametrize(
-    "kind, bf16, want",
+    "kind, bf16, dim, want",
     [
-        ("isotropic", False, "faiss"),
-        ("isotropic", True, "cascade"),
-        ("decaying", False, "pruned"),
-        ("decaying", True, "pruned"),
+        ("isotropic", False, 1024, "faiss"),
+        ("isotropic", True, 1024, "cascade"),
+        ("decaying", False, 1024, "pruned"),
+        ("decaying", True, 1024, "pruned"),
+        ("decaying", True, 512, "faiss"),  # narrow features: brute force beats the extra passes
+        ("isotropic", True, 512, "faiss"),
     ],
 )
-def test_auto_picks_the_backend_by_the_energy_test(kind, bf16, want, monkeypatch):
+def test_auto_picks_the_backend_by_the_energy_test(kind, bf16, dim, want, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -195,9 +197,9 @@ def test_auto_picks_the_backend_by_the_energy_test(kind, bf16, want, monkeypatch
     monkeypatch.setattr(search_mod, "faiss_openblas_core", lambda: "SkylakeX")
     rng = np.random.default_rng(6)
     if kind == "isotropic":
-        both = l2_normalize(rng.standard_normal((3000, 512)).astype(np.float32))
+        both = l2_normalize(rng.standard_normal((3000, dim)).astype(np.float32))
     else:
-        both = _decaying(3000, 512, rng)
+        both = _decaying(3000, dim, rng)
     result = search_mod.search(both[:2600], both[2600:], 1)
     assert result.backend == want
     np.testing.assert_array_equal(result.indices, _brute(both[:2600], both[2600:], 1)[1])
@@ -284,10 +286,14 @@ def test_auto_backend_on_cpu_avoids_faiss_with_generic_blas_kernels(monkeypatch,
     monkeypatch.setattr(search_mod, "faiss_gpu_available", lambda: False)
     monkeypatch.setattr(search_mod, "faiss_openblas_core", lambda: core)
     monkeypatch.setattr(
-        search_mod, "search_faiss", lambda *a, **k: used.append("faiss") or (np.ones((1, 1)), np.zeros((1, 1)))
+        search_mod,
+        "search_faiss",
+        lambda *a, **k: used.append("faiss") or (np.ones((1, 2), np.float32), np.zeros((1, 2), np.int64)),
     )
     monkeypatch.setattr(
-        search_mod, "search_torch", lambda *a, **k: used.append("torch") or (np.ones((1, 1)), np.zeros((1, 1)))
+        search_mod,
+        "search_torch",
+        lambda *a, **k: used.append("torch") or (np.ones((1, 2), np.float32), np.zeros((1, 2), np.int64)),
     )
     knn_search(np.eye(2, dtype=np.float32), np.ones((1, 2), np.float32), 1)  # too small for the energy test
     assert used == [want]
@@ -330,3 +336,57 @@ def test_cascade_near_ties_within_the_bf16_bound_stay_exact():
     want = (q.astype(np.float64) @ train.astype(np.float64).T).argmax(1)
     np.testing.assert_array_equal(i[:, 0], want)
     assert stats.proven_queries + stats.brute_queries == 20
+
+
+def _near_duplicate_gallery(rng, copies: int, d=256, queries=60):
+    """Per query a gallery row and `copies - 1` near-duplicates of it whose scores differ far
+    below fp32 resolution (augmented views of one clip): fp32 search alone cannot order them."""
+    q = l2_normalize(rng.standard_normal((queries, d)))
+    a = l2_normalize(q + 0.2 * rng.standard_normal((queries, d)))
+    dups = [l2_normalize(a + 3e-7 * rng.standard_normal((queries, d))) for _ in range(copies - 1)]  # a few ulps
+    noise = l2_normalize(rng.standard_normal((400, d)))
+    return np.concatenate([noise, a, *dups]).astype(np.float32), q
+
+
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("copies", [2, 12])
+def test_brute_force_equals_float64_on_near_duplicates(backend, k, copies, monkeypatch):
+    # 2 copies: the float64 rescoring of the fp32 candidates orders them; 12 (more than the 8
+    # candidates): no proof from the candidates, so those queries get float64 scores of every row
+    train, q = _near_duplicate_gallery(np.random.default_rng(11), copies)
+    exact = q.astype(np.float64) @ train.astype(np.float64).T
+    want = np.lexsort((np.broadcast_to(np.arange(len(train)), exact.shape), -exact), axis=-1)[:, :k]
+    top2 = np.sort(exact, 1)[:, -2:]
+    assert np.sum(top2[:, 1] - top2[:, 0] < 1e-7) > 10  # the near ties are real
+    calls = []
+    full = search_mod._float64_topk
+    monkeypatch.setattr(search_mod, "_float64_topk", lambda *a, **kw: calls.append(len(a[1])) or full(*a, **kw))
+    s, i = search_mod.brute_force(train, q, k, backend)
+    np.testing.assert_array_equal(i, want)
+    np.testing.assert_allclose(s, np.take_along_axis(exact, want, 1), atol=1e-6)
+    if copies > 8:  # (a query may still be proven when its copies happen to spread beyond the bound)
+        assert len(calls) == 1 and len(q) // 2 < calls[0] <= len(q)
+    else:
+        assert calls == []
+
+
+def test_auto_on_narrow_near_duplicates_is_exact(monkeypatch):
+    monkeypatch.setattr(search_mod, "faiss_gpu_available", lambda: False)
+    train, q = _near_duplicate_gallery(np.random.default_rng(12), 12)
+    result = search_mod.search(train, q, 1, gpu=False)
+    train, q = l2_normalize(train), l2_normalize(q)  # what search() scores (renormalising moves ulps)
+    want = (q.astype(np.float64) @ train.astype(np.float64).T).argmax(1)
+    assert result.backend in ("faiss", "torch")
+    np.testing.assert_array_equal(result.indices[:, 0], want)
+
+
+def test_fp32_score_error_bounds_the_fp32_scores():
+    import torch
+
+    rng = np.random.default_rng(13)
+    for d in (64, 2048):
+        x = l2_normalize(rng.standard_normal((2000, d)))
+        exact = x[:100].astype(np.float64) @ x.astype(np.float64).T
+        approx = (torch.from_numpy(x[:100]) @ torch.from_numpy(x).T).double().numpy()
+        assert np.abs(approx - exact).max() < search_mod.fp32_score_error(d)

@@ -21,10 +21,13 @@ searches by inner product; all of them are exact.
   bound on the bf16 rounding error (BF16_SCORE_ERROR): no other row can beat the k-th exact
   score when the `probe`-th bf16 score plus the bound is below it. Unproven queries (near
   ties within the bound) get fp32 brute force.
-- "auto" (default): a GPU index or CUDA when available; on CPU the energy test below picks
-  "pruned" for features with a dominant subspace (what trained embeddings look like), else
-  "cascade" on CPUs with bf16 dot products, else faiss (torch when faiss's OpenBLAS runs its
-  generic kernels, see faiss_setup).
+- "auto" (default): a GPU index or CUDA when available; on CPU, for features of at least
+  MIN_DIM_TO_PRUNE dimensions, the energy test below picks "pruned" for features with a
+  dominant subspace (what trained embeddings look like), else "cascade" on CPUs with bf16 dot
+  products; otherwise fp32 brute force (faiss, or torch when faiss's OpenBLAS runs its generic
+  kernels, see faiss_setup) with the exact float64 refinement of `brute_force`. Every answer
+  of "auto", "pruned" and "cascade" equals float64 brute force; "faiss" and "torch" alone are
+  fp32 searches and may pick either of two rows whose scores tie below fp32 resolution.
 
 The energy test: a randomised SVD of 1024 sampled train rows (matmuls on a (1024, D) sample,
 cheap next to the search); pruning pays only when the top-r directions hold most of the
@@ -43,6 +46,10 @@ from ssl_skel.evaluation.faiss_setup import cpu_flags, faiss_gpu_available, fais
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "faiss", "torch", "pruned", "cascade")
+# "auto" prunes (or cascades) only from this feature dimension up: both add passes over every
+# (query, row) pair (top-k, thresholds) that cost about as much as a ~600-dimensional product,
+# so they beat fp32 brute force at D=2048 and lose to it at D=256 (BENCHMARKS.md, retrieval)
+MIN_DIM_TO_PRUNE = 1024
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -80,12 +87,57 @@ def search_torch(
     return np.concatenate(sims), np.concatenate(idx)
 
 
-def brute_force(train: np.ndarray, test: np.ndarray, k: int, backend: str = "torch") -> tuple[np.ndarray, np.ndarray]:
+def fp32_score_error(d: int) -> float:
+    """Bound on |fp32 score - exact score| for unit rows of dimension d: d + 1 roundings of a
+    relative 2^-24 on products and partial sums (each partial sum <= 1 by Cauchy-Schwarz) plus
+    the output's; blocked BLAS sums round less, so this is loose, not tight."""
+    return (d + 2) * 2.0**-24
+
+
+def _float64_topk(train: np.ndarray, test: np.ndarray, k: int, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Plain float64 scores of every pair, top-k per query (ties to the lower index)."""
+    import torch
+
+    bank = torch.from_numpy(train).double()
+    sims, idx = [], []
+    for start in range(0, len(test), block):
+        scores = (torch.from_numpy(test[start : start + block]).double() @ bank.T).numpy()
+        # the k-th largest score per query; rows tied with it may lie outside the partition,
+        # so every row at or above it is ranked (ties to the lower index)
+        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
+        for row_scores, threshold in zip(scores, kth):
+            keep = np.flatnonzero(row_scores >= threshold)
+            v, c = _best_k(row_scores[keep][None], keep[None], k)
+            sims.append(v[0])
+            idx.append(c[0])
+    return np.asarray(sims, np.float32).reshape(-1, k), np.asarray(idx, np.int64).reshape(-1, k)
+
+
+def brute_force(
+    train: np.ndarray, test: np.ndarray, k: int, backend: str = "torch", probe: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k-NN of unit rows, equal to float64 brute force (ties to the lower index).
+
+    fp32 search (faiss or torch) for the `probe` best rows, rescored in float64; a query is
+    proven when the `probe`-th fp32 score plus fp32_score_error is below its k-th exact score
+    (no other row can beat it). The rest, near ties below fp32 resolution (near-duplicate
+    gallery rows: augmented views, repeated frames), get float64 scores against every row.
+    """
     if len(test) == 0:
         return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+    m = min(max(probe, k + 1), len(train))
     if backend == "faiss":
-        return search_faiss(train, test, k, gpu=False)
-    return search_torch(train, test, k, gpu=False)
+        sims32, cand = search_faiss(train, test, m, gpu=False)
+    else:
+        sims32, cand = search_torch(train, test, m, gpu=False)
+    if m <= k:  # every row is a candidate
+        return _float64_topk(train, test, k)
+    exact = np.einsum("bmd,bd->bm", train[cand].astype(np.float64), test.astype(np.float64))
+    vals, cols = _best_k(exact, cand, k)
+    unproven = np.flatnonzero(sims32[:, -1].astype(np.float64) + fp32_score_error(train.shape[1]) >= vals[:, k - 1])
+    if len(unproven):
+        vals[unproven], cols[unproven] = _float64_topk(train, test[unproven], k)
+    return vals.astype(np.float32), cols
 
 
 @dataclass
@@ -355,12 +407,16 @@ def search(
         else:
             brute = "torch" if faiss_openblas_core() == "Prescott" else "faiss"
             r = min(rank, train.shape[1] // 4)
-            if r >= 1 and len(train) > 64 and len(test) > 0:
+            wide = train.shape[1] >= MIN_DIM_TO_PRUNE
+            if wide and r >= 1 and len(train) > 64 and len(test) > 0:
                 basis = principal_basis(torch.from_numpy(train), r)
                 if basis[1] <= max_left_out:
                     s, i, st = pruned_search(train, test, k, rank=r, basis=basis, fallback=brute)
                     return SearchResult(s, i, "pruned", st)
-            backend = "cascade" if fast_bf16_cpu() and len(train) > 64 else brute
+            if wide and fast_bf16_cpu() and len(train) > 64:
+                backend = "cascade"
+            else:
+                return SearchResult(*brute_force(train, test, k, brute), brute)
     if backend == "faiss":
         use_gpu = faiss_gpu_available() if gpu is None else gpu
         return SearchResult(*search_faiss(train, test, k, use_gpu), "faiss")
