@@ -14,7 +14,8 @@ so all three see the same load. Printed: clips/s and CPU-s per clip per round, t
 per clip per step (counted with FlopCounterMode over a whole step, forward + backward, on a
 small batch where our attention runs unfolded: the model's FLOPs, the same maths on both sides),
 achieved GFLOP/s as a fraction of the probe, and each worker's peak RSS.
-`--loader` also times the pretraining loaders side by side (see `loader_round`).
+The pretraining loaders are timed side by side by `benchmarks/feeder_speed.py` (the one loader
+measurement: same arrays, same clip order, collation as each trainer consumes the batches).
 """
 
 from __future__ import annotations
@@ -55,8 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="ablation of ours: streams one at a time, torch layers, lightly's covariance loss, default AdamW",
     )
-    p.add_argument("--loader", action="store_true", help="with --reference: also time the pretraining loaders")
-    p.add_argument("--loader-clips", type=int, default=400)
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     p.add_argument("--worker", default=None, choices=["ours", "reference"], help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -199,38 +198,6 @@ class Reference:
         return float(loss.detach())
 
 
-# --------------------------------------------------------------------------- loaders
-def loader_round(side: str, args: argparse.Namespace, folder: str) -> dict:
-    """clips/s of one pass over the UmURL-format arrays in `folder` (1 thread, in this process)."""
-    import numpy as np
-
-    torch.set_num_threads(1)
-    if side == "reference":
-        import types
-
-        from feeder import augmentations
-        from feeder.feeder_pretraining import Feeder
-
-        # NumPy 2: their `np.random.rand(1)` (an array) becomes rand() (the same draw); nothing else changes
-        rnd = types.SimpleNamespace(**{k: getattr(np.random, k) for k in dir(np.random) if not k.startswith("_")})
-        rnd.rand = lambda *a: np.random.rand() if a == (1,) else np.random.rand(*a)
-        shim = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("_")})
-        shim.random = rnd
-        augmentations.np = shim
-        ds = Feeder(f"{folder}/train_data_joint.npy", f"{folder}/train_num_frame.npy", [0.1, 1], 64)
-    else:
-        from ssl_skel.core.config import load_config
-        from ssl_skel.data.datasets import build_dataset
-
-        cfg = load_config("ntu60_xsub", [f"data.root={folder}"]).data
-        ds = build_dataset(cfg, "train", train=True, seed=0)
-    np.random.seed(0)
-    start, cpu = time.perf_counter(), time.process_time()
-    for i in range(len(ds)):
-        ds[i]
-    return {"clips_per_s": len(ds) / (time.perf_counter() - start), "cpu_s": time.process_time() - cpu}
-
-
 # --------------------------------------------------------------------------- worker and driver
 def worker(args: argparse.Namespace) -> int:
     if args.threads:
@@ -256,7 +223,7 @@ def worker(args: argparse.Namespace) -> int:
         "amp": side.amp,
         "threads": torch.get_num_threads(),
     }
-    return sbs.serve({"steps": steps, "loader": lambda folder: loader_round(args.worker, args, folder)}, ready)
+    return sbs.serve({"steps": steps}, ready)
 
 
 def _argv_for_worker(argv: list[str], name: str) -> list[str]:
@@ -271,13 +238,6 @@ def side_by_side(args: argparse.Namespace, argv: list[str]) -> dict:
         sbs.Worker(_argv_for_worker(argv, "reference"), "reference", extra_path=str(Path(args.reference).resolve())),
     ]
     run = sbs.alternate(workers, args.rounds, "steps", n=args.steps)
-    loader = None
-    if args.loader:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            write_umurl_arrays(tmp, args.loader_clips)
-            loader = sbs.alternate(workers, args.rounds, "loader", probe=False, folder=tmp)["rounds"]
     final = {w.name: w.close() for w in workers}
     probe = sbs.median(run["probe_gflops"])
     out = {
@@ -305,39 +265,12 @@ def side_by_side(args: argparse.Namespace, argv: list[str]) -> dict:
             "peak_rss_gib": round(final[w.name]["peak_rss_gib"], 2),
             "last_loss": round(r[-1]["loss"], 4),
         }
-        if loader is not None:
-            out["sides"][w.name]["loader_clips_per_s_rounds"] = [round(x["clips_per_s"], 1) for x in loader[w.name]]
     ours, ref = out["sides"]["ours"], out["sides"]["reference"]
     out["ratio_clips_per_s"] = round(ours["clips_per_s"] / ref["clips_per_s"], 3)
     out["ratio_cpu_s_per_clip"] = round(
         sbs.median(ref["cpu_s_per_clip_rounds"]) / sbs.median(ours["cpu_s_per_clip_rounds"]), 3
     )
-    if loader is not None:
-        out["ratio_loader"] = round(
-            sbs.median(ours["loader_clips_per_s_rounds"]) / sbs.median(ref["loader_clips_per_s_rounds"]), 3
-        )
     return out
-
-
-def write_umurl_arrays(folder: str, clips: int, seed: int = 0) -> None:
-    """UmURL-format arrays: train_data_joint.npy (N, 3, 300, 25, 2), train_num_frame.npy, train_label.pkl."""
-    import pickle
-
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    frames = rng.integers(40, 301, clips)
-    data = np.zeros((clips, 3, 300, 25, 2), np.float32)
-    for i, n in enumerate(frames):
-        data[i, :, :n, :, : 1 + i % 2] = rng.standard_normal((3, n, 25, 1 + i % 2)) * 0.1
-    for part in ("train", "val"):
-        np.save(f"{folder}/{part}_data_joint.npy", data)
-        np.save(f"{folder}/{part}_num_frame.npy", frames.astype(np.int64))
-        with open(f"{folder}/{part}_label.pkl", "wb") as fh:
-            pickle.dump(
-                ([f"S001C001P001R001A{1 + i % 60:03d}.skeleton" for i in range(clips)], [i % 60 for i in range(clips)]),
-                fh,
-            )
 
 
 def print_side_by_side(out: dict) -> None:
@@ -355,10 +288,6 @@ def print_side_by_side(out: dict) -> None:
             f"{s['fraction_of_probe']} | {s['peak_rss_gib']}"
         )
     print(f"ratio ours / authors': clips/s {out['ratio_clips_per_s']}x, CPU-s per clip {out['ratio_cpu_s_per_clip']}x")
-    if "ratio_loader" in out:
-        for name, s in out["sides"].items():
-            print(f"loader ({name}), 4 views, 1 thread, clips/s per round: {s['loader_clips_per_s_rounds']}")
-        print(f"ratio loader ours / authors': {out['ratio_loader']}x")
 
 
 def ours_only(args: argparse.Namespace) -> dict:

@@ -91,6 +91,9 @@ class DataConfig:
     # centring, resize to clip_length, per-frame rotation about y (CrosSCLR's preprocess_ntu.py)
     preprocess: typing.Literal["none", "crossclr"] = "none"
     num_workers: int = 2
+    # where the training views' linear steps (shear, rotation, yaw, joint corruption) run: loader (in the
+    # DataLoader workers) or device (on the batch, on the training device; the workers only crop and resize)
+    augment_on: typing.Literal["loader", "device"] = "loader"
     make_command: str = ""  # shown when the data is missing: the data_gen command that makes it
 
     def __post_init__(self) -> None:
@@ -246,6 +249,9 @@ class RGBDDataConfig:
     depth_max: float = 4500.0  # depth (mm) mapped to 1.0
     clip_length: int = 64  # skeleton T
     num_workers: int = 2
+    # where the training views' linear steps (shear, rotation, yaw, joint corruption) run: loader (in the
+    # DataLoader workers) or device (on the batch, on the training device; the workers only crop and resize)
+    augment_on: typing.Literal["loader", "device"] = "loader"
     make_command: str = ""
     synthetic: SyntheticRGBDConfig | None = None
 

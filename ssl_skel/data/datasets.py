@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ssl_skel.core.config import DataConfig
+from ssl_skel.core.config import ConfigError, DataConfig
+from ssl_skel.data.batched import ViewPlanner, apply_linear_numpy, apply_linear_torch, unplanned_steps
 from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.spec import InputSpec
 from ssl_skel.data.storage import DataFormatError, SkeletonArrays, read_manifest
@@ -29,6 +30,11 @@ class SkeletonClips(Dataset):
 
     train=True: `num_views` independently augmented views (transform); train=False: one
     deterministic view (eval_transform). `index` is the position in the split.
+
+    A crop-resize + linear-steps pipeline (the UmURL recipe) makes a clip's views together
+    (`ssl_skel.data.batched`: the same draws and values as view by view). augment_on="device":
+    the views are only cropped and resized here; each item also carries "aug_matrix" (K, S, C, C)
+    and "aug_joints" (K, S, V), and `batch_transform(batch)` applies them on the batch's device.
     """
 
     def __init__(
@@ -41,12 +47,21 @@ class SkeletonClips(Dataset):
         eval_transform: Compose,
         train: bool,
         seed: int,
+        augment_on: Literal["loader", "device"] = "loader",
     ) -> None:
         self.arrays = arrays
         self.train = train
         self.num_views = num_views if train else 1
         self.transform = transform if train else eval_transform
         self.seed = int(seed)
+        self.planner = ViewPlanner.of(self.transform) if train else None
+        on_device = train and augment_on == "device"
+        if on_device and self.planner is None:
+            raise ConfigError(
+                "data.augment_on: device needs a crop-resize + shear/rotate/yaw/corrupt pipeline; this one has "
+                f"{', '.join(unplanned_steps(self.transform))} (use data.augment_on: loader)"
+            )
+        self.batch_transform = self._augment_batch if on_device else None
         _, c, _, v, m = arrays.data.shape
         self.spec = InputSpec.for_layout(arrays.skeleton, int(c), int(m), clip_length, arrays.preprocess)
         self.num_classes = arrays.num_classes
@@ -82,8 +97,24 @@ class SkeletonClips(Dataset):
         i = int(i) % len(self)
         clip = self.valid_frames(i)
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        views = [torch.from_numpy(self.transform(clip, rng)) for _ in range(self.num_views)]
-        return {"views": views, "label": int(self.labels[i]), "index": i}
+        item = {"label": int(self.labels[i]), "index": i}
+        if self.planner is None:
+            item["views"] = [torch.from_numpy(self.transform(clip, rng)) for _ in range(self.num_views)]
+            return item
+        plans = self.planner.draw(rng, clip.shape, self.num_views)
+        views = self.planner.crops(clip, plans)
+        if self.batch_transform is None:
+            item["views"] = list(torch.from_numpy(apply_linear_numpy(views, plans.matrices, plans.joints)))
+        else:  # views as strided slices: the collation's stack copies them anyway
+            item["views"] = list(torch.from_numpy(views).unbind(1))
+            item["aug_matrix"], item["aug_joints"] = torch.from_numpy(plans.matrices), torch.from_numpy(plans.joints)
+        return item
+
+    def _augment_batch(self, batch: dict) -> dict:
+        """A collated batch on its device -> the same batch with the linear steps applied to its views."""
+        out = {k: v for k, v in batch.items() if k not in ("aug_matrix", "aug_joints")}
+        out["views"] = apply_linear_torch(batch["views"], batch["aug_matrix"], batch["aug_joints"])
+        return out
 
 
 def _missing(root: Path, cfg: DataConfig, reason: str = "dataset not found") -> DataFormatError:
@@ -121,4 +152,5 @@ def build_dataset(cfg: DataConfig, part: Literal["train", "test"], *, train: boo
         eval_transform=build_eval_transform(cfg.clip_length, resize=cfg.resize, preprocess=cfg.preprocess),
         train=train,
         seed=seed,
+        augment_on=cfg.augment_on,
     )

@@ -20,6 +20,7 @@ and its per-frame spine centring + rotation about y, applied before augmenting
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -138,15 +139,17 @@ class TemporalCropResize:
 
     def crop_length(self, t: int, ratio: float) -> int:
         """Frames kept of a t-frame clip for a drawn `ratio`."""
-        raw = int(np.floor(ratio * t)) if self.rounding == "floor" else int(round(ratio * t))
+        raw = math.floor(ratio * t) if self.rounding == "floor" else int(round(ratio * t))
         return min(max(raw, self.min_frames), t)
+
+    def plan(self, rng: np.random.Generator, t: int) -> tuple[int, int]:
+        """The crop of a t-frame clip, (start, length): the draws `__call__` makes, in its order."""
+        length = self.crop_length(t, rng.uniform(self.min_ratio, self.max_ratio))
+        return int(rng.integers(0, t - length + 1)), length
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check(x)
-        t = x.shape[1]
-        ratio = rng.uniform(self.min_ratio, self.max_ratio)
-        length = self.crop_length(t, ratio)
-        start = int(rng.integers(0, t - length + 1))
+        start, length = self.plan(rng, x.shape[1])
         return _resize(x, start, length, self.clip_length, self.resize)
 
 
@@ -198,6 +201,26 @@ class RandomShift:
 
 
 # --------------------------------------------------------------------------- space
+class LinearStep:
+    """A linear spatial step: x <- A x on some joints (the others keep their values).
+
+    `fill(rng, matrix, joints)` makes the step's draws and writes A into `matrix` (C, C)
+    float32 and the chosen joints into `joints` (V,) bool: shear, rotation and yaw choose
+    every joint, joint corruption some of them (zeroing: A = 0, and 0 * x + 0.0 is +0.0).
+    Drawn apart from the clip so that many views can be made at once (`ssl_skel.data.batched`:
+    numpy in the loader, torch on the training device) with the draws of the per-view call.
+    """
+
+    def fill(self, rng: np.random.Generator, matrix: np.ndarray, joints: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def plan(self, rng: np.random.Generator, c: int, v: int) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix (C, C) float32, joints (V,) bool) of one view."""
+        matrix, joints = np.empty((c, c), dtype=np.float32), np.empty(v, dtype=bool)
+        self.fill(rng, matrix, joints)
+        return matrix, joints
+
+
 def _apply_matrix(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """x <- A x over the coordinate axis. Linear, so an absent (all-zero) body stays exactly zero."""
     out = (matrix.astype(np.float32) @ x.reshape(x.shape[0], -1).astype(np.float32, copy=False)).reshape(x.shape)
@@ -206,17 +229,21 @@ def _apply_matrix(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Shear:
+class Shear(LinearStep):
     """Random shear: x <- A x with A = I + off-diagonal entries uniform in [-magnitude, magnitude]."""
 
     magnitude: float
 
+    def fill(self, rng: np.random.Generator, matrix: np.ndarray, joints: np.ndarray) -> None:
+        c = len(matrix)
+        a = rng.uniform(-self.magnitude, self.magnitude, size=(c, c))
+        a.flat[:: c + 1] = 1.0
+        matrix[...] = a
+        joints[...] = True
+
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check(x)
-        c = x.shape[0]
-        a = rng.uniform(-self.magnitude, self.magnitude, size=(c, c))
-        np.fill_diagonal(a, 1.0)
-        return _apply_matrix(x, a)
+        return _apply_matrix(x, self.plan(rng, x.shape[0], x.shape[2])[0])
 
 
 def rotation_matrix(angles: Sequence[float]) -> np.ndarray:
@@ -232,33 +259,41 @@ def rotation_matrix(angles: Sequence[float]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Rotate:
+class Rotate(LinearStep):
     """Random rotation, each angle uniform in [-max_deg, max_deg]; rigid, so bone lengths are kept."""
 
     max_deg: float
 
-    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        _check(x)
-        c = x.shape[0]
+    def fill(self, rng: np.random.Generator, matrix: np.ndarray, joints: np.ndarray) -> None:
+        c = len(matrix)
         if c not in (2, 3):
             raise ValueError(f"Rotate needs 2 or 3 coordinate channels, got C={c}")
         angles = np.deg2rad(rng.uniform(-self.max_deg, self.max_deg, size=1 if c == 2 else 3))
-        return _apply_matrix(x, rotation_matrix(angles))
+        matrix[...] = rotation_matrix(angles)
+        joints[...] = True
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        _check(x)
+        return _apply_matrix(x, self.plan(rng, x.shape[0], x.shape[2])[0])
 
 
 @dataclass(frozen=True)
-class Yaw:
+class Yaw(LinearStep):
     """Random rotation about the vertical (y) axis, uniform in [-max_deg, max_deg]: any camera
     yaw at 180, without tilting the body the way a large `Rotate` about x and z does."""
 
     max_deg: float
 
+    def fill(self, rng: np.random.Generator, matrix: np.ndarray, joints: np.ndarray) -> None:
+        if len(matrix) != 3:
+            raise ValueError(f"Yaw needs 3 coordinate channels, got C={len(matrix)}")
+        angle = np.deg2rad(rng.uniform(-self.max_deg, self.max_deg))
+        matrix[...] = rotation_matrix([0.0, angle, 0.0])
+        joints[...] = True
+
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check(x)
-        if x.shape[0] != 3:
-            raise ValueError(f"Yaw needs 3 coordinate channels, got C={x.shape[0]}")
-        angle = np.deg2rad(rng.uniform(-self.max_deg, self.max_deg))
-        return _apply_matrix(x, rotation_matrix([0.0, angle, 0.0]))
+        return _apply_matrix(x, self.plan(rng, x.shape[0], x.shape[2])[0])
 
 
 @dataclass(frozen=True)
@@ -361,7 +396,7 @@ class AxisMask:
 
 
 @dataclass(frozen=True)
-class JointCorruption:
+class JointCorruption(LinearStep):
     """Corrupt `num_joints` random joints in every frame and person (UmURL `joint_courruption`).
 
     With probability `zero_prob` they are set to 0; otherwise their coordinates are mixed by
@@ -377,19 +412,23 @@ class JointCorruption:
         if self.num_joints < 1 or not 0.0 <= self.zero_prob <= 1.0 or self.magnitude < 0:
             raise ValueError(f"JointCorruption: need num_joints >= 1, zero_prob in [0, 1], magnitude >= 0; got {self}")
 
+    def fill(self, rng: np.random.Generator, matrix: np.ndarray, joints: np.ndarray) -> None:
+        v = len(joints)
+        if self.num_joints > v:
+            raise ValueError(f"JointCorruption: {self.num_joints} joints asked, the clip has {v}")
+        zero = rng.random() < self.zero_prob
+        joints[...] = False
+        joints[rng.permutation(v)[: self.num_joints]] = True  # a uniform subset; 4x cheaper than choice()
+        c = len(matrix)
+        matrix[...] = 0.0 if zero else rng.uniform(-self.magnitude, self.magnitude, size=(c, c))
+
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check(x)
-        if self.num_joints > x.shape[2]:
-            raise ValueError(f"JointCorruption: {self.num_joints} joints asked, the clip has {x.shape[2]}")
-        zero = rng.random() < self.zero_prob
-        joints = rng.permutation(x.shape[2])[: self.num_joints]  # a uniform subset; 4x cheaper than choice()
+        matrix, joints = self.plan(rng, x.shape[0], x.shape[2])
         chosen = np.zeros((1, 1) + x.shape[2:], dtype=bool)  # full (V, M) trailing axes: long inner loops
         chosen[0, 0, joints] = True
-        if zero:
-            return np.where(chosen, np.float32(0.0), x).astype(np.float32, copy=False)
-        c = x.shape[0]
-        mix = rng.uniform(-self.magnitude, self.magnitude, size=(c, c)).astype(np.float32)
-        return np.where(chosen, _apply_matrix(x, mix), x).astype(np.float32, copy=False)
+        mapped = _apply_matrix(x, matrix) if matrix.any() else np.float32(0.0)
+        return np.where(chosen, mapped, x).astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------- preprocessing (deterministic)
@@ -481,14 +520,27 @@ class OneOf:
         if min(self.probs) < 0 or sum(self.probs) > 1.0 + 1e-9:
             raise ValueError(f"OneOf: probabilities must be >= 0 and sum to at most 1, got {self.probs}")
 
-    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def choose(self, rng: np.random.Generator) -> Transform | None:
         u = rng.random()
         edge = 0.0
         for transform, p in zip(self.transforms, self.probs):
             edge += p
             if u < edge:
-                return transform(x, rng)
-        return x
+                return transform
+        return None
+
+    def fill(self, rng: np.random.Generator, matrix: np.ndarray, joints: np.ndarray) -> None:
+        """As `LinearStep.fill` (all members linear): the chosen one's draws, or A = I on no joint."""
+        chosen = self.choose(rng)
+        if chosen is not None:
+            chosen.fill(rng, matrix, joints)
+            return
+        matrix[...] = np.eye(len(matrix), dtype=np.float32)
+        joints[...] = False
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        chosen = self.choose(rng)
+        return chosen(x, rng) if chosen is not None else x
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,7 @@ class Loop:
     scaler: Any
     amp: Any
     params: list[torch.Tensor]
+    batch_transform: Callable[[dict], dict] | None  # the dataset's on-device step, if any
     micro_per_epoch: int
     steps_per_epoch: int
     total_steps: int
@@ -284,6 +285,7 @@ def _build_loop(
         scaler=amp.make_scaler(),
         amp=amp,
         params=[p for p in method.parameters() if p.requires_grad],
+        batch_transform=getattr(train_set, "batch_transform", None),
         micro_per_epoch=steps_per_epoch * cfg.accumulate,
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
@@ -336,7 +338,8 @@ def fit(
       `ddp_find_unused_parameters = True` on it is passed to DDP for methods that leave
       some parameters out of a step.
     train_set: items {"views": [(C, T, V, M)], "label", "index"}; `set_epoch(e)` is called
-      each epoch when present.
+      each epoch when present; a `batch_transform` attribute that is not None is applied to
+      every collated batch once it is on the training device (data.augment_on: device).
     checkpoint_meta: stored verbatim in every checkpoint; must hold "kind" (and normally
       "config" and "encoder"); "config" is also written to run_dir/config.yaml.
     resume: "auto"/True (run_dir/last.pt if present), False/"none", or a checkpoint path.
@@ -445,6 +448,8 @@ def _run_epoch(loop: Loop, logger: RunLogger) -> dict[str, float]:
     bar = progress(batches, loop.micro_per_epoch, info.is_main, f"epoch {epoch + 1}/{cfg.epochs}")
     for i, batch in enumerate(bar):
         batch = _to_device(batch, info.device)
+        if loop.batch_transform is not None:
+            batch = loop.batch_transform(batch)
         final_micro = (i + 1) % cfg.accumulate == 0
         sync = contextlib.nullcontext() if final_micro or not info.distributed else loop.model.no_sync()
         with sync:
