@@ -115,24 +115,21 @@ def apply_linear_numpy(crops: np.ndarray, matrices: np.ndarray, joints: np.ndarr
     + 0.0 for the -0.0 of 0 times a negative entry); the other joints keep their values.
     """
     c, k = crops.shape[:2]
-    x = crops.transpose(1, 0, 2, 3, 4)  # (K, C, T, V, M), a view
+    shape = (k, c) + crops.shape[2:]
+    crops = np.ascontiguousarray(crops)
+    x = crops.reshape(c, k, -1).transpose(1, 0, 2)  # (K, C, T*V*M) rows, a view: BLAS takes the row stride
+    m = crops.shape[4]
     for s in range(matrices.shape[1]):
-        y = np.matmul(matrices[:, s], _rows(x)).reshape(x.shape)
+        y = np.matmul(matrices[:, s], x)
         y += 0.0
         keep = ~joints[:, s]
-        for j in np.flatnonzero(keep.any(axis=1)):  # only the views that keep some joints
-            np.copyto(y[j], x[j], where=np.repeat(keep[j, :, None], x.shape[4], axis=1))  # full (V, M): long loops
+        views = np.flatnonzero(keep.any(axis=1))  # only the views that keep some joints
+        if len(views):
+            wide = np.repeat(keep[:, None, :, None], m, axis=3)  # (K, 1, V, M): full trailing axes, long loops
+            for j in views:
+                np.copyto(y[j].reshape(shape[1:]), x[j].reshape(shape[1:]), where=wide[j, :, None])
         x = y
-    return np.ascontiguousarray(x)
-
-
-def _rows(x: np.ndarray) -> np.ndarray:
-    """(K, C, T, V, M) -> (K, C, T*V*M); without a copy when each (T, V, M) block is contiguous (BLAS takes
-    the row strides), else as a contiguous copy."""
-    k, c = x.shape[:2]
-    if x[0, 0].flags.c_contiguous and x.strides[-1] == x.itemsize:
-        return np.lib.stride_tricks.as_strided(x, (k, c, x[0, 0].size), (x.strides[0], x.strides[1], x.itemsize))
-    return np.ascontiguousarray(x).reshape(k, c, -1)
+    return np.ascontiguousarray(x).reshape(shape)
 
 
 def apply_linear_torch(views: list[torch.Tensor], matrices: torch.Tensor, joints: torch.Tensor) -> list[torch.Tensor]:
