@@ -142,6 +142,7 @@ def apply_linear_torch(views: list[torch.Tensor], matrices: torch.Tensor, joints
     c = shape[2]
     for s in range(matrices.shape[2]):
         a = matrices[:, :, s].reshape(b * k, c, c).to(x.dtype)
-        y = torch.bmm(a, x.reshape(b * k, c, -1)).reshape(x.shape) + 0.0
+        y = torch.bmm(a, x.reshape(b * k, c, -1)).reshape(x.shape)
+        y.add_(0.0)  # -0.0 -> +0.0, as the per-view step
         x = torch.where(joints[:, :, s].reshape(b * k, 1, 1, -1, 1), y, x)
     return list(x.reshape(shape).unbind(1))
