@@ -112,3 +112,34 @@ class _Unsaveable:
 
     def __array__(self, *args, **kwargs):
         raise RuntimeError("cannot convert")
+
+
+def test_sequential_writer_writes_the_same_bytes_and_digest_as_the_memory_map(tmp_path: Path) -> None:
+    kw = sample_arrays()
+    data = kw.pop("data")
+    data[1, 0, 2, 3, 1] = -0.0  # the sign of zero is part of the bytes
+    mapped = write_arrays(tmp_path / "mapped", data, **kw)
+    writer = DataWriter(tmp_path / "seq", len(data), data.shape[1:], sequential=True)
+    writer.append(data[:3])
+    writer.append(data[3:])
+    seq = writer.finish(**kw)
+    assert (seq / "data.npy").read_bytes() == (mapped / "data.npy").read_bytes()
+    digest = json.loads((seq / "manifest.json").read_text())["content_sha256"]
+    assert digest == json.loads((mapped / "manifest.json").read_text())["content_sha256"]
+    assert digest == storage.content_digest(seq)  # hashed while writing == hashed from the files
+
+
+def test_sequential_writer_refuses_wrong_rows_and_a_short_count(tmp_path: Path) -> None:
+    kw = sample_arrays()
+    data = kw.pop("data")
+    writer = DataWriter(tmp_path / "seq", len(data), data.shape[1:], sequential=True)
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        writer.append(data[:1].astype(np.float64))
+    with pytest.raises(ValueError, match="append needs"):
+        DataWriter(tmp_path / "map", 1, data.shape[1:]).append(data[:1])
+    writer.append(data[:3])
+    with pytest.raises(ValueError, match="more than 4 rows"):
+        writer.append(data[:2])
+    with pytest.raises(ValueError, match="4 samples but 3 rows appended"):
+        writer.finish(**kw)
+    assert not (tmp_path / "seq" / "manifest.json").exists() and not (tmp_path / "seq" / ".data.npy.tmp").exists()

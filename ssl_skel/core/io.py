@@ -39,9 +39,12 @@ def disk_full(exc: BaseException, path: str | Path) -> DiskFullError | None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+def atomic_file(path: str | Path, *, sync: bool = True) -> Iterator[BinaryIO]:
     """Open a temporary file beside `path` for writing; on success fsync it and rename it over
-    `path`, on any error remove it. Readers never see a half-written file."""
+    `path`, on any error remove it. Readers never see a half-written file.
+
+    sync=False skips the fsync: still atomic for every reader, but after a power cut the file may
+    be empty or garbled; only for files whose reader detects that and recomputes them (caches)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -49,7 +52,8 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions

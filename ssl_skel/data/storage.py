@@ -43,13 +43,23 @@ class DataFormatError(ValueError):
 class DataWriter:
     """Fill a dataset folder sample by sample without holding it in memory.
 
-    `data.npy` is created as a memory-mapped temporary file and renamed into place by
-    `finish`, which writes the manifest last. If the process dies, no manifest exists and
-    readers refuse the folder.
+    `data.npy` is created as a temporary file and renamed into place by `finish`, which writes
+    the manifest last. If the process dies, no manifest exists and readers refuse the folder.
+
+    Two ways to fill it: `data`, a memory map (any order), or, with `sequential=True`, `append`
+    (rows in order, written straight to the file and hashed as they go). The sequential way keeps
+    memory flat however large the dataset (mapped pages count in a process's resident memory) and
+    needs no second read for the manifest's digest; both write the same bytes.
     """
 
     def __init__(
-        self, root: str | Path, num_samples: int, shape: Sequence[int], *, remove_on_error: bool = False
+        self,
+        root: str | Path,
+        num_samples: int,
+        shape: Sequence[int],
+        *,
+        remove_on_error: bool = False,
+        sequential: bool = False,
     ) -> None:
         self.root = Path(root)
         self.remove_on_error = remove_on_error  # a staging folder: nothing of it may outlive a failure
@@ -57,8 +67,19 @@ class DataWriter:
         (self.root / "manifest.json").unlink(missing_ok=True)
         self.shape = (num_samples, *shape)
         self._tmp = self.root / ".data.npy.tmp"
+        self._fh: Any = None
+        self._hash: Any = None
+        self.rows_written = 0
         try:
-            self.data = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.float32, shape=self.shape)
+            data = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.float32, shape=self.shape)
+            if sequential:
+                header = data.offset
+                del data  # only the header was written; the rows go through `append`
+                self._fh = open(self._tmp, "r+b", buffering=0)
+                self._hash = hashlib.sha256(b"data.npy\0" + os.pread(self._fh.fileno(), header, 0))
+                self._fh.seek(header)
+            else:
+                self.data = data
             _allocate(self._tmp)
         except BaseException as exc:
             self._abort()
@@ -67,8 +88,36 @@ class DataWriter:
                 raise full from None
             raise
 
+    def append(self, rows: np.ndarray) -> None:
+        """Write the next rows, (k, *shape) float32, after those already written (sequential mode)."""
+        if self._fh is None:
+            raise ValueError(f"{self.root}: append needs DataWriter(..., sequential=True)")
+        if rows.dtype != np.float32 or rows.shape[1:] != self.shape[1:] or not rows.flags.c_contiguous:
+            raise ValueError(f"{self.root}: rows must be C-contiguous float32 (k, {self.shape[1:]}), got {rows.shape}")
+        if self.rows_written + len(rows) > self.shape[0]:
+            raise ValueError(f"{self.root}: more than {self.shape[0]} rows appended")
+        view = memoryview(rows).cast("B")
+        try:
+            while view:
+                view = view[self._fh.write(view) :]
+        except BaseException as exc:
+            self._abort()
+            full = disk_full(exc, self._tmp)
+            if full is not None:
+                raise full from None
+            raise
+        self._hash.update(memoryview(rows).cast("B"))
+        self.rows_written += len(rows)
+
+    def abort(self) -> None:
+        """Give up: remove the temporary file (and the folder when it is a staging folder)."""
+        self._abort()
+
     def _abort(self) -> None:
         self.__dict__.pop("data", None)
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
         self._tmp.unlink(missing_ok=True)
         if self.remove_on_error:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -102,10 +151,17 @@ class DataWriter:
             raise ValueError(
                 f"{self.root}: {n} samples but {len(labels)} labels, {len(num_frames)} lengths, {len(names)} names"
             )
-        self.data.flush()
-        with open(self._tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        del self.data
+        if self._fh is not None:
+            if self.rows_written != n:
+                raise ValueError(f"{self.root}: {n} samples but {self.rows_written} rows appended")
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+        else:
+            self.data.flush()
+            with open(self._tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            del self.data
         os.replace(self._tmp, self.root / "data.npy")
         atomic_save_npy(self.root / "labels.npy", np.asarray(labels, dtype=np.int64))
         atomic_save_npy(self.root / "num_frames.npy", np.asarray(num_frames, dtype=np.int64))
@@ -131,7 +187,7 @@ class DataWriter:
             "class_names": list(class_names) if class_names else None,
             "splits": split_counts,
             "source": dict(source or {}),
-            "content_sha256": content_digest(self.root),
+            "content_sha256": content_digest(self.root, self._hash),
         }
         atomic_write_bytes(self.root / "manifest.json", json.dumps(manifest, indent=2).encode())
         return self.root
@@ -152,17 +208,19 @@ def _allocate(path: Path) -> None:
         os.close(fd)
 
 
-def content_digest(root: str | Path) -> str:
+def content_digest(root: str | Path, data_hash: Any = None) -> str:
     """sha256 over a dataset's arrays, names and splits (not the manifest): changes whenever the data does.
 
     Written into the manifest, so a feature cache keyed on the manifest notices a re-conversion
-    that changed the clips under the same names.
+    that changed the clips under the same names. data_hash: a hashlib.sha256 already fed with
+    b"data.npy\\0" and the bytes of data.npy (a sequential DataWriter hashes them as it writes),
+    so data.npy is not read again.
     """
     root = Path(root)
-    h = hashlib.sha256()
+    h = hashlib.sha256() if data_hash is None else data_hash.copy()
     files = [root / name for name in ("data.npy", "labels.npy", "num_frames.npy", "names.txt")]
     files += sorted((root / "splits").glob("*.npy"))
-    for path in files:
+    for path in files[1:] if data_hash is not None else files:
         h.update(f"{path.relative_to(root)}\0".encode())
         with open(path, "rb") as fh:
             while block := fh.read(16 << 20):

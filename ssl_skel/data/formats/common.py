@@ -17,12 +17,14 @@ refused unless the user passes --trust-pickle (or sets SSL_SKEL_TRUST_PICKLE=1).
 from __future__ import annotations
 
 import _compat_pickle
+import itertools
 import logging
 import multiprocessing
 import os
 import pickle
 import shutil
 import stat
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ssl_skel.core.io import remove_stray_temporaries
+from ssl_skel.core.memory import keep_freed_memory
 from ssl_skel.data import layouts
 from ssl_skel.data.storage import PARTS, DataFormatError, DataWriter, read_manifest
 
@@ -109,10 +112,10 @@ def _move_back(out: Path, replaced: Path) -> None:
     shutil.rmtree(replaced, ignore_errors=True)
 
 
-def staged_writer(out: str | Path, num_samples: int, shape: Sequence[int]) -> DataWriter:
+def staged_writer(out: str | Path, num_samples: int, shape: Sequence[int], *, sequential: bool = False) -> DataWriter:
     """A DataWriter that fills `<out>/.staging`; call `publish(out)` after its `finish`."""
     out = check_out(out)
-    return DataWriter(out / STAGING, num_samples, shape, remove_on_error=True)
+    return DataWriter(out / STAGING, num_samples, shape, remove_on_error=True, sequential=sequential)
 
 
 def publish(out: str | Path) -> Path:
@@ -251,15 +254,45 @@ def validate_dataset(root: str | Path, chunk: int = 256) -> None:
                 raise DataFormatError(
                     f"{root}: split {bench}: {both.size} sample(s) are in both train and test (first: {names[both[0]]})"
                 )
-    for sl in iter_chunks(n, chunk):
-        block = np.asarray(data[sl])
-        finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
-        big = np.abs(np.where(np.isfinite(block), block, 0)).reshape(len(block), -1).max(axis=1) > MAX_COORDINATE
-        bad = np.flatnonzero(~finite | big)
-        if bad.size:
-            row = sl.start + int(bad[0])
-            problem = "NaN/inf coordinates" if not finite[bad[0]] else "implausibly large coordinates"
-            raise DataFormatError(f"{root}: sample {row} ({names[row]}) holds {problem}")
+    _check_rows(root, data, names, chunk)
+
+
+def _check_rows(root: Path, data: np.ndarray, names: list[str], chunk: int) -> None:
+    """Every sample's coordinates finite and plausible, reading data.npy once in chunks of rows.
+
+    Read with plain file reads into one buffer, not through the memory map: mapped pages count in
+    the process's resident memory, so a scan of a 10 GB file would raise it by 10 GB.
+    """
+    n = len(data)
+    row_values = int(np.prod(data.shape[1:]))
+    rows = max(1, min(chunk, (64 << 20) // max(1, row_values * data.dtype.itemsize)))
+    buffer = np.empty((rows, row_values), data.dtype)
+    plain = data.flags.c_contiguous and data.dtype.isnative and data.dtype.kind == "f"
+    with open(data.filename, "rb", buffering=0) as fh:
+        fh.seek(data.offset)
+        for sl in iter_chunks(n, rows):
+            block = buffer[: sl.stop - sl.start]
+            if plain:
+                _read_into(fh, block, f"{root}/data.npy")
+            else:  # an unusual array (Fortran order, byte-swapped, integers): through the map
+                block = np.asarray(data[sl], dtype=np.float64).reshape(len(block), -1)
+            # NaN propagates through max and min, +-inf exceeds the bound: one test catches both
+            ok = (block.max(axis=1) <= MAX_COORDINATE) & (block.min(axis=1) >= -MAX_COORDINATE)
+            if not ok.all():
+                first = int(np.flatnonzero(~ok)[0])
+                row = sl.start + first
+                finite = bool(np.isfinite(block[first]).all())
+                problem = "NaN/inf coordinates" if not finite else "implausibly large coordinates"
+                raise DataFormatError(f"{root}: sample {row} ({names[row]}) holds {problem}")
+
+
+def _read_into(fh: Any, block: np.ndarray, where: str) -> None:
+    view = memoryview(block).cast("B")
+    while view:
+        got = fh.readinto(view)
+        if not got:
+            raise DataFormatError(f"{where}: ends before the shape in its header says (truncated)")
+        view = view[got:]
 
 
 # --------------------------------------------------------------------------- reading input files
@@ -352,9 +385,16 @@ def load_pickle(path: str | Path, trust: bool | None = None) -> Any:
 
 # --------------------------------------------------------------------------- running converters
 def parallel_map(
-    fn: Callable[[T], R], jobs: Sequence[T], workers: int, desc: str, progress: bool = True
+    fn: Callable[[T], R], jobs: Sequence[T], workers: int, desc: str, progress: bool = True, *, ordered: bool = False
 ) -> Iterator[R]:
-    """Map `fn` over `jobs` in `workers` processes (in-process when 1), unordered, with a tqdm bar."""
+    """Map `fn` over `jobs` in `workers` processes (in-process when 1), with a tqdm bar.
+
+    Unordered by default (results as they finish). ordered=True: results in job order, with at most
+    a few chunks per worker in flight, so a consumer that writes results out in order holds a
+    bounded number of them however many jobs there are (Pool.imap would queue them all).
+    Worker processes keep freed memory for reuse (core.memory): a converter's per-file arrays
+    are allocated and freed thousands of times, and fresh pages cost a fault each.
+    """
     bar = tqdm(total=len(jobs), desc=desc, unit="file", disable=not progress, dynamic_ncols=True)
     try:
         if workers <= 1 or len(jobs) <= 1:
@@ -363,12 +403,29 @@ def parallel_map(
                 bar.update()
             return
         chunk = max(1, min(32, len(jobs) // (workers * 8) or 1))
-        with multiprocessing.get_context().Pool(workers) as pool:
-            for result in pool.imap_unordered(fn, jobs, chunksize=chunk):
-                yield result
-                bar.update()
+        with multiprocessing.get_context().Pool(workers, initializer=keep_freed_memory) as pool:
+            if not ordered:
+                for result in pool.imap_unordered(fn, jobs, chunksize=chunk):
+                    yield result
+                    bar.update()
+                return
+            starts = iter(range(0, len(jobs), chunk))
+            pending: deque = deque()
+            for start in itertools.islice(starts, 4 * workers):
+                pending.append(pool.apply_async(_map_chunk, (fn, jobs[start : start + chunk])))
+            while pending:
+                results = pending.popleft().get()
+                for start in itertools.islice(starts, 1):
+                    pending.append(pool.apply_async(_map_chunk, (fn, jobs[start : start + chunk])))
+                for result in results:
+                    yield result
+                    bar.update()
     finally:
         bar.close()
+
+
+def _map_chunk(fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
+    return [fn(job) for job in jobs]
 
 
 def report_bad(bad: Mapping[str, str], total: int, skip_bad: bool, what: str, hint: str = "") -> None:

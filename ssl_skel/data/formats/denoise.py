@@ -79,26 +79,24 @@ def collect_tracks(skeleton: SkeletonFile) -> tuple[list[BodyTrack], int]:
 
     Returns the tracks in order of first appearance and the number of non-empty frames.
     """
-    per_id: dict[int, tuple[list[int], list[np.ndarray], list[np.ndarray]]] = {}
-    t = 0
-    for bodies in skeleton.frames:
-        if not bodies:
+    frame_of, ids, joints = skeleton.blocks()
+    if not ids:
+        return [], 0
+    busy = np.unique(frame_of)  # the non-empty frames, in order
+    t_of = np.searchsorted(busy, frame_of)  # index among them
+    xyz = joints[:, :, :3]
+    missing = (joints[:, :, 11].astype(np.int64) == 0) | ~xyz.any(axis=2)  # (K, V)
+    per_id: dict[int, list[int]] = {}
+    t_list = t_of.tolist()
+    for k, body_id in enumerate(ids):
+        rows = per_id.setdefault(body_id, [])
+        if rows and t_list[rows[-1]] == t_list[k]:  # the same ID twice in one frame: keep the first
             continue
-        for body in bodies:
-            frames, joints, missing = per_id.setdefault(body.body_id, ([], [], []))
-            if frames and frames[-1] == t:  # the same ID twice in one frame: keep the first
-                continue
-            frames.append(t)
-            joints.append(body.xyz)
-            missing.append((body.joint_tracking == 0) | ~body.xyz.any(axis=1))
-        t += 1
-    tracks = [
-        BodyTrack(bid, np.asarray(f, dtype=np.int64), np.stack(j).astype(np.float32), np.stack(m))
-        for bid, (f, j, m) in per_id.items()
-    ]
+        rows.append(k)
+    tracks = [BodyTrack(bid, t_of[rows], xyz[rows].astype(np.float32), missing[rows]) for bid, rows in per_id.items()]
     for track in tracks:
         track.motion = body_motion(track.joints)
-    return tracks, t
+    return tracks, len(busy)
 
 
 def _plausible_frames(joints: np.ndarray, ratio: float) -> np.ndarray:

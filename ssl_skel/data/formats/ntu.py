@@ -46,7 +46,7 @@ from ssl_skel.data.formats.denoise import DenoiseParams, denoise
 from ssl_skel.data.formats.normalise import align_view, centre, select_energetic, umurl_normalise
 from ssl_skel.data.formats.ntu_skeleton import SampleId, SkeletonParseError, parse_sample_name, read_skeleton
 from ssl_skel.data.layouts import NTU25
-from ssl_skel.data.storage import DataFormatError
+from ssl_skel.data.storage import DataFormatError, DataWriter
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,11 @@ def load_cached(cache_dir: Path, source: Path) -> np.ndarray | None:
 
 
 def _save_cached(cache_dir: Path, source: Path, actors: np.ndarray) -> None:
+    """Atomic (temporary file, rename) but not fsynced: an entry that a power cut truncates or garbles fails
+    its zip CRC or its key when read back and is simply recomputed, so durability buys nothing here, and
+    one fsync per file was a tenth of the conversion time."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(_cache_path(cache_dir, source.stem)) as fh:
+    with atomic_file(_cache_path(cache_dir, source.stem), sync=False) as fh:
         np.savez(fh, actors=actors, key=_stat_key(source))
 
 
@@ -191,9 +194,8 @@ def skeleton_to_actors(path: str | Path, params: DenoiseParams | None = None) ->
     Raises SkeletonParseError when the file is malformed or holds no body at all.
     """
     skeleton = read_skeleton(path)
-    xyz = [body.xyz for bodies in skeleton.frames for body in bodies]
     try:
-        check_coordinates(np.stack(xyz) if xyz else np.zeros((0, 3)), "joints")
+        check_coordinates(skeleton.blocks()[2][:, :, :3], "joints")
     except DataFormatError as exc:
         raise SkeletonParseError(path, None, str(exc)) from None
     result = denoise(skeleton, params or DenoiseParams())
@@ -212,26 +214,28 @@ def skeleton_to_umurl_bodies(path: str | Path) -> np.ndarray:
     """
     skeleton = read_skeleton(path)
     slots = np.zeros((UMURL_BODY_SLOTS, skeleton.num_frames, NTU25.num_joints, 3), np.float64)
-    for t, bodies in enumerate(skeleton.frames):
-        for m, body in enumerate(bodies[:UMURL_BODY_SLOTS]):
-            slots[m, t] = body.xyz
+    frame_of, _, joints = skeleton.blocks()
+    slot = np.arange(len(frame_of)) - np.searchsorted(frame_of, frame_of)  # position of the body in its frame
+    keep = slot < UMURL_BODY_SLOTS
+    slots[slot[keep], frame_of[keep]] = joints[keep, :, :3]
     if not slots.any():
         raise SkeletonParseError(path, None, f"no skeleton in any of its {skeleton.num_frames} frames")
     return select_energetic(slots, 2).astype(np.float32)
 
 
-def _process(job: tuple[str, str, str]) -> FileResult:
-    """Worker: one raw file -> cache entry. Never raises for bad input; the error travels back."""
+def _process(job: tuple[str, str, str]) -> tuple[FileResult, np.ndarray | None]:
+    """Worker: one raw file -> cache entry, and its actors for the writer. Never raises for bad input;
+    the error travels back."""
     source, cache_dir, profile = Path(job[0]), Path(job[1]), job[2]
     cached = load_cached(cache_dir, source)
     if cached is not None:
-        return FileResult(source.stem, int(cached.shape[1]), cached=True)
+        return FileResult(source.stem, int(cached.shape[1]), cached=True), cached
     try:
         actors = skeleton_to_umurl_bodies(source) if profile == "umurl" else skeleton_to_actors(source)
     except SkeletonParseError as exc:
-        return FileResult(source.stem, error=str(exc))
+        return FileResult(source.stem, error=str(exc)), None
     _save_cached(cache_dir, source, actors)
-    return FileResult(source.stem, int(actors.shape[1]))
+    return FileResult(source.stem, int(actors.shape[1])), actors
 
 
 def prepare_clip(actors: np.ndarray, align: bool, profile: str = "sgn", frames: int = MIN_FRAMES) -> np.ndarray:
@@ -268,6 +272,11 @@ def convert_ntu(
     `ntu_meta` is used. Bad files are logged by name and reason; unless `skip_bad`, a
     DataFormatError summarising them is raised after every good file has been cached, and the
     output folder is left as it was.
+
+    Memory stays flat in the number of files: clips are written to the staged `data.npy` in file
+    order while the workers parse (`_ClipRows`), assuming every file is good and at most
+    MIN_FRAMES long; when a file breaks that (a bad file, a longer clip), the dataset is written
+    again from the per-file cache once all files are read. Either way the bytes are the same.
     """
     started = time.perf_counter()
     if profile not in PROFILES:
@@ -288,7 +297,18 @@ def convert_ntu(
     cache_dir = _profile_cache(out, profile)
     cache_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(str(p), str(cache_dir), profile) for p in files]
-    results = {r.name: r for r in parallel_map(_process, jobs, workers, f"parse {dataset}", progress)}
+    rows = _ClipRows(staged_writer(out, len(files), _clip_shape(MIN_FRAMES), sequential=True), align, profile)
+    results: dict[str, FileResult] = {}
+    try:
+        for result, actors in parallel_map(_process, jobs, workers, f"parse {dataset}", progress, ordered=True):
+            results[result.name] = result
+            if rows.open and (actors is None or actors.shape[1] > MIN_FRAMES):
+                rows.abort()  # the assumption broke: finish reading, then write from the cache
+            if rows.open:
+                rows.put(actors, result.name)
+    except BaseException:
+        rows.abort()
+        raise
     bad = {name: r.error for name, r in results.items() if r.error}
     report = NtuReport(
         None,
@@ -299,11 +319,16 @@ def convert_ntu(
         parsed=sum(1 for r in results.values() if not r.cached and not r.error),
         from_cache=sum(1 for r in results.values() if r.cached),
     )
+    if bad:
+        rows.abort()
     report_bad(bad, len(files), skip_bad, "file", f"; good files are cached in {cache_dir}")
     good = [p for p in files if p.stem not in bad]
     if not good:
         raise DataFormatError(f"{raw}: none of the {len(files)} files could be read")
-    _write(good, results, out, dataset, raw, align, report, progress, profile)
+    if not rows.open:
+        log.info("writing %d clips again from the cache (a bad file or a clip over %d frames)", len(good), MIN_FRAMES)
+        rows = _rows_from_cache(good, results, out, cache_dir, align, profile)
+    _finish(rows, out, dataset, raw, align, report, profile)
     report.out, report.num_samples = out, len(good)
     report.seconds = time.perf_counter() - started
     return report
@@ -314,32 +339,89 @@ def _profile_cache(out: Path, profile: str) -> Path:
     return out / CACHE_DIR if profile == "sgn" else out / CACHE_DIR / profile
 
 
-def _write(
-    good: list[Path],
-    results: dict[str, FileResult],
+def _clip_shape(frames: int) -> tuple[int, int, int, int]:
+    return (3, frames, NTU25.num_joints, 2)
+
+
+class _ClipRows:
+    """Clips -> rows of a sequential DataWriter, in order: each row zero-padded to T_max frames.
+
+    Rows are gathered in a small reused buffer and written a batch at a time; names, labels and
+    valid lengths are kept for the manifest. `open` turns False after `abort`.
+    """
+
+    BATCH = 32
+
+    def __init__(self, writer: DataWriter, align: bool, profile: str) -> None:
+        self.writer = writer
+        self.align, self.profile = align, profile
+        self.frames = writer.shape[2]
+        self.buffer = np.zeros((self.BATCH, *writer.shape[1:]), np.float32)
+        self.filled = 0
+        self.names: list[str] = []
+        self.labels: list[int] = []
+        self.lengths: list[int] = []
+        self.open = True
+
+    def put(self, actors: np.ndarray, name: str) -> None:
+        clip = prepare_clip(actors, self.align, self.profile, self.frames)
+        row = self.buffer[self.filled]
+        row[:, clip.shape[1] :] = 0
+        row[:, : clip.shape[1]] = clip
+        self.filled += 1
+        if self.filled == self.BATCH:
+            self.flush()
+        self.names.append(name)
+        self.labels.append(parse_sample_name(name).action - 1)
+        self.lengths.append(int(actors.shape[1]))
+
+    def flush(self) -> None:
+        if self.filled:
+            self.writer.append(self.buffer[: self.filled])
+            self.filled = 0
+
+    def abort(self) -> None:
+        if self.open:
+            self.writer.abort()
+            self.open = False
+
+
+def _rows_from_cache(
+    good: list[Path], results: dict[str, FileResult], out: Path, cache_dir: Path, align: bool, profile: str
+) -> _ClipRows:
+    """Write every good file's clip from its cache entry (when streaming during the parse was not possible)."""
+    t_max = max(MIN_FRAMES, max(results[p.stem].num_frames for p in good))
+    rows = _ClipRows(staged_writer(out, len(good), _clip_shape(t_max), sequential=True), align, profile)
+    try:
+        for path in good:
+            actors = load_cached(cache_dir, path)
+            if actors is None:
+                raise DataFormatError(
+                    f"{_cache_path(cache_dir, path.stem)}: cache entry vanished or changed during conversion; run again"
+                )
+            rows.put(actors, path.stem)
+    except BaseException:
+        rows.abort()
+        raise
+    return rows
+
+
+def _finish(
+    rows: _ClipRows,
     out: Path,
     dataset: str,
     raw: str | Path,
     align: bool,
     report: NtuReport,
-    progress: bool,
     profile: str = "sgn",
 ) -> None:
-    t_max = max(MIN_FRAMES, max(results[p.stem].num_frames for p in good))
-    writer = staged_writer(out, len(good), (3, t_max, NTU25.num_joints, 2))
-    names, labels, lengths = [], [], []
-    cache_dir = _profile_cache(out, profile)
-    for i, path in enumerate(good):
-        actors = load_cached(cache_dir, path)
-        if actors is None:
-            raise DataFormatError(
-                f"{_cache_path(cache_dir, path.stem)}: cache entry vanished or changed during conversion; run again"
-            )
-        clip = prepare_clip(actors, align, profile, t_max)
-        writer.data[i, :, : clip.shape[1]] = clip
-        names.append(path.stem)
-        labels.append(parse_sample_name(path.stem).action - 1)
-        lengths.append(actors.shape[1])
+    """Manifest and the other arrays, then the checked swap into `out` (common.publish)."""
+    try:
+        rows.flush()
+    except BaseException:
+        rows.abort()
+        raise
+    names = rows.names
     source = {
         "converter": "ssl_skel.data.formats.ntu",
         "dataset": dataset,
@@ -366,9 +448,9 @@ def _write(
                 "align_view": align,
             }
         )
-    writer.finish(
-        labels,
-        lengths,
+    rows.writer.finish(
+        rows.labels,
+        rows.lengths,
         names,
         make_splits(names, dataset),
         NTU25.name,
@@ -376,4 +458,4 @@ def _write(
         source=source,
     )
     publish(out)
-    log.info("wrote %d samples to %s", len(good), out)
+    log.info("wrote %d samples to %s", len(names), out)

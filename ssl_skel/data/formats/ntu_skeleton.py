@@ -9,17 +9,24 @@ Why a hand-written reader: the files are small and many (56,880 / 114,480), and 
 be reported with the line and the problem, so the walk checks every count it relies on. A body
 count that is larger than what follows shows up as a next line of the wrong width (or the end of
 the file); one that is smaller leaves a body line where the next frame's count should be.
+
+Two paths, one result: `read_skeleton` first tries `_parse_plain`, which handles a file made only of
+digits, signs, dots, exponents and whitespace with every count right (every official file): it counts
+the tokens of each line at once and converts all joint values in one vectorised pass
+(decimal_text.py). Anything it does not accept goes to the checking walk (`parse_skeleton_text`),
+which returns the same values or the located error; the plain path never raises on its own.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ssl_skel.data.formats.decimal_text import WINDOW, parse_decimals, token_bounds
 from ssl_skel.data.storage import DataFormatError
 
 NUM_JOINTS = 25
@@ -69,10 +76,15 @@ class BodyFrame:
 
 @dataclass(frozen=True)
 class SkeletonFile:
-    """A parsed `.skeleton` file: `frames[t]` lists the bodies of frame t (possibly none)."""
+    """A parsed `.skeleton` file: `frames[t]` lists the bodies of frame t (possibly none).
+
+    `joints` optionally holds every body's joint values in file order, (K, 25, 12): the readers
+    fill it (the BodyFrame joints are its rows), hand-built files may leave it None.
+    """
 
     path: Path
     frames: list[list[BodyFrame]]
+    joints: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -81,6 +93,15 @@ class SkeletonFile:
     @property
     def num_frames(self) -> int:
         return len(self.frames)
+
+    def blocks(self) -> tuple[np.ndarray, list[int], np.ndarray]:
+        """Every body of every frame in file order: frame index (K,) int64, body IDs, joints (K, 25, 12)."""
+        frame_of = np.array([t for t, bodies in enumerate(self.frames) for _ in bodies], dtype=np.int64)
+        ids = [body.body_id for bodies in self.frames for body in bodies]
+        if self.joints is not None and len(self.joints) == len(ids):
+            return frame_of, ids, self.joints
+        joints = [body.joints for bodies in self.frames for body in bodies]
+        return frame_of, ids, np.stack(joints) if joints else np.zeros((0, NUM_JOINTS, JOINT_VALUES))
 
     @property
     def body_ids(self) -> list[int]:
@@ -219,8 +240,129 @@ def parse_skeleton_text(text: str, path: str | Path = "<text>") -> SkeletonFile:
     except SkeletonParseError:
         _joint_values(cur, blocks)  # a bad joint line before the structural error is reported first
         raise
-    values = iter(_joint_values(cur, blocks))
-    return SkeletonFile(path, [[BodyFrame(*info, next(values)) for info in bodies] for bodies in layout])
+    return _assemble(path, layout, _joint_values(cur, blocks))
+
+
+def _assemble(path: Path, layout: list[list[tuple]], joints: np.ndarray) -> SkeletonFile:
+    values = iter(joints)
+    return SkeletonFile(path, [[BodyFrame(*info, next(values)) for info in bodies] for bodies in layout], joints)
+
+
+# --------------------------------------------------------------------------- the plain path
+_PLAIN_BYTES = b"0123456789+-.eE \t\r\n"  # what official files are made of
+_PAD = b" " * WINDOW  # parse_decimals looks 16 bytes back from each token's end
+
+
+class _NotPlain(Exception):
+    """The plain path gives up; the checking walk decides (value or located error)."""
+
+
+def _body_info(fields: list[bytes]) -> tuple:
+    """The body-line values as the checking walk reads them (`_body`), or _NotPlain."""
+    if len(fields) != BODY_VALUES:
+        raise _NotPlain
+    try:
+        ints = [int(f) for f in fields[:7]] + [int(fields[9])]
+        lean = (float(fields[7]), float(fields[8]))
+    except ValueError:
+        raise _NotPlain from None
+    if ints[0] < 0 or ints[0] >= 2**64:
+        raise _NotPlain
+    return (ints[0], *ints[1:7], lean, ints[7])
+
+
+def _line_tokens(buf: bytes, ends: np.ndarray, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Per line of raw (as str.splitlines cuts it, no lone CR): its token count and its first token's index."""
+    newlines = np.flatnonzero(np.frombuffer(buf, np.uint8) == 10)
+    if not raw.endswith(b"\n"):
+        newlines = np.append(newlines, len(buf))  # a last line without a line break
+    upto = np.searchsorted(ends, newlines, side="right")  # tokens that end on or before each line's end
+    counts = np.diff(upto, prepend=0)
+    return counts, upto - counts
+
+
+def _parse_plain(raw: bytes, path: Path) -> SkeletonFile | None:
+    """The fast path of the module docstring: a SkeletonFile, or None to leave the file to the checking walk."""
+    if not raw or raw.translate(None, _PLAIN_BYTES) or raw.count(b"\r") != raw.count(b"\r\n"):
+        return None
+    buf = _PAD + raw
+    starts, ends = token_bounds(buf)
+    counts, first_token = _line_tokens(buf, ends, raw)
+    lines = raw.splitlines()
+    if len(lines) != len(counts):
+        return None
+    n = len(lines)
+    while n and counts[n - 1] == 0:  # trailing blank lines
+        n -= 1
+    per_line = counts[:n].tolist()
+    pos = 0
+
+    def count() -> int:
+        nonlocal pos
+        if pos >= n or per_line[pos] != 1:
+            raise _NotPlain
+        try:
+            value = int(lines[pos])
+        except ValueError:
+            raise _NotPlain from None
+        pos += 1
+        if value < 0:
+            raise _NotPlain
+        return value
+
+    layout: list[list[tuple]] = []
+    firsts: list[int] = []
+    try:
+        for _ in range(count()):
+            layout.append([])
+            for _ in range(count()):
+                if pos >= n:
+                    raise _NotPlain
+                layout[-1].append(_body_info(lines[pos].split()))
+                pos += 1
+                if count() != NUM_JOINTS or pos + NUM_JOINTS > n:
+                    raise _NotPlain
+                firsts.append(pos)
+                pos += NUM_JOINTS
+        if pos != n:
+            raise _NotPlain
+        joints = _plain_joint_values(buf, starts, ends, counts, first_token, firsts)
+    except _NotPlain:
+        return None
+    return _assemble(path, layout, joints)
+
+
+def _plain_joint_values(buf, starts, ends, counts, first_token, firsts: list[int]) -> np.ndarray:
+    """(K, 25, 12) float64 joint values of the blocks whose first joint line is each of `firsts`."""
+    if not firsts:
+        return np.zeros((0, NUM_JOINTS, JOINT_VALUES))
+    rows = (np.asarray(firsts)[:, None] + np.arange(NUM_JOINTS)).ravel()
+    if not (counts[rows] == JOINT_VALUES).all():
+        raise _NotPlain
+    tokens = (first_token[rows][:, None] + np.arange(JOINT_VALUES)).ravel()
+    s, e = starts[tokens], ends[tokens]
+    values, ok = parse_decimals(buf, s, e)
+    for i in np.flatnonzero(~ok).tolist():  # exponents, long or malformed tokens: one by one
+        try:
+            values[i] = float(buf[s[i] : e[i]])
+        except ValueError:
+            raise _NotPlain from None
+    return values.reshape(len(firsts), NUM_JOINTS, JOINT_VALUES)
+
+
+def parse_skeleton_bytes(raw: bytes, path: str | Path = "<bytes>") -> SkeletonFile:
+    """Parse the bytes of a `.skeleton` file (the plain path, else the checking walk; same result)."""
+    path = Path(path)
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark (an editor's save) is not data
+    parsed = _parse_plain(raw, path)
+    if parsed is not None:
+        return parsed
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SkeletonParseError(path, line, "not a text file (non-ASCII bytes)") from None
+    return parse_skeleton_text(text, path)
 
 
 def read_skeleton(path: str | Path) -> SkeletonFile:
@@ -232,13 +374,7 @@ def read_skeleton(path: str | Path) -> SkeletonFile:
         raw = path.read_bytes()
     except OSError as exc:
         raise SkeletonParseError(path, None, f"cannot read ({exc.strerror or exc})") from None
-    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark (an editor's save) is not data
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise SkeletonParseError(path, line, "not a text file (non-ASCII bytes)") from None
-    return parse_skeleton_text(text, path)
+    return parse_skeleton_bytes(raw, path)
 
 
 @dataclass(frozen=True)
