@@ -16,7 +16,11 @@ fresh processes:
   whole (N, 3, 300, 25, 2) array and its motion and bone copies in memory) on the same
   `--subset` files, xsub train and val, alternating with ours on that subset over `--rounds`.
 
-Printed: files/s per run, the ratio ours (all files, N workers) / theirs (subset), and peak memory.
+Printed: files/s per run, the ratio ours (all files, N workers) / theirs (subset), and peak memory:
+each process's max RSS (getrusage) and the peak of the summed RSS of the whole converting process
+tree (the child and all its descendants, sampled every 50 ms from /proc). `--cprofile N` also
+profiles the per-file work (`ntu._process`, one process, cold cache) on N files and prints where
+the time goes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -101,11 +106,15 @@ def _ours(raw: str, out: str, workers: int) -> dict:
 
     t0 = time.perf_counter()
     report = convert_ntu(raw, out, "ntu60", workers=workers, progress=False, missing_file=None)
+    return {"files": report.num_samples, "seconds": time.perf_counter() - t0, **_usage()}
+
+
+def _usage() -> dict:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "files": report.num_samples,
-        "seconds": time.perf_counter() - t0,
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "children_maxrss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "maxrss_mib": me.ru_maxrss / 1024,
+        "children_maxrss_mib": kids.ru_maxrss / 1024,
+        "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
     }
 
 
@@ -122,17 +131,69 @@ def _theirs(reference: str, raw: str, out: str) -> dict:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         for part in ("train", "val"):
             ntu_gendata.gendata(raw, out, None, benchmark="xsub", part=part)
-    return {
-        "files": len(os.listdir(raw)),
-        "seconds": time.perf_counter() - t0,
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "children_maxrss_mib": 0.0,
-    }
+    return {"files": len(os.listdir(raw)), "seconds": time.perf_counter() - t0, **_usage()}
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """Summed VmRSS of `pid` and all its descendants (0 once it is gone)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                total += next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 def _child(argv: list[str], env: dict | None = None) -> dict:
-    res = subprocess.run([sys.executable, __file__, *argv], check=True, capture_output=True, text=True, env=env)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    """Run one measurement in a fresh process; adds the peak RSS of its whole process tree."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    sampler.join()
+    if proc.returncode:
+        raise RuntimeError(f"benchmark child {argv[:2]} failed ({proc.returncode}): {stderr.strip()[-2000:]}")
+    return {**json.loads(stdout.strip().splitlines()[-1]), "tree_peak_mib": peak[0] / 1024}
+
+
+def _profile(folder: Path, count: int) -> None:
+    """cProfile of the per-file work on `count` files (one process, cold cache): where the time goes."""
+    import cProfile
+    import pstats
+
+    from ssl_skel.core.memory import keep_freed_memory
+    from ssl_skel.data.formats import ntu
+
+    keep_freed_memory()  # as in the converter's worker processes
+    files = sorted(folder.iterdir())[:count]
+    with tempfile.TemporaryDirectory() as cache:
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for f in files:
+            ntu._process((str(f), cache, "sgn"))
+        profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    per_file = total / len(files) * 1e3
+    print(f"cProfile, ntu._process on {len(files)} files, 1 process: {total:.2f} CPU s ({per_file:.2f} ms/file)")
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][3], reverse=True)  # cumulative time
+    for (file, line, name), (_, _, tottime, cumtime, _) in rows[:18]:
+        print(f"  {cumtime / total:6.1%} cum {tottime / total:6.1%} self  {Path(file).name}:{line}({name})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", type=int, default=400, help="files converted by both sides")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tmp", default=None, help="folder for the generated files (default: system temp)")
+    parser.add_argument("--cprofile", type=int, default=0, help="also profile the per-file work on this many files")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -198,12 +260,13 @@ def main(argv: list[str] | None = None) -> int:
                         sub_theirs.append(theirs(f"s{r}"))
         full = {w: ours(raw, w, f"f{w}") for w in args.workers}
         print(
-            f"{'run':>34} {'files':>6} {'seconds':>8} {'files/s':>8} {'main maxRSS MiB':>16} {'workers maxRSS MiB':>19}"
+            f"{'run':>34} {'files':>6} {'seconds':>8} {'files/s':>8} {'CPU s':>7} {'main maxRSS MiB':>16} "
+            f"{'workers maxRSS MiB':>19} {'tree peak RSS MiB':>18}"
         )
         for name, r in rows:
             print(
-                f"{name:>34} {r['files']:>6} {r['seconds']:>8.1f} {r['files'] / r['seconds']:>8.1f} "
-                f"{r['maxrss_mib']:>16.0f} {r['children_maxrss_mib']:>19.0f}"
+                f"{name:>34} {r['files']:>6} {r['seconds']:>8.1f} {r['files'] / r['seconds']:>8.1f} {r['cpu_s']:>7.1f} "
+                f"{r['maxrss_mib']:>16.0f} {r['children_maxrss_mib']:>19.0f} {r['tree_peak_mib']:>18.0f}"
             )
         if sub_theirs:
             rate_theirs = float(np.median([r["files"] / r["seconds"] for r in sub_theirs]))
@@ -212,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             for w, r in full.items():
                 rate = r["files"] / r["seconds"]
                 print(f"all {r['files']} files, {w} workers: ours / theirs (subset) = {rate / rate_theirs:.2f}x")
+        if args.cprofile:
+            _profile(subset if args.subset >= args.cprofile else raw, args.cprofile)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import shutil
 import tempfile
@@ -47,16 +48,13 @@ def atomic_file(path: str | Path, *, sync: bool = True) -> Iterator[BinaryIO]:
     be empty or garbled; only for files whose reader detects that and recomputes them (caches)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             if sync:
                 os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -64,6 +62,30 @@ def atomic_file(path: str | Path, *, sync: bool = True) -> Iterator[BinaryIO]:
         if full is not None and full is not exc:
             raise full from None
         raise
+
+
+_serial = itertools.count()
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file `.<name>.<pid>.<n>.tmp` beside `path`, normal permissions (0666 less the umask).
+
+    Unique within the process by the counter and across processes by the pid; O_EXCL refuses a
+    leftover of a killed run with the same name (the next counter value is tried). Cheaper than
+    mkstemp's random names plus a chmod, which counts when a converter writes one file per sample.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{next(_serial)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
+    return fd, tmp
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ssl_skel.data.formats.ntu_skeleton import SkeletonFile
+from ssl_skel.data.formats.ntu_skeleton import SkeletonBlocks, SkeletonFile
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def body_motion(joints: np.ndarray) -> float:
     return float(np.var(joints.reshape(-1, 3), axis=0).sum()) if joints.size else 0.0
 
 
-def collect_tracks(skeleton: SkeletonFile) -> tuple[list[BodyTrack], int]:
+def collect_tracks(skeleton: SkeletonFile | SkeletonBlocks) -> tuple[list[BodyTrack], int]:
     """Group body frames by body ID over the frames that hold at least one body.
 
     Returns the tracks in order of first appearance and the number of non-empty frames.
@@ -118,7 +118,7 @@ def _filter(tracks: list[BodyTrack], dropped: dict[int, str], reason_of) -> list
     return kept
 
 
-def denoise(skeleton: SkeletonFile, params: DenoiseParams = DenoiseParams()) -> Denoised:
+def denoise(skeleton: SkeletonFile | SkeletonBlocks, params: DenoiseParams = DenoiseParams()) -> Denoised:
     """Apply the rules of the module docstring to a parsed file; actors: (M, T, V, 3) float32."""
     tracks, num_frames = collect_tracks(skeleton)
     if not tracks:

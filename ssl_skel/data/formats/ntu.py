@@ -22,6 +22,7 @@ cache entry records the source file's size and mtime and is ignored when they ch
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -44,7 +45,7 @@ from ssl_skel.data.formats.common import (
 )
 from ssl_skel.data.formats.denoise import DenoiseParams, denoise
 from ssl_skel.data.formats.normalise import align_view, centre, select_energetic, umurl_normalise
-from ssl_skel.data.formats.ntu_skeleton import SampleId, SkeletonParseError, parse_sample_name, read_skeleton
+from ssl_skel.data.formats.ntu_skeleton import SampleId, SkeletonParseError, parse_sample_name, read_skeleton_blocks
 from ssl_skel.data.layouts import NTU25
 from ssl_skel.data.storage import DataFormatError, DataWriter
 
@@ -114,7 +115,7 @@ def list_raw_files(raw: str | Path, dataset: str, missing: set[str]) -> tuple[li
     files, skipped = [], 0
     for path in sorted(find_files(raw, "*.skeleton"), key=lambda p: p.name):
         try:
-            sid = parse_sample_name(path.stem)
+            sid = _sample_id(path.stem)
         except DataFormatError:
             log.warning("ignoring %s: not an NTU sample name", path)
             continue
@@ -130,6 +131,12 @@ def list_raw_files(raw: str | Path, dataset: str, missing: set[str]) -> tuple[li
     if len(set(names)) != len(names):
         raise DataFormatError(f"{raw}: the same sample name appears in several folders")
     return files, skipped
+
+
+@functools.lru_cache(maxsize=1 << 18)  # more than the 114,480 names of NTU-120
+def _sample_id(name: str) -> SampleId:
+    """parse_sample_name, remembered: a conversion asks for each of its tens of thousands of names three times."""
+    return parse_sample_name(name)
 
 
 def benchmark_part(sid: SampleId, benchmark: str) -> str:
@@ -150,7 +157,7 @@ def make_splits(names: Iterable[str], dataset: str) -> dict[str, dict[str, list[
     benches = ("xsub", "xview") if dataset == "ntu60" else ("xsub", "xset")
     splits = {b: {"train": [], "test": []} for b in benches}
     for i, name in enumerate(names):
-        sid = parse_sample_name(name)
+        sid = _sample_id(name)
         for b in benches:
             splits[b][benchmark_part(sid, b)].append(i)
     return splits
@@ -193,7 +200,7 @@ def skeleton_to_actors(path: str | Path, params: DenoiseParams | None = None) ->
 
     Raises SkeletonParseError when the file is malformed or holds no body at all.
     """
-    skeleton = read_skeleton(path)
+    skeleton = read_skeleton_blocks(path)
     try:
         check_coordinates(skeleton.blocks()[2][:, :, :3], "joints")
     except DataFormatError as exc:
@@ -212,7 +219,7 @@ def skeleton_to_umurl_bodies(path: str | Path) -> np.ndarray:
     Slot m of frame t is the m-th body listed in that frame (their `read_xyz`), so a body ID
     that moves to another position changes slot; frames without a body stay all zero.
     """
-    skeleton = read_skeleton(path)
+    skeleton = read_skeleton_blocks(path)
     slots = np.zeros((UMURL_BODY_SLOTS, skeleton.num_frames, NTU25.num_joints, 3), np.float64)
     frame_of, _, joints = skeleton.blocks()
     slot = np.arange(len(frame_of)) - np.searchsorted(frame_of, frame_of)  # position of the body in its frame
@@ -372,7 +379,7 @@ class _ClipRows:
         if self.filled == self.BATCH:
             self.flush()
         self.names.append(name)
-        self.labels.append(parse_sample_name(name).action - 1)
+        self.labels.append(_sample_id(name).action - 1)
         self.lengths.append(int(actors.shape[1]))
 
     def flush(self) -> None:

@@ -113,6 +113,41 @@ class SkeletonFile:
         return list(seen)
 
 
+@dataclass(frozen=True)
+class SkeletonBlocks:
+    """A parsed `.skeleton` file as arrays, what converters need (no object per body per frame).
+
+    Body k (in file order) is in frame frame_of[k]; body_info[k] holds its body-line values as
+    BodyFrame takes them (body_id first); joints: (K, 25, 12) float64.
+    """
+
+    path: Path
+    num_frames: int
+    frame_of: np.ndarray
+    body_info: list[tuple]
+    joints: np.ndarray
+
+    def blocks(self) -> tuple[np.ndarray, list[int], np.ndarray]:
+        """As SkeletonFile.blocks: frame index (K,), body IDs, joints (K, 25, 12)."""
+        return self.frame_of, [info[0] for info in self.body_info], self.joints
+
+    def to_file(self) -> SkeletonFile:
+        frames: list[list[BodyFrame]] = [[] for _ in range(self.num_frames)]
+        for t, info, joints in zip(self.frame_of.tolist(), self.body_info, self.joints):
+            frames[t].append(BodyFrame(*info, joints))
+        return SkeletonFile(self.path, frames, self.joints)
+
+    @classmethod
+    def of(cls, skeleton: SkeletonFile) -> SkeletonBlocks:
+        frame_of, _, joints = skeleton.blocks()
+        info = [
+            (b.body_id, b.clipped_edges, b.hand_left_confidence, b.hand_left_state, b.hand_right_confidence,
+             b.hand_right_state, b.is_restricted, b.lean, b.tracking_state)
+            for bodies in skeleton.frames for b in bodies
+        ]  # fmt: skip
+        return cls(skeleton.path, skeleton.num_frames, frame_of, info, joints)
+
+
 class _Lines:
     """Cursor over the file's lines that turns every failure into a located SkeletonParseError."""
 
@@ -281,15 +316,15 @@ def _line_tokens(buf: bytes, ends: np.ndarray, raw: bytes) -> tuple[np.ndarray, 
     return counts, upto - counts
 
 
-def _parse_plain(raw: bytes, path: Path) -> SkeletonFile | None:
-    """The fast path of the module docstring: a SkeletonFile, or None to leave the file to the checking walk."""
-    if not raw or raw.translate(None, _PLAIN_BYTES) or raw.count(b"\r") != raw.count(b"\r\n"):
+def _parse_plain(raw: bytes, path: Path) -> SkeletonBlocks | None:
+    """The fast path of the module docstring, or None to leave the file to the checking walk."""
+    if not raw or raw.translate(None, _PLAIN_BYTES):
         return None
     buf = _PAD + raw
     starts, ends = token_bounds(buf)
     counts, first_token = _line_tokens(buf, ends, raw)
     lines = raw.splitlines()
-    if len(lines) != len(counts):
+    if len(lines) != len(counts):  # a lone CR (a line break for splitlines) inside; at the very end it is harmless
         return None
     n = len(lines)
     while n and counts[n - 1] == 0:  # trailing blank lines
@@ -310,15 +345,17 @@ def _parse_plain(raw: bytes, path: Path) -> SkeletonFile | None:
             raise _NotPlain
         return value
 
-    layout: list[list[tuple]] = []
+    info: list[tuple] = []
+    frame_of: list[int] = []
     firsts: list[int] = []
     try:
-        for _ in range(count()):
-            layout.append([])
+        num_frames = count()
+        for t in range(num_frames):
             for _ in range(count()):
                 if pos >= n:
                     raise _NotPlain
-                layout[-1].append(_body_info(lines[pos].split()))
+                info.append(_body_info(lines[pos].split()))
+                frame_of.append(t)
                 pos += 1
                 if count() != NUM_JOINTS or pos + NUM_JOINTS > n:
                     raise _NotPlain
@@ -329,7 +366,7 @@ def _parse_plain(raw: bytes, path: Path) -> SkeletonFile | None:
         joints = _plain_joint_values(buf, starts, ends, counts, first_token, firsts)
     except _NotPlain:
         return None
-    return _assemble(path, layout, joints)
+    return SkeletonBlocks(path, num_frames, np.array(frame_of, dtype=np.int64), info, joints)
 
 
 def _plain_joint_values(buf, starts, ends, counts, first_token, firsts: list[int]) -> np.ndarray:
@@ -350,7 +387,7 @@ def _plain_joint_values(buf, starts, ends, counts, first_token, firsts: list[int
     return values.reshape(len(firsts), NUM_JOINTS, JOINT_VALUES)
 
 
-def parse_skeleton_bytes(raw: bytes, path: str | Path = "<bytes>") -> SkeletonFile:
+def parse_skeleton_blocks(raw: bytes, path: str | Path = "<bytes>") -> SkeletonBlocks:
     """Parse the bytes of a `.skeleton` file (the plain path, else the checking walk; same result)."""
     path = Path(path)
     raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark (an editor's save) is not data
@@ -362,11 +399,16 @@ def parse_skeleton_bytes(raw: bytes, path: str | Path = "<bytes>") -> SkeletonFi
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SkeletonParseError(path, line, "not a text file (non-ASCII bytes)") from None
-    return parse_skeleton_text(text, path)
+    return SkeletonBlocks.of(parse_skeleton_text(text, path))
 
 
-def read_skeleton(path: str | Path) -> SkeletonFile:
-    """Read and parse one `.skeleton` file; errors are SkeletonParseError naming the file and line."""
+def parse_skeleton_bytes(raw: bytes, path: str | Path = "<bytes>") -> SkeletonFile:
+    """Parse the bytes of a `.skeleton` file into a SkeletonFile."""
+    return parse_skeleton_blocks(raw, path).to_file()
+
+
+def read_skeleton_blocks(path: str | Path) -> SkeletonBlocks:
+    """Read and parse one `.skeleton` file as arrays; errors are SkeletonParseError naming the file and line."""
     path = Path(path)
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block forever, /dev/zero never end
@@ -374,7 +416,12 @@ def read_skeleton(path: str | Path) -> SkeletonFile:
         raw = path.read_bytes()
     except OSError as exc:
         raise SkeletonParseError(path, None, f"cannot read ({exc.strerror or exc})") from None
-    return parse_skeleton_bytes(raw, path)
+    return parse_skeleton_blocks(raw, path)
+
+
+def read_skeleton(path: str | Path) -> SkeletonFile:
+    """Read and parse one `.skeleton` file; errors are SkeletonParseError naming the file and line."""
+    return read_skeleton_blocks(path).to_file()
 
 
 @dataclass(frozen=True)
