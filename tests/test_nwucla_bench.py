@@ -206,3 +206,8 @@ def test_missing_raw_folder_is_a_named_error(tmp_path):
 def test_failing_command_stops_the_benchmark(capsys):
     with pytest.raises(SystemExit, match="ssl-skel knn failed: /no/such/file.pt: checkpoint not found"):
         bench.run_command("knn", ["--checkpoint", "/no/such/file.pt"])
+
+
+def test_printed_command_leaves_out_the_note_text():
+    argv = ["--dataset", "nw_ucla", "--note", "a long paragraph", "--seeds", "0", "--note=x", "--threads", "1"]
+    assert bench.without_note(argv) == ["--dataset", "nw_ucla", "--seeds", "0", "--threads", "1"]

@@ -786,7 +786,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         floor = {k: float(np.mean([fold_floors[f][k] for f in folds])) for k in ("knn1", "ridge")}
         floor["dim"] = fold_floors[folds[0]]["dim"]
     enc = load_encoder(out / f"seed{args.seeds[0]}" / (folds[0] if folds else "") / "pretrain" / "last.pt")
-    command = "ssl-skel benchmark " + " ".join(sys_argv(argv))
+    command = "ssl-skel benchmark " + " ".join(without_note(sys_argv(argv)))
     ctx = {
         "dataset": ds,
         "cfg": cfg,
@@ -818,6 +818,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_section(Path(args.benchmarks_md), section, ds.markers)
         print(f"\nwritten to {args.benchmarks_md}")
     return 0
+
+
+def without_note(argv: list[str]) -> list[str]:
+    """The command line as printed in the section: `--note TEXT` is the section's own paragraph."""
+    out, skip = [], False
+    for a in argv:
+        if skip or a.startswith("--note="):
+            skip = False
+            continue
+        if a == "--note":
+            skip = True
+            continue
+        out.append(a)
+    return out
 
 
 def sys_argv(argv: Sequence[str] | None) -> list[str]:
