@@ -57,12 +57,12 @@ def _eight_digits(x: np.ndarray) -> np.ndarray:
 
 
 def _classify(w: np.ndarray, inside: np.ndarray, place: np.uint64) -> tuple[np.ndarray, ...]:
-    """Digit values (other bytes 0), digit count, dot count and the dot's place, of the `inside` bytes of w."""
+    """Of the `inside` bytes of w: digit values (other bytes 0), per byte digit + 16 * dot (0, 1 or 16), and
+    the dot's place (0 elsewhere)."""
     x = w ^ _ZERO_CHAR  # a digit byte becomes its value 0..9, every other ASCII byte is >= 10
-    digit = (_HIGH ^ ((x + _BELOW_TEN) & _HIGH)) & inside  # high bit set where the byte is < 10
-    dot = ~((w ^ _DOT) + _NONZERO) & _HIGH & inside  # high bit set where the byte is "."
-    digit1, dot1 = digit >> _U(7), dot >> _U(7)
-    return x & (digit1 * _FF), _byte_sum(digit1), _byte_sum(dot1), _byte_sum((dot1 * _FF) & place)
+    digit = ((_HIGH ^ ((x + _BELOW_TEN) & _HIGH)) & inside) >> _U(7)  # 1 in each byte that is a digit
+    dot = (~((w ^ _DOT) + _NONZERO) & _HIGH & inside) >> _U(7)  # 1 in each byte that is "."
+    return x & (digit * _FF), digit + (dot << _U(4)), (dot * _FF) & place
 
 
 def parse_decimals(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,16 +79,17 @@ def parse_decimals(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[np
     w0, w1 = words[ends - 16], words[ends - 8]  # the 16 bytes that end where the token ends
     length = ends - starts
     last = np.minimum(length, WINDOW)
-    d0, n0, p0, k0 = _classify(w0, _LAST0[last], _PLACE0)
-    d1, n1, p1, k1 = _classify(w1, _LAST1[last], _PLACE1)
-    digits = (n0 + n1).astype(np.int64)
-    dots = (p0 + p1).astype(np.int64)
+    d0, c0, p0 = _classify(w0, _LAST0[last], _PLACE0)
+    d1, c1, p1 = _classify(w1, _LAST1[last], _PLACE1)
+    # per byte at most 32, over 16 bytes below 256 unless all 16 are dots (then no digit: not ok)
+    counts = _byte_sum(c0 + c1)
+    digits, dots = counts & _U(15), counts >> _U(4)
     first = np.frombuffer(buf, np.uint8)[starts]
     signed = (first == 45) | (first == 43)
     # every byte is a digit, the dot or the leading sign:
     ok = (digits >= 1) & (digits <= MAX_DIGITS) & (dots <= 1) & (digits + dots + signed == length) & (length <= WINDOW)
     dotted = dots == 1
-    frac = np.where(dotted, (k0 + k1).astype(np.int64), 0)  # digits after the dot = the dot's place
+    frac = np.where(dotted, _byte_sum(p0 + p1), _U(0)).astype(np.intp)  # digits after the dot = the dot's place
     keep = np.where(dotted, frac, WINDOW)  # bytes after the dot stay; those before move one place right
     f0, f1 = _LAST0[keep], _LAST1[keep]
     a0, a1 = d0 & ~f0, d1 & ~f1
