@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ssl_skel.data.formats import ntu
-from ssl_skel.data.formats.common import parallel_map
+from ssl_skel.data.formats.common import check_rows, parallel_map
 from ssl_skel.data.formats.decimal_text import parse_decimals, token_bounds
 from ssl_skel.data.formats.ntu_skeleton import (
     SkeletonFile,
@@ -290,3 +290,15 @@ def test_ordered_parallel_map_keeps_job_order():
     jobs = list(range(300))
     assert list(parallel_map(_square, jobs, 2, "t", progress=False, ordered=True)) == [j * j for j in jobs]
     assert sorted(parallel_map(_square, jobs, 2, "t", progress=False)) == [j * j for j in jobs]
+
+
+def test_rows_are_checked_on_their_way_to_the_file():
+    block = np.zeros((4, 3, 5), np.float32)
+    names = [f"s{i}" for i in range(10)]
+    check_rows("out", block, 3, names)
+    block[2, 1, 1] = np.nan
+    with pytest.raises(ntu.DataFormatError, match=r"^out: sample 5 \(s5\) holds NaN/inf coordinates$"):
+        check_rows("out", block, 3, names)
+    block[2, 1, 1], block[1, 0, 0] = 0.0, -2e5
+    with pytest.raises(ntu.DataFormatError, match=r"sample 4 \(s4\) holds implausibly large coordinates"):
+        check_rows("out", block, 3, names)

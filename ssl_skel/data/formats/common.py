@@ -119,16 +119,17 @@ def staged_writer(out: str | Path, num_samples: int, shape: Sequence[int], *, se
     return DataWriter(out / STAGING, num_samples, shape, remove_on_error=True, sequential=sequential)
 
 
-def publish(out: str | Path) -> Path:
+def publish(out: str | Path, *, rows_checked: bool = False) -> Path:
     """Check the finished `<out>/.staging` dataset, then swap it in for the old one (see module doc).
 
     Nothing in `out` is touched before the whole staged dataset has passed `validate_dataset`;
-    on any error during the swap the old dataset is moved back, byte for byte.
+    on any error during the swap the old dataset is moved back, byte for byte. rows_checked: the
+    converter ran `check_rows` on every row as it wrote it, so the coordinates are not read again.
     """
     out = Path(out)
     staging, replaced = out / STAGING, out / REPLACED
     try:
-        validate_dataset(staging)
+        validate_dataset(staging, rows_checked=rows_checked)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -202,12 +203,13 @@ def as_labels(values: Any, where: str) -> np.ndarray:
     return arr
 
 
-def validate_dataset(root: str | Path, chunk: int = 256) -> None:
+def validate_dataset(root: str | Path, chunk: int = 256, *, rows_checked: bool = False) -> None:
     """Check a written dataset folder end to end; DataFormatError naming the file, split or sample.
 
     Every converter's output passes here before it is published: manifest, array shapes, labels
     (integers, 0 <= label < num_classes), valid lengths, split indices (in range, no repeats, train
-    and test disjoint, at least one benchmark) and every coordinate (finite, plausible).
+    and test disjoint, at least one benchmark) and every coordinate (finite, plausible; skipped
+    with rows_checked=True, when the writer ran `check_rows` on each row on its way to the file).
     """
     root = Path(root)
     manifest = read_manifest(root)
@@ -255,10 +257,24 @@ def validate_dataset(root: str | Path, chunk: int = 256) -> None:
                 raise DataFormatError(
                     f"{root}: split {bench}: {both.size} sample(s) are in both train and test (first: {names[both[0]]})"
                 )
-    _check_rows(root, data, names, chunk)
+    if not rows_checked:
+        _scan_rows(root, data, names, chunk)
 
 
-def _check_rows(root: Path, data: np.ndarray, names: list[str], chunk: int) -> None:
+def check_rows(root: str | Path, block: np.ndarray, first_row: int, names: Sequence[str]) -> None:
+    """DataFormatError naming the first sample of `block` (rows first_row...) whose coordinates are NaN/inf or
+    implausibly large, as validate_dataset words it. block: (k, ...) any float shape."""
+    flat = block.reshape(len(block), -1)
+    # NaN propagates through max and min, +-inf exceeds the bound: one test catches both
+    ok = (flat.max(axis=1) <= MAX_COORDINATE) & (flat.min(axis=1) >= -MAX_COORDINATE)
+    if not ok.all():
+        first = int(np.flatnonzero(~ok)[0])
+        row = first_row + first
+        problem = "NaN/inf coordinates" if not np.isfinite(flat[first]).all() else "implausibly large coordinates"
+        raise DataFormatError(f"{root}: sample {row} ({names[row]}) holds {problem}")
+
+
+def _scan_rows(root: Path, data: np.ndarray, names: list[str], chunk: int) -> None:
     """Every sample's coordinates finite and plausible, reading data.npy once in chunks of rows.
 
     Read with plain file reads into one buffer, not through the memory map: mapped pages count in
@@ -277,14 +293,7 @@ def _check_rows(root: Path, data: np.ndarray, names: list[str], chunk: int) -> N
                 _read_into(fh, block, f"{root}/data.npy")
             else:  # an unusual array (Fortran order, byte-swapped, integers): through the map
                 block = np.asarray(data[sl], dtype=np.float64).reshape(len(block), -1)
-            # NaN propagates through max and min, +-inf exceeds the bound: one test catches both
-            ok = (block.max(axis=1) <= MAX_COORDINATE) & (block.min(axis=1) >= -MAX_COORDINATE)
-            if not ok.all():
-                first = int(np.flatnonzero(~ok)[0])
-                row = sl.start + first
-                finite = bool(np.isfinite(block[first]).all())
-                problem = "NaN/inf coordinates" if not finite else "implausibly large coordinates"
-                raise DataFormatError(f"{root}: sample {row} ({names[row]}) holds {problem}")
+            check_rows(root, block, sl.start, names)
 
 
 def _read_into(fh: Any, block: np.ndarray, where: str) -> None:

@@ -37,6 +37,7 @@ from ssl_skel.data.formats import ntu_meta
 from ssl_skel.data.formats.common import (
     check_coordinates,
     check_out,
+    check_rows,
     find_files,
     parallel_map,
     publish,
@@ -376,15 +377,18 @@ class _ClipRows:
         row[:, clip.shape[1] :] = 0
         row[:, : clip.shape[1]] = clip
         self.filled += 1
-        if self.filled == self.BATCH:
-            self.flush()
         self.names.append(name)
         self.labels.append(_sample_id(name).action - 1)
         self.lengths.append(int(actors.shape[1]))
+        if self.filled == self.BATCH:
+            self.flush()
 
     def flush(self) -> None:
+        """Check the gathered rows' coordinates (publish then need not read them back), write them."""
         if self.filled:
-            self.writer.append(self.buffer[: self.filled])
+            block = self.buffer[: self.filled]
+            check_rows(self.writer.root, block, self.writer.rows_written, self.names)
+            self.writer.append(block)
             self.filled = 0
 
     def abort(self) -> None:
@@ -464,5 +468,5 @@ def _finish(
         class_names=list(ntu_meta.CLASS_NAMES[: ntu_meta.NUM_CLASSES[dataset]]),
         source=source,
     )
-    publish(out)
+    publish(out, rows_checked=True)
     log.info("wrote %d samples to %s", len(names), out)
