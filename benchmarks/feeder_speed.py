@@ -41,13 +41,12 @@ import tempfile
 import time
 from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_name] = "1"  # before numpy / torch load their thread pools; the workers inherit it
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import side_by_side as sbs  # noqa: E402
+
+ONE_THREAD = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 OURS_MODES = ("loader", "per_view", "device")
 
@@ -178,10 +177,19 @@ def measure(reference: str | Path, clips: int = 400, rounds: int = 3, batch: int
     with tempfile.TemporaryDirectory(prefix="ssl_skel_feeder_") as tmp:
         write_umurl_arrays(tmp, clips, seed)
         order = clip_order(clips, seed)
-        workers = [
-            sbs.Worker([script, "--worker", "ours", "--folder", tmp], "ours"),
-            sbs.Worker([script, "--worker", "reference", "--folder", tmp], "reference", extra_path=str(reference)),
-        ]
+        saved = {name: os.environ.get(name) for name in ONE_THREAD}
+        os.environ.update(dict.fromkeys(ONE_THREAD, "1"))  # the workers load numpy / torch with 1-thread pools
+        try:
+            workers = [
+                sbs.Worker([script, "--worker", "ours", "--folder", tmp], "ours"),
+                sbs.Worker([script, "--worker", "reference", "--folder", tmp], "reference", extra_path=str(reference)),
+            ]
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         try:
             sbs.alternate(workers, 1, "epoch", probe=False, order=order, batch=batch)  # warm-up pass each
             run = sbs.alternate(workers, rounds, "epoch", probe=False, order=order, batch=batch)["rounds"]
