@@ -85,6 +85,12 @@ def _timed(batches, consume) -> dict:
     return {"clips_per_s": n / wall, "cpu_s_per_clip": cpu / n}
 
 
+def _thread_env() -> dict:
+    import torch
+
+    return {**{name: os.environ.get(name) for name in ONE_THREAD}, "torch_threads": torch.get_num_threads()}
+
+
 def _batches(order: list[int], batch: int) -> list[list[int]]:
     return [order[b : b + batch] for b in range(0, len(order), batch)]
 
@@ -120,7 +126,7 @@ def reference_worker(args: argparse.Namespace) -> int:
     def epoch(order: list[int], batch: int) -> dict:
         return {"authors": _timed(_batches(order, batch), consume)}
 
-    return sbs.serve({"epoch": epoch}, {"side": "authors", "clips": len(feeder)})
+    return sbs.serve({"epoch": epoch}, {"side": "authors", "clips": len(feeder), "env": _thread_env()})
 
 
 # --------------------------------------------------------------------------- our side
@@ -166,7 +172,7 @@ def ours_worker(args: argparse.Namespace) -> int:
             ds.set_epoch(ds.epoch + 1)
         return out
 
-    return sbs.serve({"epoch": epoch}, {"side": "ssl_skel", "clips": len(loader)})
+    return sbs.serve({"epoch": epoch}, {"side": "ssl_skel", "clips": len(loader), "env": _thread_env()})
 
 
 # --------------------------------------------------------------------------- driver
@@ -193,6 +199,7 @@ def measure(reference: str | Path, clips: int = 400, rounds: int = 3, batch: int
         try:
             sbs.alternate(workers, 1, "epoch", probe=False, order=order, batch=batch)  # warm-up pass each
             run = sbs.alternate(workers, rounds, "epoch", probe=False, order=order, batch=batch)["rounds"]
+            env = {w.name: w.ready["env"] for w in workers}
         finally:
             for w in workers:
                 w.close()
@@ -219,6 +226,7 @@ def measure(reference: str | Path, clips: int = 400, rounds: int = 3, batch: int
         "numpy": np.__version__,
         "clips": clips,
         "batch": batch,
+        "worker_threads": env,
         "rounds": rows,
         "median_clips_per_s": med,
         "ratio_vs_authors": {k: med[k] / med["authors"] for k in med if k != "authors"},

@@ -244,5 +244,7 @@ def test_feeder_benchmark_prints_both_sides(capsys) -> None:
     out = capsys.readouterr().out
     figures = json.loads(out.strip().splitlines()[-1])
     assert set(figures["median_clips_per_s"]) == set(bench.LABELS)
+    for env in figures["worker_threads"].values():  # both sides on one thread
+        assert env == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "torch_threads": 1}
     assert all(len(rs) == 1 and rs[0]["clips_per_s"] > 0 for rs in figures["rounds"].values())
     assert "| authors' Feeder" in out and "ratio to the authors'" in out
