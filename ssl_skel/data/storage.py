@@ -17,6 +17,7 @@ for a finished one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -70,7 +71,7 @@ class DataWriter:
         self._fh: Any = None
         self._hash: Any = None
         self.rows_written = 0
-        try:
+        with self._aborting_on_error(self._tmp):
             data = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.float32, shape=self.shape)
             if sequential:
                 header = data.offset
@@ -81,12 +82,6 @@ class DataWriter:
             else:
                 self.data = data
             _allocate(self._tmp)
-        except BaseException as exc:
-            self._abort()
-            full = disk_full(exc, self._tmp)
-            if full is not None:
-                raise full from None
-            raise
 
     def append(self, rows: np.ndarray) -> None:
         """Write the next rows, (k, *shape) float32, after those already written (sequential mode)."""
@@ -97,21 +92,27 @@ class DataWriter:
         if self.rows_written + len(rows) > self.shape[0]:
             raise ValueError(f"{self.root}: more than {self.shape[0]} rows appended")
         view = memoryview(rows).cast("B")
-        try:
+        with self._aborting_on_error(self._tmp):
             while view:
                 view = view[self._fh.write(view) :]
-        except BaseException as exc:
-            self._abort()
-            full = disk_full(exc, self._tmp)
-            if full is not None:
-                raise full from None
-            raise
         self._hash.update(memoryview(rows).cast("B"))
         self.rows_written += len(rows)
 
     def abort(self) -> None:
         """Give up: remove the temporary file (and the folder when it is a staging folder)."""
         self._abort()
+
+    @contextlib.contextmanager
+    def _aborting_on_error(self, where: Path):
+        """Any failure removes what was written; a full disk becomes a one-line error naming `where`."""
+        try:
+            yield
+        except BaseException as exc:
+            self._abort()
+            full = disk_full(exc, where)
+            if full is not None and full is not exc:
+                raise full from None
+            raise
 
     def _abort(self) -> None:
         self.__dict__.pop("data", None)
@@ -135,14 +136,8 @@ class DataWriter:
     ) -> Path:
         """Publish the folder: `layout` (a built-in name or a Layout) is stored in full in the manifest,
         `preprocess` (the converter's normalisation, see data.prepare) too, so checkpoints can carry them."""
-        try:
+        with self._aborting_on_error(self.root):
             return self._finish(labels, num_frames, names, splits, layout, class_names, source, preprocess)
-        except BaseException as exc:
-            self._abort()
-            full = disk_full(exc, self.root)
-            if full is not None and full is not exc:
-                raise full from None
-            raise
 
     def _finish(self, labels, num_frames, names, splits, layout, class_names, source, preprocess) -> Path:
         layout = get_layout(layout) if isinstance(layout, str) else layout
