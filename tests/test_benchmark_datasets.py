@@ -86,6 +86,16 @@ def test_sbu_convert_dispatch_on_a_generated_folder(tmp_path):
     )
 
 
+def test_convert_reuses_a_penn_folder_that_records_its_labels_subfolder(tmp_path):
+    raw, data = tmp_path / "penn_action", tmp_path / "data"
+    (raw / "labels").mkdir(parents=True)
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"source": {"raw": str(raw / "labels")}}))
+    assert bench.convert(PENN_DS, raw, data).startswith("reused")
+    with pytest.raises(SystemExit, match="holds another dataset"):
+        bench.convert(PENN_DS, tmp_path / "elsewhere", data)
+
+
 # --------------------------------------------------------------------------- fold averaging
 def _run(seed, lin, knn, top1=None, done=3, curve=((3, 50.0),)):
     row = {m: {"linear": lin, "knn1": knn} for m in bench.MODALITIES}

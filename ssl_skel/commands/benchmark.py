@@ -250,7 +250,8 @@ def convert(ds: RealDataset, raw: Path, data: Path) -> str:
     if manifest.exists():
         meta = json.loads(manifest.read_text())
         source = meta.get("source", {})
-        if Path(source.get("raw", "")) == raw.resolve():
+        done = Path(source.get("raw", "")).resolve()
+        if done == raw.resolve() or raw.resolve() in done.parents:  # Penn records its labels/ subfolder
             splits = meta.get("splits", {}).items()
             sizes = "; ".join(f"{name}: " + ", ".join(f"{p} {n}" for p, n in parts.items()) for name, parts in splits)
             return f"reused an earlier conversion of {meta.get('num_samples')} clips ({sizes})"
