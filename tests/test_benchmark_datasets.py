@@ -240,3 +240,21 @@ def test_penn_convert_dispatch_on_real_files(tmp_path):
     with torch.no_grad():
         z = encoder(torch.stack(views))
     assert z.shape == (2, 32) and torch.isfinite(z).all()  # the unified encoder takes C = 2
+
+
+def test_probe_keeps_the_fastest_of_two_measurements(tmp_path, monkeypatch):
+    """A cold first probe (65 clips/s) must not plan the run: the warm one (400 clips/s) does."""
+    rates = iter([65.0, 400.0])
+    monkeypatch.setattr(bench, "run_command", lambda name, argv: None)
+    monkeypatch.setattr(bench, "_checkpoint", lambda path: {"metrics": {"last": {"samples_per_s": next(rates)}}})
+
+    class Cfg:
+        run_dir = str(tmp_path / "seed0" / "pretrain")
+        data, seed = None, 0
+
+        class train:  # noqa: N801 - mimics Config.train
+            batch_size = 64
+
+    monkeypatch.setattr("ssl_skel.data.datasets.build_dataset", lambda *a, **k: range(1280))  # 20 batches
+    per_epoch, startup = bench.probe_epoch_seconds("penn_action_cpu", Cfg, [], steps=6)
+    assert per_epoch == pytest.approx(20 * 64 / 400.0) and startup >= 0.0
