@@ -126,13 +126,19 @@ def brute_force(
     if len(test) == 0:
         return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
     m = min(max(probe, k + 1), len(train))
+    if m <= k:  # every row is a candidate
+        return _float64_topk(train, test, k)
     if backend == "faiss":
         sims32, cand = search_faiss(train, test, m, gpu=False)
     else:
         sims32, cand = search_torch(train, test, m, gpu=False)
-    if m <= k:  # every row is a candidate
-        return _float64_topk(train, test, k)
-    exact = np.einsum("bmd,bd->bm", train[cand].astype(np.float64), test.astype(np.float64))
+    import torch
+
+    bank, queries, cand_t = torch.from_numpy(train), torch.from_numpy(test), torch.from_numpy(cand)
+    # float64 rescoring in chunks: all queries at once would copy (Q, m, D) rows in float64 (GBs at NTU size)
+    exact = np.concatenate(
+        [_exact(bank, queries[s : s + 1024], cand_t[s : s + 1024]).numpy() for s in range(0, len(test), 1024)]
+    )
     vals, cols = _best_k(exact, cand, k)
     unproven = np.flatnonzero(sims32[:, -1].astype(np.float64) + fp32_score_error(train.shape[1]) >= vals[:, k - 1])
     if len(unproven):
