@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from ssl_skel.commands import ArgumentParser
+from ssl_skel.core.io import atomic_write_bytes
 
 MODALITIES = ("fused", "joint", "bone", "motion")
 log = logging.getLogger("ssl_skel.benchmark")
@@ -183,8 +184,7 @@ class Stages:
         return Stages(json.loads(path.read_text())) if path.exists() else Stages()
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.seconds, indent=1))
+        write_json(path, self.seconds)
 
     def add(self, other: Stages) -> None:
         for name, sec in other.seconds.items():
@@ -199,6 +199,12 @@ class Stages:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
             log.info("stage %s: %.1f s so far", name, self.seconds[name])
+
+
+def write_json(path: Path, obj) -> None:
+    """Atomically (a rerun resumes from these files, so an interrupted write must not leave half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(obj, indent=1, default=str).encode())
 
 
 def run_command(name: str, argv: list[str]) -> None:
@@ -323,8 +329,7 @@ class PretrainPlan:
         return PretrainPlan(**json.loads(path.read_text())) if path.exists() else None
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.__dict__, indent=1))
+        write_json(path, self.__dict__)
 
 
 def probe_epoch_seconds(config: str, cfg, base: list[str], steps: int = 6, repeats: int = 2) -> tuple[float, float]:
@@ -660,9 +665,7 @@ def write_section(path: Path, section: str, markers: tuple[str, str]) -> None:
         text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_bytes(path, text.encode())
 
 
 # --------------------------------------------------------------------------- main
@@ -679,8 +682,7 @@ def run_seed(
         runs[f], fold_stages = run_fold(args, ds, config, [*base, f"data.benchmark={f}"], seed, folder / f)
         stages.add(fold_stages)
     res = fold_mean(runs)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(res, indent=1))
+    write_json(folder / "results.json", res)
     return res, stages
 
 
@@ -737,7 +739,7 @@ def run_fold(args, ds: RealDataset, config: str, base: list[str], seed: int, fol
             if not init.exists():
                 stgcn_init(cfg, init)
             res["scratch"] = supervised(args, cfg, init, folder / "eval" / "stgcn_scratch", workers, seed, True)
-    (folder / "results.json").write_text(json.dumps(res, indent=1))
+    write_json(folder / "results.json", res)
     stages.save(stages_file)
     return res, stages
 
@@ -821,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = report(ctx)
     print(section)
     summary = {k: v for k, v in ctx.items() if k not in ("cfg", "dataset")}
-    (out / "results.json").write_text(json.dumps(summary, indent=1, default=str))
+    write_json(out / "results.json", summary)
     if not args.no_write:
         write_section(Path(args.benchmarks_md), section, ds.markers)
         print(f"\nwritten to {args.benchmarks_md}")
