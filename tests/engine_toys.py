@@ -17,6 +17,20 @@ from torch.utils.data import Dataset
 C, T, V, M = 3, 6, 5, 1
 NUM_CLASSES = 4
 
+# overrides for a CLI pretraining of a tiny unified encoder and UmURL head on 16-frame clips
+# (seconds per epoch on one core); test modules add what their case needs
+TINY_RUN = [
+    "model.params.hidden_size=16",
+    "model.params.num_heads=1",
+    "objective.params.proj_output_dim=32",
+    "data.clip_length=16",
+    "data.num_workers=0",
+    "train.batch_size=16",
+    "train.warmup_epochs=0",
+    "train.epochs=3",
+    "train.log_every=1",
+]
+
 
 class ToyClips(Dataset):
     """Class-dependent clips; two noisy views whose noise comes from (seed, epoch, index)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from engine_toys import TINY_RUN
 from torch.utils.data import default_collate
 
 from ssl_skel.cli import main
@@ -197,18 +198,10 @@ def test_augment_on_is_validated() -> None:
 
 
 TINY = [
-    "model.params.hidden_size=16",
-    "model.params.num_heads=1",
-    "objective.params.proj_output_dim=32",
-    "data.clip_length=16",
-    "data.num_workers=0",
+    *TINY_RUN,
     "data.augment.flip_prob=0.0",  # flips stay per view; the rest of the preset runs on the device
     "data.augment_on=device",
-    "train.batch_size=16",
     "train.lr=0.02",
-    "train.warmup_epochs=0",
-    "train.epochs=3",
-    "train.log_every=1",
 ]
 
 

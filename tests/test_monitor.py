@@ -12,24 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from engine_toys import TINY_RUN
 
 import ssl_skel.data.datasets as datasets
 from ssl_skel.cli import main
 from ssl_skel.core.checkpoint import load_checkpoint
 
-TINY = [
-    "model.params.hidden_size=16",
-    "model.params.num_heads=1",
-    "objective.params.proj_output_dim=32",
-    "data.clip_length=16",
-    "data.num_workers=0",
-    "train.batch_size=16",
-    "train.warmup_epochs=0",
-    "train.epochs=3",
-    "train.log_every=1",
-    "eval.monitor_every=1",
-    "eval.feature_batch_size=32",
-]
+TINY = [*TINY_RUN, "eval.monitor_every=1", "eval.feature_batch_size=32"]
 
 
 def _run(data: Path, run: Path, *extra: str) -> int:

@@ -8,24 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from engine_toys import TINY_RUN
 
 from ssl_skel.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-# a tiny unified encoder and UmURL head on 16-frame clips: seconds per epoch on one core
-TINY = [
-    "model.params.hidden_size=16",
-    "model.params.num_heads=1",
-    "objective.params.proj_output_dim=32",
-    "data.clip_length=16",
-    "data.num_workers=0",
-    "train.batch_size=16",
-    "train.lr=0.02",
-    "train.warmup_epochs=0",
-    "train.epochs=3",
-    "train.save_every=2",
-    "train.log_every=1",
-]
+TINY = [*TINY_RUN, "train.lr=0.02", "train.save_every=2"]
 
 
 def _pretrain(capsys, *args: str) -> tuple[int, str, str]:
