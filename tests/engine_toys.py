@@ -30,6 +30,19 @@ TINY_RUN = [
     "train.epochs=3",
     "train.log_every=1",
 ]
+# overrides for `ssl-skel benchmark` smoke runs: every stage on 8-frame clips, two epochs
+TINY_BENCH = [
+    "model.params.hidden_size=16",
+    "model.params.num_heads=2",
+    "objective.params.proj_output_dim=32",
+    "data.clip_length=8",
+    "data.num_workers=0",
+    "train.batch_size=8",
+    "train.epochs=2",
+    "train.warmup_epochs=0",
+    "eval.linear_epochs=3",
+    "eval.feature_batch_size=16",
+]
 
 
 class ToyClips(Dataset):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_toys import TINY_BENCH
 from test_penn_sbu import PENN, SBU, needs_penn, needs_sbu
 
 from ssl_skel.commands import UserError
@@ -170,19 +171,7 @@ def test_main_runs_every_fold_per_seed_and_reports_the_fold_mean(tmp_path, monke
 
 
 # --------------------------------------------------------------------------- end to end (slow)
-TINY = [
-    "model.params.hidden_size=16",
-    "model.params.num_heads=2",
-    "objective.params.proj_output_dim=32",
-    "data.clip_length=8",
-    "data.num_workers=0",
-    "train.batch_size=8",
-    "train.epochs=2",
-    "train.warmup_epochs=0",
-    "eval.linear_epochs=3",
-    "eval.feature_batch_size=16",
-    "eval.monitor_fraction=0.3",
-]
+TINY = [*TINY_BENCH, "eval.monitor_fraction=0.3"]
 
 
 @pytest.mark.slow

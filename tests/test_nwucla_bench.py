@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_toys import TINY_BENCH
 
 from ssl_skel.commands import benchmark as bench
 
@@ -46,19 +47,7 @@ def make_raw(root: Path, train_per_class: int = 2, test_per_class: int = 1, seed
     return root
 
 
-TINY = [
-    "model.params.hidden_size=16",
-    "model.params.num_heads=2",
-    "objective.params.proj_output_dim=32",
-    "data.clip_length=8",
-    "data.num_workers=0",
-    "train.batch_size=8",
-    "train.epochs=2",
-    "train.warmup_epochs=0",
-    "train.log_every=1",
-    "eval.linear_epochs=3",
-    "eval.feature_batch_size=16",
-]
+TINY = [*TINY_BENCH, "train.log_every=1"]
 
 
 # --------------------------------------------------------------------------- smoke run
