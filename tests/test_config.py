@@ -63,6 +63,9 @@ def test_wrong_type(tmp_path: Path) -> None:
     tree = {**BASE, "train": {"amp": "maybe"}}
     with pytest.raises(ConfigError, match=r"train.amp: 'maybe' is not one of \['auto', 'on', 'off'\]"):
         load_config(write(tmp_path, tree))
+    tree = {**BASE, "eval": {"linear_normalize": "bn"}}
+    with pytest.raises(ConfigError, match=r"eval.linear_normalize: 'bn' is not one of \['none', 'l2'\]"):
+        load_config(write(tmp_path, tree))
 
 
 def test_out_of_range(tmp_path: Path) -> None:

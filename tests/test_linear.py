@@ -106,3 +106,23 @@ def test_frozen_encoder_unchanged_by_probe_on_its_features(tmp_path):
     train_linear_probe(feats, y, feats, y, 3, LinearProtocol(epochs=3))
     assert all(torch.equal(before[k], v) for k, v in frozen.state_dict().items())
     assert not frozen.training
+
+
+def test_l2_normalize_equals_a_probe_on_unit_rows_and_ignores_row_scale():
+    xtr, ytr = _blobs(30, 4, 8, 2.0, 3)
+    xte, yte = _blobs(10, 4, 8, 2.0, 4)
+    rng = np.random.default_rng(5)
+    scale_tr = rng.uniform(0.1, 10.0, (len(xtr), 1)).astype(np.float32)
+    scale_te = rng.uniform(0.1, 10.0, (len(xte), 1)).astype(np.float32)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    plain = LinearProtocol(epochs=5, lr=0.5, batch_size=16, seed=2)
+    l2 = LinearProtocol(epochs=5, lr=0.5, batch_size=16, seed=2, normalize="l2")
+    reference = train_linear_probe(unit(xtr), ytr, unit(xte), yte, 4, plain)
+    scaled = train_linear_probe(xtr * scale_tr, ytr, xte * scale_te, yte, 4, l2)
+    np.testing.assert_allclose(scaled.test_scores, reference.test_scores, atol=1e-5)
+    assert scaled.metrics["top1"] == reference.metrics["top1"]
+
+
+def test_unknown_normalize_is_rejected():
+    with pytest.raises(ValueError, match="normalize"):
+        LinearProtocol(normalize="batchnorm")

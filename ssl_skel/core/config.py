@@ -157,6 +157,10 @@ class TrainConfig:
         check(self.save_every >= 1 and self.log_every >= 1, "save_every and log_every must be >= 1")
 
 
+LinearNormalize = typing.Literal["none", "l2"]
+LINEAR_NORMALIZE: tuple[str, ...] = typing.get_args(LinearNormalize)
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Frozen-evaluation protocol settings (linear probe and KNN)."""
@@ -167,6 +171,7 @@ class EvalConfig:
     linear_weight_decay: float = 0.0
     linear_milestones: tuple[int, ...] = ()  # epochs where the probe's lr *= 0.1 (empty: 80 % and 93 % of the epochs)
     linear_test_every: int = 5  # also record the best test epoch over these evaluations (test-selected, paper-style)
+    linear_normalize: LinearNormalize = "none"  # none (UmURL's probe) or l2: feature rows scaled to unit length
     knn_k: int = 1
     knn_temperature: float = 0.1
     feature_batch_size: int = 256

@@ -14,6 +14,11 @@ touches the test split. Beside it, for comparison with paper tables only, the fi
 authors print: the best test top-1 over evaluations every `test_every` epochs (UmURL's
 "Final best accuracy", every 5 epochs; CrosSCLR's "Best Top1"). That figure is selected
 on the test split, so it is stored under `test_selected_*` keys and never as top1.
+
+`normalize="l2"` (`eval.linear_normalize: l2`) scales every feature row to unit length
+before the probe, the geometry the cosine KNN already uses. It departs from UmURL's
+probe, so it is off by default; a preset turns it on only where its validation split
+said so (configs/nwucla_cpu.yaml records the figures).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_skel.core.config import EvalConfig
+from ssl_skel.core.config import LINEAR_NORMALIZE, EvalConfig
 from ssl_skel.data.splits import stratified_rows as holdout_rows  # one stratified hold-out for the toolkit
 from ssl_skel.engine.metrics import topk_accuracy
 
@@ -44,6 +49,7 @@ class LinearProtocol:
     milestone_epochs: tuple[int, ...] = ()  # if given: lr *= 0.1 from these (0-based) epochs on (UmURL 120, 140)
     val_fraction: float = 0.0  # held out of the train split to report a best-on-val epoch
     test_every: int = 5  # the test-selected figure: test top-1 every this many epochs (0 = not computed)
+    normalize: str = "none"  # "l2": every feature row (train and test) scaled to unit length before the probe
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -55,6 +61,8 @@ class LinearProtocol:
             raise ValueError(f"milestone epochs {self.milestone_epochs} must lie in [1, {self.epochs})")
         if self.test_every < 0:
             raise ValueError(f"test_every must be >= 0, got {self.test_every}")
+        if self.normalize not in LINEAR_NORMALIZE:
+            raise ValueError(f"normalize must be one of {LINEAR_NORMALIZE}, got {self.normalize!r}")
 
     @classmethod
     def from_eval(cls, ev: EvalConfig, **runtime: Any) -> LinearProtocol:
@@ -66,6 +74,7 @@ class LinearProtocol:
             "weight_decay": ev.linear_weight_decay,
             "milestone_epochs": ev.linear_milestones,
             "test_every": ev.linear_test_every,
+            "normalize": ev.linear_normalize,
         }
         return cls(**{**settings, **runtime})
 
@@ -84,6 +93,12 @@ class LinearResult:
     val_rows: np.ndarray | None  # rows of the train features held out
     history: list[dict] = field(default_factory=list)
     classifier: dict = field(default_factory=dict)  # state_dict of the final nn.Linear
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def _scores(layer: nn.Linear, x: torch.Tensor) -> np.ndarray:
@@ -113,6 +128,8 @@ def train_linear_probe(
     for name, y in (("train", train_y), ("test", test_y)):
         if y.size and (y.min() < 0 or y.max() >= num_classes):
             raise ValueError(f"{name} labels must be in [0, {num_classes})")
+    if protocol.normalize == "l2":
+        train_x, test_x = unit_rows(train_x), unit_rows(test_x)
     fit_rows, val_rows = (
         holdout_rows(train_y, protocol.val_fraction, protocol.seed)
         if protocol.val_fraction

@@ -51,7 +51,11 @@ class KnnMonitor:
         self.batch_size = ev.feature_batch_size
         self.linear_epochs = ev.monitor_linear_epochs
         self.linear = LinearProtocol(
-            epochs=max(1, ev.monitor_linear_epochs), lr=ev.linear_lr, batch_size=ev.linear_batch_size, seed=cfg.seed
+            epochs=max(1, ev.monitor_linear_epochs),
+            lr=ev.linear_lr,
+            batch_size=ev.linear_batch_size,
+            normalize=ev.linear_normalize,
+            seed=cfg.seed,
         )
         train = build_dataset(cfg.data, "train", train=False, seed=cfg.seed)  # un-augmented views
         self.split: ValSplit = split_of(train.arrays, by=ev.monitor_split, fraction=ev.monitor_fraction, seed=cfg.seed)
