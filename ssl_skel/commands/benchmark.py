@@ -592,6 +592,10 @@ def _fold_lines(ctx: dict) -> list[str]:
     return lines
 
 
+def _normalize_text(ev) -> str:
+    return ", on unit-length feature rows (`eval.linear_normalize: l2`)" if ev.linear_normalize == "l2" else ""
+
+
 def report(ctx: dict) -> str:
     """The dataset's section of BENCHMARKS.md (markdown), also printed."""
     ds, cfg, seeds = ctx["dataset"], ctx["cfg"], ctx["seeds"]
@@ -616,7 +620,8 @@ def report(ctx: dict) -> str:
         f"{cfg.train.lr:g} (per 256).",
         f"Selection: validation split carved from the training split by {ds.val_by} "
         f"({ctx['val_split']}); nothing was chosen on the test split; linear probe read at its final epoch "
-        f"({cfg.eval.linear_epochs} epochs). Seeds {', '.join(map(str, seeds))}: mean ± population std.",
+        f"({cfg.eval.linear_epochs} epochs, lr {cfg.eval.linear_lr:g}{_normalize_text(cfg.eval)}). "
+        f"Seeds {', '.join(map(str, seeds))}: mean ± population std.",
         "",
         "| encoder | feature | linear top-1 (%) | KNN-1 top-1 (%) |",
         "|---|---|---:|---:|",
