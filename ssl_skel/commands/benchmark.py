@@ -419,18 +419,44 @@ def last_loss(checkpoint: Path) -> float:
 
 
 # --------------------------------------------------------------------------- evaluation
-def evaluate(checkpoint: Path, out: Path, workers: int, random_init: bool, seed: int) -> dict[str, dict[str, float]]:
-    """Linear probe and KNN-1 top-1 per modality via `ssl-skel linear` / `ssl-skel knn` (test split)."""
+PROBE_KEYS = {
+    "linear_epochs": "epochs",
+    "linear_lr": "lr",
+    "linear_batch_size": "batch_size",
+    "linear_normalize": "normalize",
+}
+
+
+def probe_settings(ev) -> dict:
+    """The preset's linear-probe settings now (a checkpoint stores those of its pretraining time)."""
+    return {setting: getattr(ev, key) for key, setting in PROBE_KEYS.items()}
+
+
+def evaluate(
+    checkpoint: Path, out: Path, workers: int, random_init: bool, seed: int, probe: dict
+) -> dict[str, dict[str, float]]:
+    """Linear probe and KNN-1 top-1 per modality via `ssl-skel linear` / `ssl-skel knn` (test split).
+
+    `probe` (`probe_settings`) is passed as overrides, and a finished probe with other settings is redone,
+    so a changed preset probe never mixes with results of the old one."""
     tag = "random" if random_init else "pretrained"
     common = ["--checkpoint", str(checkpoint), "--no-plots", "--num-workers", str(workers), "--seed", str(seed)]
     common += ["--cache-dir", str(out / f"features_{tag}"), "--modalities", ",".join(MODALITIES)]
     common += ["--random-init"] if random_init else []
+    probe_ov = [f"eval.{key}={probe[setting]}" for key, setting in PROBE_KEYS.items()]
     results: dict[str, dict[str, float]] = {m: {} for m in MODALITIES}
     for protocol, key in (("linear", "linear"), ("knn", "knn1")):
         folder = out / f"{protocol}_{tag}"
-        if not (folder / "results.json").exists():
-            run_command(protocol, [*common, "--out", str(folder)] + (["--k", "1"] if protocol == "knn" else []))
-        metrics = json.loads((folder / "results.json").read_text())["metrics"]
+        done = folder / "results.json"
+        if done.exists() and protocol == "linear":
+            used = json.loads(done.read_text()).get("settings", {})
+            if any(used.get(setting) != value for setting, value in probe.items()):
+                log.info("%s: probe settings changed (%s); probing again", folder, probe)
+                done.unlink()
+        if not done.exists():
+            extra = probe_ov if protocol == "linear" else ["--k", "1"]
+            run_command(protocol, [*common, "--out", str(folder), *extra])
+        metrics = json.loads(done.read_text())["metrics"]
         for m in MODALITIES:
             if m in metrics:
                 results[m][key] = float(metrics[m]["top1"])
@@ -732,10 +758,10 @@ def run_fold(args, ds: RealDataset, config: str, base: list[str], seed: int, fol
         "curve": curve(last),
     }
     with stages.time("evaluate pretrained"):
-        res["pretrained"] = evaluate(last, folder / "eval", workers, False, seed)
+        res["pretrained"] = evaluate(last, folder / "eval", workers, False, seed, probe_settings(cfg.eval))
     if not args.skip_random:
         with stages.time("evaluate random init"):
-            res["random"] = evaluate(last, folder / "eval", workers, True, seed)
+            res["random"] = evaluate(last, folder / "eval", workers, True, seed, probe_settings(cfg.eval))
     if not args.skip_finetune:
         with stages.time("finetune"):
             res["finetune"] = supervised(args, cfg, last, folder / "eval" / "finetune", workers, seed, False)
