@@ -109,12 +109,17 @@ def _add_ucla(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-centre", action="store_true", help="keep raw camera coordinates (default: spine of frame 0 at the origin)"
     )
+    p.add_argument(
+        "--align-view", action="store_true", help="rotate each clip: frame-0 spine onto +z, shoulders onto +x"
+    )
 
 
 def _run_ucla(args: argparse.Namespace) -> int:
     from ssl_skel.data.formats.nw_ucla import convert_ucla
 
-    report = convert_ucla(args.raw, args.out, skip_bad=args.skip_bad, centre_clips=not args.no_centre)
+    report = convert_ucla(
+        args.raw, args.out, skip_bad=args.skip_bad, centre_clips=not args.no_centre, align_view=args.align_view
+    )
     print(
         f"nw_ucla: wrote {report.num_samples} clips to {report.out} (xview train {report.split_sizes['train']}, "
         f"test {report.split_sizes['test']}, {len(report.bad)} bad)"

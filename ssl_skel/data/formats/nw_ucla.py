@@ -6,6 +6,9 @@ split lists `train_split.json` (views 1 and 2) and `val_split.json` (view 3) of
 `{file_name, length, label}`. Output: kinect20 layout, one person (M = 1), T_max = the
 longest clip, labels 0-based, benchmark "xview" (train = train list, test = val list).
 Clips are centred on the spine joint of frame 0 (CTR-GCN subtracts joint 2 of frame 0).
+`align_view` also rotates each clip once so its frame-0 hip->spine bone points along +z and its
+shoulders along +x (2s-AGCN's pre-normalisation, `ssl_skel.data.prepare`): the camera's azimuth,
+which is all that differs between the cross-view protocol's views, is taken out of the data.
 
 Bad files follow the NTU converter's rules: each is reported by name and problem, the rest is
 still read, and unless `skip_bad` nothing is written and a summary error is raised.
@@ -23,6 +26,7 @@ import numpy as np
 from ssl_skel.data.formats.common import as_label, check_coordinates, check_regular, publish, report_bad, staged_writer
 from ssl_skel.data.formats.normalise import centre
 from ssl_skel.data.layouts import KINECT_V1_20
+from ssl_skel.data.prepare import normalise, preprocess_options
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -132,7 +136,9 @@ def _checked(path: Path, joints: np.ndarray, obj: dict) -> tuple[np.ndarray, int
     return joints, label
 
 
-def convert_ucla(raw: str | Path, out: str | Path, *, skip_bad: bool = False, centre_clips: bool = True) -> UclaReport:
+def convert_ucla(
+    raw: str | Path, out: str | Path, *, skip_bad: bool = False, centre_clips: bool = True, align_view: bool = False
+) -> UclaReport:
     """Convert `raw` (all_sqe/ + train_split.json + val_split.json) into `out` (see module docstring)."""
     raw, out = Path(raw), Path(out)
     clip_dir = raw / "all_sqe"
@@ -167,7 +173,7 @@ def convert_ucla(raw: str | Path, out: str | Path, *, skip_bad: bool = False, ce
         )
     total = sum(len(items) for items in lists.values())
     report_bad(bad, total, skip_bad, "clip")
-    return _write(lists, clips, out, raw, bad, centre_clips)
+    return _write(lists, clips, out, raw, bad, centre_clips, align_view)
 
 
 def _write(
@@ -177,6 +183,7 @@ def _write(
     raw: Path,
     bad: dict[str, str],
     centre_clips: bool,
+    align_view: bool,
 ) -> UclaReport:
     order = [(part, name, label) for part, items in lists.items() for name, _, label in items if name in clips]
     if not order:
@@ -185,10 +192,13 @@ def _write(
     writer = staged_writer(out, len(order), (3, t_max, KINECT_V1_20.num_joints, 1))
     names, labels, lengths = [], [], []
     splits: dict[str, list[int]] = {"train": [], "test": []}
+    aligned = preprocess_options(centre="none", align_view=True)  # centred above (or not at all)
     for i, (part, name, label) in enumerate(order):
         actors = clips[name][None]  # (1, T, V, 3)
         if centre_clips:
             actors = centre(actors, KINECT_V1_20.centre)
+        if align_view:
+            actors = normalise(actors, KINECT_V1_20, aligned)
         writer.data[i, :, : actors.shape[1]] = actors.transpose(3, 1, 2, 0)
         names.append(name)
         labels.append(label - 1)
@@ -200,9 +210,11 @@ def _write(
         "raw": str(raw.resolve()),
         "bad_files": dict(sorted(bad.items())),
         "centre": "spine joint of frame 0" if centre_clips else None,
+        "align_view": "frame-0 hip->spine onto +z, shoulders onto +x (one rotation per clip)" if align_view else None,
         "protocol": "cross-view: train views 1+2 (train_split.json), test view 3 (val_split.json)",
     }
-    preprocess = {"centre": "first" if centre_clips else "none"}  # replayed on raw clips by FrozenEncoder.prepare
+    # replayed on raw clips by FrozenEncoder.prepare
+    preprocess = {"centre": "first" if centre_clips else "none", "align_view": align_view}
     writer.finish(
         labels,
         lengths,
