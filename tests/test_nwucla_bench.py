@@ -95,14 +95,19 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
     assert res2["stages"]["pretrain"] >= res["stages"]["pretrain"] > 0.0
     assert md.read_text() == text
 
-    # a changed probe in the preset is probed again on the same encoder (the checkpoint stores the old one)
+    # a changed probe in the preset is probed again on the same encoder (the checkpoint stores the old one),
+    # and a longer --scratch-epochs trains the ST-GCN again while the fine-tune of 1 epoch is kept
+    finetuned = out / "seed0" / "eval" / "finetune" / "results.json"
+    finetune_mtime = finetuned.stat().st_mtime_ns
     probe = ["eval.linear_normalize=l2", "eval.linear_lr=1.0"]
-    assert bench.main(argv + probe + ["--skip-finetune", "--skip-random", "--no-write"]) == 0
+    assert bench.main(argv + probe + ["--scratch-epochs", "2", "--skip-random", "--no-write"]) == 0
     assert (out / "seed0" / "pretrain" / "last.pt").stat().st_mtime_ns == mtime
     settings = json.loads((out / "seed0" / "eval" / "linear_pretrained" / "results.json").read_text())["settings"]
     assert settings["normalize"] == "l2" and settings["lr"] == 1.0
-    res3 = json.loads((out / "results.json").read_text())["per_seed"][0]["pretrained"]
-    assert all(res3[m]["knn1"] == res["per_seed"][0]["pretrained"][m]["knn1"] for m in bench.MODALITIES)
+    res3 = json.loads((out / "results.json").read_text())["per_seed"][0]
+    assert all(res3["pretrained"][m]["knn1"] == res["per_seed"][0]["pretrained"][m]["knn1"] for m in bench.MODALITIES)
+    assert res3["scratch"]["epochs"] == 2 and res3["finetune"]["epochs"] == 1
+    assert finetuned.stat().st_mtime_ns == finetune_mtime
 
 
 # --------------------------------------------------------------------------- pieces

@@ -1,7 +1,7 @@
 """`ssl-skel benchmark --dataset {nw_ucla,penn_action,sbu} --raw PATH`: one real-data benchmark, end to end, over seeds.
 
     ssl-skel benchmark --dataset nw_ucla --raw ../shared/data/nw_ucla [--seeds 0 1 2]
-        [--budget-minutes 45] [--out runs/bench_nw_ucla] [--finetune-epochs N | --skip-finetune]
+        [--budget-minutes 45] [--out runs/bench_nw_ucla] [--finetune-epochs N [--scratch-epochs M] | --skip-finetune]
     ssl-skel benchmark --dataset penn_action --raw ../shared/data/penn_action
     ssl-skel benchmark --dataset sbu --raw ../shared/data/sbu_kinect_interaction [--folds fold1 fold2]
 
@@ -157,6 +157,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None, help="plan this many epochs (default: what fits the budget)")
     p.add_argument("--monitor-points", type=int, default=6, help="validation KNN-1 points per pretraining run")
     p.add_argument("--finetune-epochs", type=int, default=10, help="epochs of each supervised run")
+    p.add_argument(
+        "--scratch-epochs",
+        type=int,
+        default=None,
+        help="epochs of the ST-GCN from scratch (default: --finetune-epochs)",
+    )
     p.add_argument("--finetune-lr", type=float, default=None, help="supervised lr per 256 clips (default: config lr)")
     p.add_argument("--finetune-batch", type=int, default=None, help="supervised batch size (default: config batch)")
     p.add_argument("--skip-finetune", action="store_true", help="leave out both supervised rows")
@@ -492,10 +498,16 @@ def stgcn_init(cfg, out: Path) -> Path:
 
 
 def supervised(args, cfg, checkpoint: Path, folder: Path, workers: int, seed: int, random_init: bool) -> dict:
-    """`ssl-skel finetune` (fused feature + linear head) of `checkpoint`'s encoder, or from scratch."""
-    epochs = args.finetune_epochs
+    """`ssl-skel finetune` (fused feature + linear head) of `checkpoint`'s encoder, or from scratch.
+
+    A finished run of another length is redone (e.g. a rerun with a longer `--scratch-epochs`)."""
+    epochs = (args.scratch_epochs or args.finetune_epochs) if random_init else args.finetune_epochs
     lr = args.finetune_lr or cfg.train.lr
-    if not (folder / "results.json").exists():
+    done = folder / "results.json"
+    if done.exists() and json.loads(done.read_text()).get("settings", {}).get("train", {}).get("epochs") != epochs:
+        log.info("%s: trained for other than %d epochs; training again", folder, epochs)
+        shutil.rmtree(folder)
+    if not done.exists():
         ov = [f"train.epochs={epochs}", f"train.lr={lr}", f"train.warmup_epochs={min(1, epochs)}"]
         ov += [f"train.batch_size={args.finetune_batch}"] if args.finetune_batch else []
         ov += [f"train.save_every={epochs}", f"data.num_workers={workers}"]
