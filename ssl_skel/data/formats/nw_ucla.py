@@ -7,8 +7,9 @@ split lists `train_split.json` (views 1 and 2) and `val_split.json` (view 3) of
 longest clip, labels 0-based, benchmark "xview" (train = train list, test = val list).
 Clips are centred on the spine joint of frame 0 (CTR-GCN subtracts joint 2 of frame 0).
 `align_view` also rotates each clip once so its frame-0 hip->spine bone points along +z and its
-shoulders along +x (2s-AGCN's pre-normalisation, `ssl_skel.data.prepare`): the camera's azimuth,
-which is all that differs between the cross-view protocol's views, is taken out of the data.
+shoulders along +x (2s-AGCN's pre-normalisation, `ssl_skel.data.prepare`), which takes the
+camera's azimuth, the main difference between the cross-view protocol's views, out of the data
+(configs/nwucla_cpu.yaml records what it did on the validation split).
 
 Bad files follow the NTU converter's rules: each is reported by name and problem, the rest is
 still read, and unless `skip_bad` nothing is written and a summary error is raised.
@@ -213,8 +214,9 @@ def _write(
         "align_view": "frame-0 hip->spine onto +z, shoulders onto +x (one rotation per clip)" if align_view else None,
         "protocol": "cross-view: train views 1+2 (train_split.json), test view 3 (val_split.json)",
     }
-    # replayed on raw clips by FrozenEncoder.prepare
-    preprocess = {"centre": "first" if centre_clips else "none", "align_view": align_view}
+    preprocess = {"centre": "first" if centre_clips else "none"}  # replayed on raw clips by FrozenEncoder.prepare
+    if align_view:
+        preprocess["align_view"] = True
     writer.finish(
         labels,
         lengths,
