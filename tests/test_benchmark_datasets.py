@@ -161,7 +161,9 @@ def test_main_runs_every_fold_per_seed_and_reports_the_fold_mean(tmp_path, monke
     assert "Per fold, pretrained fused linear / KNN-1 (mean over seeds): fold1 75.0 / 50.0, fold2 90.0 / 50.0" in text
     assert "seed 1: fold1 41.0 (epoch 3), fold2 41.0 (epoch 3)" in text and "A note." in text
     assert "Pretraining per seed and fold: epochs done/planned seed 0: 3/3, 3/3; seed 1: 3/3, 3/3" in text
-    assert "by set (fold1: seed 0, train_clips" in text and "; fold2: seed 0" in text
+    # each seed's monitor draws its own held-out sets, and the section names each seed's
+    assert "by set (fold1 [seed 0: train_clips 16, val_clips 8, held_out ['s02s07']; seed 1: " in text
+    assert "]; fold2 [seed 0: " in text
     assert "pretrain 2.0 min" in text  # 4 runs of 30 s: stage times summed over seeds and folds
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert res["folds"] == ["fold1", "fold2"] and set(res["fold_floors"]) == {"fold1", "fold2"}

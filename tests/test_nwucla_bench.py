@@ -138,6 +138,25 @@ def test_raw_features_centre_and_scale_by_hand():
     assert np.isfinite(feats).all() and not feats.any()
 
 
+def test_split_text_names_each_seeds_held_out_view_once_when_they_agree(tmp_path):
+    from ssl_skel.data.formats.nw_ucla import convert_ucla
+    from ssl_skel.data.sources import open_arrays
+    from ssl_skel.data.splits import split_of
+
+    convert_ucla(make_raw(tmp_path / "raw"), tmp_path / "data")
+    arrays = open_arrays(tmp_path / "data", "xview", "train")
+    held = {s: split_of(arrays, by="view", fraction=0.3, seed=s).groups for s in range(6)}
+    same = [s for s in held if held[s] == held[0]]
+    other = next(s for s in held if held[s] != held[0])  # two training views: some seed holds out the other
+    assert bench.split_text(arrays, "view", 0.3, same[:2]) == (
+        f"seeds {same[0]}, {same[1]}: train_clips 10, val_clips 10, held_out {list(held[0])}"
+    )
+    text = bench.split_text(arrays, "view", 0.3, [0, other])
+    assert text == f"seed 0: train_clips 10, val_clips 10, held_out {list(held[0])}; " + (
+        f"seed {other}: train_clips 10, val_clips 10, held_out {list(held[other])}"
+    )
+
+
 def test_write_section_replaces_only_its_own_block(tmp_path):
     md = tmp_path / "B.md"
     bench.write_section(md, "first", UCLA.markers)

@@ -310,6 +310,19 @@ def floors(cfg_data, frames: int, seed: int) -> dict[str, float]:
     }
 
 
+def split_text(arrays, by: str, fraction: float, seeds: Sequence[int]) -> str:
+    """The validation split each seed's monitor drew (once when the seeds drew the same one)."""
+    from ssl_skel.data.splits import split_of
+
+    drawn = []
+    for seed in seeds:
+        described = split_of(arrays, by=by, fraction=fraction, seed=seed).describe()
+        drawn.append(", ".join(f"{k} {v}" for k, v in described.items() if k not in ("by", "seed")))
+    if len(set(drawn)) == 1:
+        return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: {drawn[0]}"
+    return "; ".join(f"seed {seed}: {text}" for seed, text in zip(seeds, drawn))
+
+
 # --------------------------------------------------------------------------- pretraining
 def _checkpoint(path: Path) -> dict:
     from ssl_skel.core.checkpoint import load_checkpoint
@@ -795,7 +808,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(threads)
     from ssl_skel.core.config import load_config
     from ssl_skel.data.datasets import build_dataset
-    from ssl_skel.data.splits import split_of
     from ssl_skel.data.storage import DataFormatError
     from ssl_skel.evaluation.api import load_encoder
 
@@ -831,9 +843,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fold_floors[b] = floors(c.data, args.floor_frames, c.seed)
         train = build_dataset(c.data, "train", train=False, seed=c.seed)
         sizes[b] = [len(train), len(build_dataset(c.data, "test", train=False, seed=c.seed))]
-        val = split_of(train.arrays, by=ds.val_by, fraction=c.eval.monitor_fraction, seed=args.seeds[0])
-        described = ", ".join(f"{k} {v}" for k, v in val.describe().items() if k != "by")
-        vals.append(f"{b}: {described}" if b else described)
+        described = split_text(train.arrays, ds.val_by, c.eval.monitor_fraction, args.seeds)
+        vals.append(f"{b} [{described}]" if b else described)
     floor = fold_floors[benches[0]]
     if folds:
         floor = {k: float(np.mean([fold_floors[f][k] for f in folds])) for k in ("knn1", "ridge")}
