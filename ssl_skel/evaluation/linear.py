@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_skel.core.config import LINEAR_NORMALIZE, EvalConfig
+from ssl_skel.core.config import LINEAR_NORMALIZE, EvalConfig, LinearNormalize
 from ssl_skel.data.splits import stratified_rows as holdout_rows  # one stratified hold-out for the toolkit
 from ssl_skel.engine.metrics import topk_accuracy
 
@@ -49,7 +49,7 @@ class LinearProtocol:
     milestone_epochs: tuple[int, ...] = ()  # if given: lr *= 0.1 from these (0-based) epochs on (UmURL 120, 140)
     val_fraction: float = 0.0  # held out of the train split to report a best-on-val epoch
     test_every: int = 5  # the test-selected figure: test top-1 every this many epochs (0 = not computed)
-    normalize: str = "none"  # "l2": every feature row (train and test) scaled to unit length before the probe
+    normalize: LinearNormalize = "none"  # "l2": every feature row (train and test) scaled to unit length first
     seed: int = 0
 
     def __post_init__(self) -> None:
