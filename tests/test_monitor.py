@@ -88,3 +88,40 @@ def test_monitor_under_two_gloo_processes(tiny_data, tmp_path):
     log = (run / "log.txt").read_text()
     assert "2 process(es)" in log and log.count("val/knn1=") == 3  # rank 0 logs once per epoch
     assert (run / "best_val.pt").exists()
+
+
+def test_both_ways_reports_the_mean_of_the_two_directions(tiny_data):
+    from ssl_skel.core.config import load_config, to_dict
+    from ssl_skel.evaluation.features import extract_features
+    from ssl_skel.evaluation.linear import train_linear_probe
+    from ssl_skel.evaluation.monitor import KNN_KEY, LINEAR_KEY, KnnMonitor
+    from ssl_skel.models.encoders import build_encoder
+    from ssl_skel.models.frozen import FrozenEncoder
+
+    overrides = [f"data.root={tiny_data}", *TINY, "eval.monitor_split=subject", "eval.monitor_linear_epochs=3"]
+    one_way = KnnMonitor(load_config("synthetic", overrides))
+    both = KnnMonitor(load_config("synthetic", [*overrides, "eval.monitor_both_ways=true"]))
+    cfg = load_config("synthetic", overrides)
+    torch.manual_seed(0)
+    encoder = build_encoder(cfg.model.name, to_dict(cfg.model)["params"], one_way.bank.spec)
+
+    def naive_knn1(fit, query) -> float:  # cosine 1-NN by hand
+        unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+        nearest = (unit(query.embeddings["fused"]) @ unit(fit.embeddings["fused"]).T).argmax(1)
+        return 100.0 * float(np.mean(fit.labels[nearest] == query.labels))
+
+    frozen = FrozenEncoder(encoder)
+    bank = extract_features(frozen, one_way.bank, ("fused",), progress=False)
+    val = extract_features(frozen, one_way.val, ("fused",), progress=False)
+    forward, backward = naive_knn1(bank, val), naive_knn1(val, bank)
+    assert forward != backward  # the case tells the directions apart
+    assert one_way.measure(encoder)[KNN_KEY] == pytest.approx(forward)
+    figures = both.measure(encoder)
+    assert figures[KNN_KEY] == pytest.approx((forward + backward) / 2)
+    probes = [
+        train_linear_probe(
+            a.embeddings["fused"], a.labels, b.embeddings["fused"], b.labels, both.num_classes, both.linear
+        )
+        for a, b in ((bank, val), (val, bank))
+    ]
+    assert figures[LINEAR_KEY] == pytest.approx(np.mean([p.metrics["top1"] for p in probes]))

@@ -180,6 +180,7 @@ class EvalConfig:
     monitor_split: str = "class"  # class (stratified), subject, view or set (hold out whole groups; set: SBU pairs)
     monitor_fraction: float = 0.2  # share of the training clips held out
     monitor_linear_epochs: int = 0  # > 0: also a quick linear probe of this many epochs
+    monitor_both_ways: bool = False  # also score the bank from the held-out part, report the mean of both directions
     keep_best: bool = True  # keep RUN/best_val.pt, the epoch with the best monitored KNN-1
 
     def __post_init__(self) -> None:
