@@ -220,6 +220,11 @@ class LinearStep:
         self.fill(rng, matrix, joints)
         return matrix, joints
 
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One view, x <- A x on every joint (shear, rotation, yaw; joint corruption overrides this)."""
+        _check(x)
+        return _apply_matrix(x, self.plan(rng, x.shape[0], x.shape[2])[0])
+
 
 def _apply_matrix(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """x <- A x over the coordinate axis. Linear, so an absent (all-zero) body stays exactly zero."""
@@ -240,10 +245,6 @@ class Shear(LinearStep):
         a.flat[:: c + 1] = 1.0
         matrix[...] = a
         joints[...] = True
-
-    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        _check(x)
-        return _apply_matrix(x, self.plan(rng, x.shape[0], x.shape[2])[0])
 
 
 def rotation_matrix(angles: Sequence[float]) -> np.ndarray:
@@ -272,10 +273,6 @@ class Rotate(LinearStep):
         matrix[...] = rotation_matrix(angles)
         joints[...] = True
 
-    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        _check(x)
-        return _apply_matrix(x, self.plan(rng, x.shape[0], x.shape[2])[0])
-
 
 @dataclass(frozen=True)
 class Yaw(LinearStep):
@@ -290,10 +287,6 @@ class Yaw(LinearStep):
         angle = np.deg2rad(rng.uniform(-self.max_deg, self.max_deg))
         matrix[...] = rotation_matrix([0.0, angle, 0.0])
         joints[...] = True
-
-    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        _check(x)
-        return _apply_matrix(x, self.plan(rng, x.shape[0], x.shape[2])[0])
 
 
 @dataclass(frozen=True)
