@@ -782,11 +782,12 @@ def run_fold(args, ds: RealDataset, config: str, base: list[str], seed: int, fol
         "loss": last_loss(last),
         "curve": curve(last),
     }
+    probe = probe_settings(cfg.eval)  # both encoders get the same probe
     with stages.time("evaluate pretrained"):
-        res["pretrained"] = evaluate(last, folder / "eval", workers, False, seed, probe_settings(cfg.eval))
+        res["pretrained"] = evaluate(last, folder / "eval", workers, False, seed, probe)
     if not args.skip_random:
         with stages.time("evaluate random init"):
-            res["random"] = evaluate(last, folder / "eval", workers, True, seed, probe_settings(cfg.eval))
+            res["random"] = evaluate(last, folder / "eval", workers, True, seed, probe)
     if not args.skip_finetune:
         with stages.time("finetune"):
             res["finetune"] = supervised(args, cfg, last, folder / "eval" / "finetune", workers, seed, False)
