@@ -33,7 +33,6 @@ COMMANDS = {
     "fusion": ("ssl_skel.commands.fusion", "train/evaluate RGB-D and pose fusion adapters"),
     "info": ("ssl_skel.commands.info", "describe a dataset folder, a config or a checkpoint"),
     "report": ("ssl_skel.commands.report", "print the evaluation results of a run as a table"),
-    "benchmark": ("ssl_skel.commands.benchmark", "a real-data benchmark end to end over seeds (BENCHMARKS.md)"),
 }
 
 
@@ -41,6 +40,7 @@ def _usage() -> str:
     lines = ["usage: ssl-skel <command> [options]", "", "commands:"]
     width = max(len(name) for name in COMMANDS)
     lines += [f"  {name:<{width}} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Real-data benchmarks (BENCHMARKS.md), from a source checkout: python benchmarks/real_data.py --help"]
     lines += ["", "Run `ssl-skel <command> --help` for a command's options."]
     lines += [f"{TRUST_PICKLE} (any command): read pickle files that hold more than plain data (runs their code)."]
     return "\n".join(lines)

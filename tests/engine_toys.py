@@ -30,7 +30,7 @@ TINY_RUN = [
     "train.epochs=3",
     "train.log_every=1",
 ]
-# overrides for `ssl-skel benchmark` smoke runs: every stage on 8-frame clips, two epochs
+# overrides for benchmarks/real_data.py smoke runs: every stage on 8-frame clips, two epochs
 TINY_BENCH = [
     "model.params.hidden_size=16",
     "model.params.num_heads=2",

@@ -1,4 +1,4 @@
-"""`ssl-skel benchmark` on Penn Action and SBU: the dataset entries, SBU's fold averaging (by hand and
+"""benchmarks/real_data.py on Penn Action and SBU: the dataset entries, SBU's fold averaging (by hand and
 through `main` with the per-fold stage replaced), `--folds` errors, the folded report, and a tiny
 end-to-end SBU run (slow). Fast tests use generated folders in SBU's distribution format; the two
 real-data checks skip when ../shared/data is absent.
@@ -6,8 +6,10 @@ real-data checks skip when ../shared/data is absent.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,16 @@ from engine_toys import TINY_BENCH
 from test_penn_sbu import PENN, SBU, needs_penn, needs_sbu
 
 from ssl_skel.commands import UserError
-from ssl_skel.commands import benchmark as bench
 from ssl_skel.core.config import load_config
 
-SBU_DS = bench.DATASETS["sbu"]
-PENN_DS = bench.DATASETS["penn_action"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import real_data  # noqa: E402
+from realdata import aggregate, budget, records, stages  # noqa: E402
+from realdata import run as bench_run  # noqa: E402
+from realdata.datasets import DATASETS, MODALITIES, RealDataset, chosen_folds  # noqa: E402
+
+SBU_DS = DATASETS["sbu"]
+PENN_DS = DATASETS["penn_action"]
 SETS = ("s01s02", "s03s04", "s02s03", "s02s07", "s01s03")  # folds 1, 1, 2, 2, 3
 
 
@@ -44,45 +51,44 @@ def make_sbu_raw(root: Path, sets=SETS, classes=(1, 2, 3, 4), seqs=2, seed: int 
 # --------------------------------------------------------------------------- the dataset entries
 @pytest.mark.parametrize("name", ["penn_action", "sbu"])
 def test_dataset_entries_name_a_valid_preset_whose_monitor_matches(name):
-    ds = bench.DATASETS[name]
+    ds = DATASETS[name]
     cfg = load_config(ds.config)
     assert cfg.eval.monitor_split == ds.val_by  # the pretraining monitor and the report describe one split
     assert cfg.model.name == "unified" and cfg.objective.name == "umurl"
-    assert ds.markers[0] != ds.markers[1] and "94" in PENN_DS.goals and "90" in SBU_DS.goals
-    markers = [m for d in bench.DATASETS.values() for m in d.markers]
+    assert ds.markers[0] != ds.markers[1]
+    assert "goals" not in {f.name for f in dataclasses.fields(RealDataset)}  # goals live in BENCHMARKS.md
+    markers = [m for d in DATASETS.values() for m in d.markers]
     assert len(set(markers)) == len(markers)  # every dataset writes its own section
     assert cfg.data.benchmark == ("official" if name == "penn_action" else "fold1")
 
 
 def test_sbu_lists_its_five_folds_and_the_others_none():
     assert SBU_DS.folds == ("fold1", "fold2", "fold3", "fold4", "fold5")
-    assert PENN_DS.folds == () and bench.DATASETS["nw_ucla"].folds == ()
+    assert PENN_DS.folds == () and DATASETS["nw_ucla"].folds == ()
 
 
 def test_chosen_folds_defaults_orders_and_refuses_bad_names():
-    assert bench.chosen_folds("sbu", SBU_DS, None) == list(SBU_DS.folds)
-    assert bench.chosen_folds("sbu", SBU_DS, ["fold3", "fold1"]) == ["fold1", "fold3"]  # the protocol's order
-    assert bench.chosen_folds("penn_action", PENN_DS, None) == []
+    assert chosen_folds("sbu", SBU_DS, None) == list(SBU_DS.folds)
+    assert chosen_folds("sbu", SBU_DS, ["fold3", "fold1"]) == ["fold1", "fold3"]  # the protocol's order
+    assert chosen_folds("penn_action", PENN_DS, None) == []
     with pytest.raises(UserError, match="no fold fold6; its folds are fold1, fold2"):
-        bench.chosen_folds("sbu", SBU_DS, ["fold6"])
+        chosen_folds("sbu", SBU_DS, ["fold6"])
     with pytest.raises(UserError, match="penn_action has one official split, no folds"):
-        bench.chosen_folds("penn_action", PENN_DS, ["fold1"])
+        chosen_folds("penn_action", PENN_DS, ["fold1"])
     with pytest.raises(UserError, match="named twice"):
-        bench.chosen_folds("sbu", SBU_DS, ["fold1", "fold1"])
+        chosen_folds("sbu", SBU_DS, ["fold1", "fold1"])
 
 
 def test_folds_on_a_single_split_dataset_exits_2_with_one_line(tmp_path, capsys):
-    from ssl_skel.cli import main
-
-    status = main(["benchmark", "--dataset", "penn_action", "--raw", str(tmp_path), "--folds", "fold1", "--no-write"])
+    status = real_data.cli(["--dataset", "penn_action", "--raw", str(tmp_path), "--folds", "fold1", "--no-write"])
     assert status == 2 and "no folds" in capsys.readouterr().err
 
 
 def test_sbu_convert_dispatch_on_a_generated_folder(tmp_path):
     raw = make_sbu_raw(tmp_path / "raw")
-    note = bench.convert(SBU_DS, raw, tmp_path / "data")
+    note = stages.prepare_data("sbu", raw, tmp_path / "data")
     assert note.startswith("converted 40 clips (fold1: train 24, test 16, fold2: train 24, test 16, fold3:")
-    assert bench.convert(SBU_DS, raw, tmp_path / "data").startswith(
+    assert stages.prepare_data("sbu", raw, tmp_path / "data").startswith(
         "reused an earlier conversion of 40 clips (fold1: train 24, test 16; fold2:"
     )
 
@@ -92,14 +98,14 @@ def test_convert_reuses_a_penn_folder_that_records_its_labels_subfolder(tmp_path
     (raw / "labels").mkdir(parents=True)
     data.mkdir()
     (data / "manifest.json").write_text(json.dumps({"source": {"raw": str(raw / "labels")}}))
-    assert bench.convert(PENN_DS, raw, data).startswith("reused")
+    assert stages.prepare_data("penn_action", raw, data).startswith("reused")
     with pytest.raises(SystemExit, match="holds another dataset"):
-        bench.convert(PENN_DS, tmp_path / "elsewhere", data)
+        stages.prepare_data("penn_action", tmp_path / "elsewhere", data)
 
 
 # --------------------------------------------------------------------------- fold averaging
 def _run(seed, lin, knn, top1=None, done=3, curve=((3, 50.0),)):
-    row = {m: {"linear": lin, "knn1": knn} for m in bench.MODALITIES}
+    row = {m: {"linear": lin, "knn1": knn} for m in MODALITIES}
     out = {"seed": seed, "epochs_done": done, "planned_epochs": 3, "stopped_by_budget": False, "pretrain_s": 10.0}
     out.update(loss=1.0, curve=[list(c) for c in curve], pretrained=row, random=row)
     if top1 is not None:
@@ -110,14 +116,14 @@ def _run(seed, lin, knn, top1=None, done=3, curve=((3, 50.0),)):
 
 def test_fold_mean_by_hand():
     runs = {"fold1": _run(0, 80.0, 70.0, 90.0), "fold2": _run(0, 90.0, 60.0, 70.0, done=2)}
-    res = bench.fold_mean(runs)
+    res = aggregate.fold_mean(runs)
     assert res["pretrained"]["fused"] == {"linear": 85.0, "knn1": 65.0}
     assert res["finetune"] == {"top1": 80.0, "epochs": 2, "lr": 0.1} and res["scratch"]["top1"] == 40.0
     assert res["epochs_done"] == [3, 2] and res["pretrain_s"] == 20.0 and res["folds"] is runs
     # a row that one fold lacks is not averaged over the others
     runs["fold2"].pop("finetune")
     runs["fold2"]["random"] = {}
-    res = bench.fold_mean(runs)
+    res = aggregate.fold_mean(runs)
     assert "finetune" not in res and "random" not in res and res["scratch"]["top1"] == 40.0
 
 
@@ -127,11 +133,11 @@ def test_main_runs_every_fold_per_seed_and_reports_the_fold_mean(tmp_path, monke
     calls = []
     figures = {("fold1", 0): 80.0, ("fold2", 0): 90.0, ("fold1", 1): 70.0, ("fold2", 1): 90.0}
 
-    def fake_run_fold(args, ds, config, base, seed, folder):
+    def fake_run_fold(settings, ds, config, base, seed, folder):
         fold = next(o.split("=", 1)[1] for o in base if o.startswith("data.benchmark="))
         calls.append((seed, fold, folder.relative_to(tmp_path / "out").as_posix()))
         run = _run(seed, figures[(fold, seed)], 50.0, 60.0, curve=((3, 40.0 + seed),))
-        return run, bench.Stages({"pretrain": 30.0})
+        return run, records.StageTimes({"pretrain": 30.0})
 
     class FakeEncoder:
         dim = 256
@@ -141,13 +147,13 @@ def test_main_runs_every_fold_per_seed_and_reports_the_fold_mean(tmp_path, monke
             def num_parameters():
                 return 123_000
 
-    monkeypatch.setattr(bench, "run_fold", fake_run_fold)
+    monkeypatch.setattr(bench_run, "run_fold", fake_run_fold)
     monkeypatch.setattr("ssl_skel.evaluation.api.load_encoder", lambda path: FakeEncoder())
     md = tmp_path / "BENCHMARKS.md"
     argv = ["--dataset", "sbu", "--raw", str(raw), "--out", str(tmp_path / "out"), "--seeds", "0", "1"]
     argv += ["--folds", "fold2", "fold1", "--floor-frames", "4", "--benchmarks-md", str(md), "--threads", "1"]
     argv += ["--note", "A note.", "data.num_workers=0"]
-    assert bench.main(argv) == 0
+    assert real_data.main(argv) == 0
     assert calls == [(0, "fold1", "seed0/fold1"), (0, "fold2", "seed0/fold2")] + [
         (1, "fold1", "seed1/fold1"),
         (1, "fold2", "seed1/fold2"),
@@ -184,7 +190,7 @@ def test_sbu_benchmark_end_to_end_on_two_folds(tmp_path):
     argv = ["--dataset", "sbu", "--raw", str(raw), "--out", str(out), "--threads", "1", "--seeds", "0"]
     argv += ["--folds", "fold1", "fold2", "--budget-minutes", "5", "--finetune-epochs", "1", "--monitor-points", "1"]
     argv += ["--floor-frames", "4", "--skip-random", "--benchmarks-md", str(md), *TINY]
-    assert bench.main(argv) == 0
+    assert real_data.main(argv) == 0
     res = json.loads((out / "results.json").read_text())
     run = res["per_seed"][0]
     assert set(run["folds"]) == {"fold1", "fold2"} and run["epochs_done"] == [2, 2]
@@ -203,7 +209,7 @@ def test_sbu_benchmark_end_to_end_on_two_folds(tmp_path):
 def test_sbu_convert_dispatch_on_two_real_sets(tmp_path):
     for pair in ("s01s02", "s02s03"):
         shutil.copytree(SBU / pair, tmp_path / "raw" / pair)
-    note = bench.convert(SBU_DS, tmp_path / "raw", tmp_path / "data")
+    note = stages.prepare_data("sbu", tmp_path / "raw", tmp_path / "data")
     n = sum(1 for _ in (tmp_path / "raw").glob("*/*/*/skeleton_pos.txt"))
     assert note.startswith(f"converted {n} clips (fold1: train ")
     names = json.loads((tmp_path / "data" / "manifest.json").read_text())
@@ -216,7 +222,7 @@ def test_penn_convert_dispatch_on_real_files(tmp_path):
     labels.mkdir(parents=True)
     for n in ("0001", "0002", "0168", "0169"):
         shutil.copy(PENN / "labels" / f"{n}.mat", labels)
-    note = bench.convert(PENN_DS, tmp_path / "raw", tmp_path / "data")
+    note = stages.prepare_data("penn_action", tmp_path / "raw", tmp_path / "data")
     assert note.startswith("converted 4 clips (official: train ") and "interpolated" in note
     import torch
 
@@ -236,8 +242,8 @@ def test_penn_convert_dispatch_on_real_files(tmp_path):
 def test_probe_keeps_the_fastest_of_two_measurements(tmp_path, monkeypatch):
     """A cold first probe (65 clips/s) must not plan the run: the warm one (400 clips/s) does."""
     rates = iter([65.0, 400.0])
-    monkeypatch.setattr(bench, "run_command", lambda name, argv: None)
-    monkeypatch.setattr(bench, "_checkpoint", lambda path: {"metrics": {"last": {"samples_per_s": next(rates)}}})
+    monkeypatch.setattr(stages, "pretrain", lambda config, overrides, **kw: None)
+    monkeypatch.setattr(records, "read_checkpoint", lambda path: {"metrics": {"last": {"samples_per_s": next(rates)}}})
 
     class Cfg:
         run_dir = str(tmp_path / "seed0" / "pretrain")
@@ -247,5 +253,5 @@ def test_probe_keeps_the_fastest_of_two_measurements(tmp_path, monkeypatch):
             batch_size = 64
 
     monkeypatch.setattr("ssl_skel.data.datasets.build_dataset", lambda *a, **k: range(1280))  # 20 batches
-    per_epoch, startup = bench.probe_epoch_seconds("penn_action_cpu", Cfg, [], steps=6)
+    per_epoch, startup = budget.probe_epoch_seconds("penn_action_cpu", Cfg, [], steps=6)
     assert per_epoch == pytest.approx(20 * 64 / 400.0) and startup >= 0.0

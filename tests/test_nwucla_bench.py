@@ -1,4 +1,4 @@
-"""`ssl-skel benchmark` (benchmarks/nwucla.py wraps it): a tiny end-to-end smoke run on a generated
+"""benchmarks/real_data.py (benchmarks/nwucla.py wraps it): a tiny end-to-end smoke run on a generated
 NW-UCLA-format folder, plus the parts with hand-checkable values (raw-coordinate floor features,
 BENCHMARKS.md section replacement, mean and spread, the report) and the bad-input paths.
 
@@ -9,15 +9,21 @@ The real-data conversion test lives in tests/test_real_data.py; this file never 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from engine_toys import TINY_BENCH
 
-from ssl_skel.commands import benchmark as bench
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+import real_data  # noqa: E402
+from realdata import aggregate, floors, report, stages  # noqa: E402
+from realdata.datasets import DATASETS, MODALITIES  # noqa: E402
 
-UCLA = bench.DATASETS["nw_ucla"]
+UCLA = DATASETS["nw_ucla"]
 
 
 def make_raw(root: Path, train_per_class: int = 2, test_per_class: int = 1, seed: int = 0) -> Path:
@@ -59,7 +65,7 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
     argv = ["--dataset", "nw_ucla", "--raw", str(raw), "--out", str(out), "--threads", "1", "--seeds", "0", "1"]
     argv += ["--budget-minutes", "5", "--finetune-epochs", "1", "--monitor-points", "1", "--floor-frames", "4"]
     argv += ["--benchmarks-md", str(md), *TINY]
-    assert bench.main(argv) == 0
+    assert real_data.main(argv) == 0
 
     text = md.read_text()
     assert "## Other\n\nkeep me" in text and text.count(UCLA.markers[0]) == 1
@@ -68,6 +74,8 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
     assert "supervised fine-tune" in text and "supervised ST-GCN from scratch" in text
     assert "Seeds 0, 1: mean ± population std" in text and "by view" in text
     assert "Wall time per stage (all seeds): convert" in text
+    assert f"Command: `python benchmarks/real_data.py --dataset nw_ucla --raw {raw} --out {out}" in text
+    assert "Goals" not in text  # published goals live in BENCHMARKS.md's own text, not in the driver
 
     res = json.loads((out / "results.json").read_text())
     assert res["sizes"] == [20, 10] and [r["seed"] for r in res["per_seed"]] == [0, 1]
@@ -75,7 +83,7 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
         assert run["epochs_done"] == 2 and run["planned_epochs"] == 2
         assert [e for e, _ in run["curve"]] == [2]  # one validation point, at the end
         for table in (run["pretrained"], run["random"]):
-            assert set(table) == set(bench.MODALITIES)
+            assert set(table) == set(MODALITIES)
             assert all(0.0 <= v <= 100.0 for row in table.values() for v in row.values())
         assert run["finetune"]["epochs"] == 1 and 0.0 <= run["scratch"]["top1"] <= 100.0
     assert 0.0 <= res["floors"]["knn1"] <= 100.0 and res["floors"]["dim"] == 4 * 20 * 3
@@ -83,7 +91,7 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
 
     # a rerun resumes: the data is reused and no epoch is trained again
     mtime = (out / "seed0" / "pretrain" / "last.pt").stat().st_mtime_ns
-    assert bench.main(argv + ["--skip-finetune", "--skip-random", "--no-write"]) == 0
+    assert real_data.main(argv + ["--skip-finetune", "--skip-random", "--no-write"]) == 0
     assert (out / "seed0" / "pretrain" / "last.pt").stat().st_mtime_ns == mtime
     res2 = json.loads((out / "results.json").read_text())
     assert (
@@ -100,12 +108,12 @@ def test_benchmark_end_to_end_writes_table_and_keeps_other_sections(tmp_path):
     finetuned = out / "seed0" / "eval" / "finetune" / "results.json"
     finetune_mtime = finetuned.stat().st_mtime_ns
     probe = ["eval.linear_normalize=l2", "eval.linear_lr=1.0"]
-    assert bench.main(argv + probe + ["--scratch-epochs", "2", "--skip-random", "--no-write"]) == 0
+    assert real_data.main(argv + probe + ["--scratch-epochs", "2", "--skip-random", "--no-write"]) == 0
     assert (out / "seed0" / "pretrain" / "last.pt").stat().st_mtime_ns == mtime
     settings = json.loads((out / "seed0" / "eval" / "linear_pretrained" / "results.json").read_text())["settings"]
     assert settings["normalize"] == "l2" and settings["lr"] == 1.0
     res3 = json.loads((out / "results.json").read_text())["per_seed"][0]
-    assert all(res3["pretrained"][m]["knn1"] == res["per_seed"][0]["pretrained"][m]["knn1"] for m in bench.MODALITIES)
+    assert all(res3["pretrained"][m]["knn1"] == res["per_seed"][0]["pretrained"][m]["knn1"] for m in MODALITIES)
     assert res3["scratch"]["epochs"] == 2 and res3["finetune"]["epochs"] == 1
     assert finetuned.stat().st_mtime_ns == finetune_mtime
 
@@ -127,14 +135,14 @@ class _Clips:
 def test_raw_features_centre_and_scale_by_hand():
     # one joint, one person, 2 frames, C=1 coordinates 1 and 3: mean 2, RMS distance 1 -> [-1, 1]
     x = np.array([1.0, 3.0], np.float32).reshape(1, 2, 1, 1)
-    feats, labels = bench.raw_features(_Clips([x, 10 * x], [4, 7]), frames=2)
+    feats, labels = floors.raw_features(_Clips([x, 10 * x], [4, 7]), frames=2)
     np.testing.assert_allclose(feats, [[-1.0, 1.0], [-1.0, 1.0]], atol=1e-6)  # scale-free
     assert labels.tolist() == [4, 7] and feats.dtype == np.float32
     # 3 frames resampled from 2: the middle frame is the average
-    feats, _ = bench.raw_features(_Clips([x], [0]), frames=3)
+    feats, _ = floors.raw_features(_Clips([x], [0]), frames=3)
     np.testing.assert_allclose(feats, [[-1.0, 0.0, 1.0]] / np.sqrt(2 / 3), atol=1e-6)
     # a 1-frame clip of one point is all zeros after centring, not NaN
-    feats, _ = bench.raw_features(_Clips([np.ones((3, 1, 1, 1), np.float32)], [0]), frames=4)
+    feats, _ = floors.raw_features(_Clips([np.ones((3, 1, 1, 1), np.float32)], [0]), frames=4)
     assert np.isfinite(feats).all() and not feats.any()
 
 
@@ -148,10 +156,10 @@ def test_split_text_names_each_seeds_held_out_view_once_when_they_agree(tmp_path
     held = {s: split_of(arrays, by="view", fraction=0.3, seed=s).groups for s in range(6)}
     same = [s for s in held if held[s] == held[0]]
     other = next(s for s in held if held[s] != held[0])  # two training views: some seed holds out the other
-    assert bench.split_text(arrays, "view", 0.3, same[:2]) == (
+    assert report.split_text(arrays, "view", 0.3, same[:2]) == (
         f"seeds {same[0]}, {same[1]}: train_clips 10, val_clips 10, held_out {list(held[0])}"
     )
-    text = bench.split_text(arrays, "view", 0.3, [0, other])
+    text = report.split_text(arrays, "view", 0.3, [0, other])
     assert text == f"seed 0: train_clips 10, val_clips 10, held_out {list(held[0])}; " + (
         f"seed {other}: train_clips 10, val_clips 10, held_out {list(held[other])}"
     )
@@ -159,26 +167,26 @@ def test_split_text_names_each_seeds_held_out_view_once_when_they_agree(tmp_path
 
 def test_write_section_replaces_only_its_own_block(tmp_path):
     md = tmp_path / "B.md"
-    bench.write_section(md, "first", UCLA.markers)
+    report.write_section(md, "first", UCLA.markers)
     assert md.read_text().startswith("# Benchmarks") and "first" in md.read_text()
     md.write_text(md.read_text() + "\n## Later section\n\nstays\n")
-    bench.write_section(md, "second\nwith \\1 backslash", UCLA.markers)
+    report.write_section(md, "second\nwith \\1 backslash", UCLA.markers)
     text = md.read_text()
     assert "first" not in text and "second\nwith \\1 backslash" in text
     assert text.endswith("## Later section\n\nstays\n") and text.count(UCLA.markers[0]) == 1
 
 
 def test_mean_std_by_hand():
-    assert bench.mean_std([1.0, 3.0]) == (2.0, 1.0)
-    assert all(np.isnan(bench.mean_std([])))
+    assert aggregate.mean_std([1.0, 3.0]) == (2.0, 1.0)
+    assert all(np.isnan(aggregate.mean_std([])))
 
 
 def test_report_marks_budget_stop_and_aggregates_seeds():
     from ssl_skel.core.config import load_config
 
     cfg = load_config("nwucla_cpu")
-    row = {m: {"linear": 50.0, "knn1": 40.0} for m in bench.MODALITIES}
-    row2 = {m: {"linear": 60.0, "knn1": 40.0} for m in bench.MODALITIES}
+    row = {m: {"linear": 50.0, "knn1": 40.0} for m in MODALITIES}
+    row2 = {m: {"linear": 60.0, "knn1": 40.0} for m in MODALITIES}
     run = {"seed": 0, "epochs_done": 7, "planned_epochs": 10, "stopped_by_budget": True, "curve": [[5, 40.0]]}
     ctx = {
         "dataset": UCLA,
@@ -199,11 +207,12 @@ def test_report_marks_budget_stop_and_aggregates_seeds():
         "floor_frames": 32,
         "stages": {"convert": 60.0, "pretrain": 120.0},
     }
-    text = bench.report(ctx)
+    text = report.report(ctx)
     assert "7/10, 7/10" in text and "stopped by the budget" in text
     assert "| pretrained | fused | 55.0 ± 5.0 | 40.0 ± 0.0 |" in text and "random init" not in text
     assert "| 57.1 (ridge) | 62.3 |" in text and "seed 0: 5: 40.0" in text
     assert "convert 1.0 min, pretrain 2.0 min; total 3.0 min" in text
+    assert "Goals" not in text and "published" not in text.lower()
 
 
 # --------------------------------------------------------------------------- bad input
@@ -212,24 +221,84 @@ def test_convert_refuses_a_folder_holding_another_dataset(tmp_path):
     data.mkdir()
     (data / "manifest.json").write_text(json.dumps({"source": {"dataset": "synthetic", "raw": "/elsewhere"}}))
     with pytest.raises(SystemExit, match="holds another dataset"):
-        bench.convert(UCLA, tmp_path / "raw", data)
+        stages.prepare_data("nw_ucla", tmp_path / "raw", data)
 
 
 def test_missing_raw_folder_is_a_named_error(tmp_path):
     from ssl_skel.data.storage import DataFormatError
 
     with pytest.raises(DataFormatError, match="raw folder not found"):
-        bench.main(
+        real_data.main(
             ["--dataset", "nw_ucla", "--raw", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b"), "--no-write"]
             + TINY
         )
 
 
-def test_failing_command_stops_the_benchmark(capsys):
+def test_failing_command_stops_the_benchmark(tmp_path):
+    features = stages.FrozenFeatures(Path("/no/such/file.pt"), False, 0, 0, tmp_path / "cache", MODALITIES)
     with pytest.raises(SystemExit, match="ssl-skel knn failed: /no/such/file.pt: checkpoint not found"):
-        bench.run_command("knn", ["--checkpoint", "/no/such/file.pt"])
+        stages.run_knn(features, 1, tmp_path / "knn")
 
 
 def test_printed_command_leaves_out_the_note_text():
     argv = ["--dataset", "nw_ucla", "--note", "a long paragraph", "--seeds", "0", "--note=x", "--threads", "1"]
-    assert bench.without_note(argv) == ["--dataset", "nw_ucla", "--seeds", "0", "--threads", "1"]
+    assert real_data.without_note(argv) == ["--dataset", "nw_ucla", "--seeds", "0", "--threads", "1"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--bogus"], [], ["--dataset", "nw_ucla", "--raw", "/nonexistent", "--out", "{tmp}/o", "--no-write"]],
+)
+def test_bad_arguments_are_one_line_and_status_2(args, tmp_path, capsys):
+    try:
+        rc = real_data.cli([a.replace("{tmp}", str(tmp_path)) for a in args])
+    except SystemExit as exc:  # argparse
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("python benchmarks/real_data.py")
+
+
+def test_only_the_stages_module_builds_command_lines():
+    """The evaluation calls still go through the command mains, from realdata/stages.py alone (the one
+    place to switch to the typed evaluation API)."""
+    option = re.compile(r"""["']--[a-z][a-z-]*["']""")
+    building = sorted(p.name for p in (BENCHMARKS / "realdata").glob("*.py") if option.search(p.read_text()))
+    assert building == ["stages.py"]
+    calling = sorted(p.name for p in (BENCHMARKS / "realdata").glob("*.py") if "ssl_skel.commands." in p.read_text())
+    assert calling == ["stages.py"]
+
+
+def test_stage_calls_pass_the_typed_settings_to_the_commands(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stages, "_command", lambda name, argv: calls.append((name, argv)))
+    features = stages.FrozenFeatures(tmp_path / "ck.pt", True, 3, 0, tmp_path / "cache", ("fused", "joint"))
+    stages.run_linear(features, stages.LinearProbe(7, 0.5, 64, "l2"), tmp_path / "lin")
+    stages.run_knn(features, 1, tmp_path / "knn")
+    stages.run_finetune(tmp_path / "ck.pt", False, 3, stages.Supervised(5, 0.016, None, 2), tmp_path / "ft")
+    (linear, lin_argv), (knn, knn_argv), (finetune, ft_argv) = calls
+    assert (linear, knn, finetune) == ("linear", "knn", "finetune")
+    common = ["--checkpoint", str(tmp_path / "ck.pt"), "--no-plots", "--num-workers", "0", "--seed", "3"]
+    common += ["--cache-dir", str(tmp_path / "cache"), "--modalities", "fused,joint", "--random-init"]
+    assert lin_argv == [*common, "--out", str(tmp_path / "lin")] + [
+        "eval.linear_epochs=7",
+        "eval.linear_lr=0.5",
+        "eval.linear_batch_size=64",
+        "eval.linear_normalize=l2",
+    ]
+    assert knn_argv == [*common, "--out", str(tmp_path / "knn"), "--k", "1"]
+    assert ft_argv == ["--checkpoint", str(tmp_path / "ck.pt"), "--out", str(tmp_path / "ft"), "--no-plots"] + [
+        "--seed",
+        "3",
+        "--label-smoothing",
+        "0.1",
+        "train.epochs=5",
+        "train.lr=0.016",
+        "train.warmup_epochs=1",
+        "train.save_every=5",
+        "data.num_workers=2",
+    ]
+    # a probe recorded with other settings is redone; the same settings are not
+    probe = stages.LinearProbe(7, 0.5, 64, "l2")
+    assert not probe.differs_from({"epochs": 7, "lr": 0.5, "batch_size": 64, "normalize": "l2", "other": 1})
+    assert probe.differs_from({"epochs": 7, "lr": 0.1, "batch_size": 64, "normalize": "l2"})

@@ -1,4 +1,5 @@
-"""A wheel built from the tree finds its presets outside the source tree (slow: builds a wheel)."""
+"""A wheel built from the tree finds its presets outside the source tree and carries no experiment driver
+(slow: builds a wheel)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def test_wheel_runs_a_preset_from_any_directory(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "ssl_skel/configs/synthetic.yaml" in names and "ssl_skel/configs/ntu60_xview.yaml" in names
     assert {f"ssl_skel/data/layout_files/{n}.yaml" for n in ("ntu25", "openpose25", "sbu15", "penn13")} <= set(names)
+    # experiment drivers (benchmarks/real_data.py and its realdata/ modules) stay in the source tree
+    drivers = [n for n in names if n.endswith("commands/benchmark.py") or n.split("/")[0] in ("benchmarks", "realdata")]
+    assert not drivers and not any("real_data" in n for n in names), drivers
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     work = tmp_path / "elsewhere"
@@ -52,3 +56,10 @@ def test_wheel_runs_a_preset_from_any_directory(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert (work / "runs" / "synthetic" / "last.pt").is_file()
+
+
+def test_the_package_holds_no_experiment_driver():
+    """The real-data benchmark lives in benchmarks/, outside the importable package."""
+    assert not (ROOT / "ssl_skel" / "commands" / "benchmark.py").exists()
+    assert (ROOT / "benchmarks" / "real_data.py").is_file() and (ROOT / "benchmarks" / "realdata").is_dir()
+    assert not (ROOT / "benchmarks" / "__init__.py").exists()  # not a package setup.py could pick up
