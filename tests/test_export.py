@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import stat
+import sys
 import zipfile
 from pathlib import Path
 
@@ -158,6 +159,7 @@ def test_onnx_graph_has_a_dynamic_batch_and_says_what_it_is(checkpoints, tmp_pat
     assert session.get_outputs()[0].shape == ["N", frozen.dim]
     info = json.loads(session.get_modelmeta().custom_metadata_map["ssl_skel"])
     assert info["modality"] == "fused" and info["encoder"] == "unified" and info["input"]["shape"] == ["N", *shape]
+    assert info["eval_view"] == frozen.eval_view and info["preprocess"] == frozen.spec.preprocess
     import onnx
 
     assert onnx.load(str(out)).opset_import[0].version == 17
@@ -182,6 +184,13 @@ def test_a_graph_that_does_not_generalise_is_not_written(checkpoints):
     function = BatchDependent(load_encoder(checkpoints["unified"]).encoder)
     with pytest.raises(ExportError, match="TorchScript graph disagrees with the encoder on a batch of 3 clips"):
         torchscript_bytes(function)
+
+
+def test_onnx_without_its_packages_is_one_line(checkpoints, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    out = tmp_path / "enc.onnx"
+    refused(capsys, str(checkpoints["stgcn"]), str(out), expect="pip install 'ssl-skel[export]'")
+    assert not out.exists()
 
 
 def test_safetensors_round_trip_gives_identical_features(checkpoints, tiny_data, tmp_path):

@@ -52,12 +52,16 @@ def load_encoder(path: str | Path, device: str | torch.device | None = None) -> 
     ((T, V, C) or (M, T, V, C) arrays of any length) and prepares them as the run's evaluation did.
     """
     encoder, payload = encoder_from_checkpoint(path)
-    data = (payload.get("config") or {}).get("data") or {}
-    view = {"resize": data.get("resize", "endpoints"), "view": data.get("preprocess", "none")}
-    frozen = FrozenEncoder(encoder, source=str(path), eval_view=view)
+    frozen = FrozenEncoder(encoder, source=str(path), eval_view=eval_view(payload))
     if device is not None:
         frozen.to(device)
     return frozen
+
+
+def eval_view(payload: dict) -> dict:
+    """The run's eval-view settings (data.resize, data.preprocess) that `FrozenEncoder.prepare` replays."""
+    data = (payload.get("config") or {}).get("data") or {}
+    return {"resize": data.get("resize", "endpoints"), "view": data.get("preprocess", "none")}
 
 
 # --------------------------------------------------------------------------- export
@@ -137,6 +141,21 @@ def _encoder_payload(checkpoint: Path, encoder: torch.nn.Module, payload: dict, 
     }
 
 
+def _export_bytes(fmt: str, checkpoint: Path, out: Path, encoder: torch.nn.Module, payload: dict) -> bytes:
+    """The file's bytes for the safetensors, torchscript and onnx forms."""
+    if fmt == "safetensors":
+        small = _encoder_payload(checkpoint, encoder, payload, "")
+        try:
+            return safetensors_bytes(small, small["model"])
+        except ValueError as exc:
+            raise ExportError(f"{checkpoint}: {exc}") from None
+    write = torchscript_bytes if fmt == "torchscript" else onnx_bytes
+    try:
+        return write(FeatureFunction(encoder, eval_view=eval_view(payload)))
+    except ExportError as exc:
+        raise ExportError(f"{out}: {exc}") from None
+
+
 def export_encoder(checkpoint: str | Path, out: str | Path, format: str | None = None, *, force: bool = False) -> Path:
     """Write the encoder of `checkpoint` to `out` in one of EXPORT_FORMATS; returns `out`.
 
@@ -153,27 +172,16 @@ def export_encoder(checkpoint: str | Path, out: str | Path, format: str | None =
     fmt = export_format(out, format)
     target = check_target(checkpoint, out, force=force)
     encoder, payload = encoder_from_checkpoint(checkpoint)
+    data = None if fmt == "pt" else _export_bytes(fmt, checkpoint, out, encoder, payload)
     try:
-        if fmt == "pt":
+        if data is None:
             save_checkpoint(_encoder_payload(checkpoint, encoder, payload, "encoder."), target)
         else:
-            if fmt == "safetensors":
-                small = _encoder_payload(checkpoint, encoder, payload, "")
-                try:
-                    data = safetensors_bytes(small, small["model"])
-                except ValueError as exc:
-                    raise ExportError(f"{checkpoint}: {exc}") from None
-            else:
-                write = torchscript_bytes if fmt == "torchscript" else onnx_bytes
-                try:
-                    data = write(FeatureFunction(encoder))
-                except ExportError as exc:
-                    raise ExportError(f"{out}: {exc}") from None
             atomic_write_bytes(target, data)
             fsync_dir(target.parent)
     except DiskFullError:
         raise
-    except OSError as exc:  # a read-only folder or file system, a path below a file, ...
+    except OSError as exc:  # a read-only folder or file system, ...
         raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from None
     log.info("wrote %s encoder %s (%.2f MB)", fmt, out, target.stat().st_size / 1e6)
     return out

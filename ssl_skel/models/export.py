@@ -21,7 +21,8 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,11 +48,14 @@ class FeatureFunction(nn.Module):
     """x: (N, C, T, V, M) joints -> (N, dim) features of `modality`: what gets traced and exported.
 
     modality: None or "fused" picks the encoder's default, as `FrozenEncoder.embed` does.
+    eval_view: how evaluation prepared clips (`FrozenEncoder.eval_view`), recorded in the description
+    with the data's normalisation (`spec.preprocess`), so a deployment can prepare its clips the same way.
     """
 
-    def __init__(self, encoder: SkeletonEncoder, modality: str | None = "fused") -> None:
+    def __init__(self, encoder: SkeletonEncoder, modality: str | None = "fused", eval_view: dict | None = None) -> None:
         super().__init__()
         self.encoder = freeze(encoder)
+        self.eval_view = dict(eval_view or {})
         mods = tuple(encoder.modalities)
         self.modality = mods[0] if modality is None or (modality == "fused" and "fused" not in mods) else modality
         encoder.check_modalities([self.modality])
@@ -69,6 +73,9 @@ class FeatureFunction(nn.Module):
         shape = (batch, s.in_channels, s.clip_length, self.encoder.layout.num_joints, s.num_persons)
         return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
+    def description_json(self) -> str:
+        return json.dumps(self.description(), default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+
     def description(self) -> dict:
         """What a deployment needs to feed the graph: input/output names and shapes, modality, encoder."""
         s = self.encoder.spec
@@ -81,6 +88,8 @@ class FeatureFunction(nn.Module):
             },
             "output": {"name": OUTPUT_NAME, "shape": ["N", int(self.encoder.dim)]},
             "layout": s.layout,
+            "eval_view": self.eval_view,
+            "preprocess": s.preprocess,
         }
 
 
@@ -98,7 +107,7 @@ def _quiet_tracing() -> Iterator[None]:
         yield
 
 
-def _check(kind: str, run, function: FeatureFunction) -> None:
+def _check(kind: str, run: Callable[[torch.Tensor], Any], function: FeatureFunction) -> None:
     """Compare `run(x)` (the written graph) with the eager function on a batch of another size."""
     x = function.example(CHECK_BATCH, seed=1)
     with torch.no_grad():
@@ -118,7 +127,7 @@ def torchscript_bytes(function: FeatureFunction) -> bytes:
     with _quiet_tracing(), torch.no_grad():
         traced = torch.jit.trace(function, (function.example(TRACE_BATCH),), check_trace=False)
         buffer = io.BytesIO()
-        torch.jit.save(traced, buffer, _extra_files={"ssl_skel.json": json.dumps(function.description())})
+        torch.jit.save(traced, buffer, _extra_files={"ssl_skel.json": function.description_json()})
         data = buffer.getvalue()
         _check("TorchScript", torch.jit.load(io.BytesIO(data), map_location="cpu"), function)
     return data
@@ -168,7 +177,7 @@ def onnx_bytes(function: FeatureFunction) -> bytes:
             opset_version=ONNX_OPSET,
         )
     model = onnx.load_from_string(buffer.getvalue())
-    onnx.helper.set_model_props(model, {"ssl_skel": json.dumps(function.description())})
+    onnx.helper.set_model_props(model, {"ssl_skel": function.description_json()})
     data = model.SerializeToString()
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     _check("ONNX", lambda x: session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0], function)
