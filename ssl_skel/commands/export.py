@@ -2,8 +2,9 @@
 
 Examples:
   ssl-skel export runs/synthetic/last.pt runs/synthetic/encoder.pt
-  ssl-skel export runs/synthetic/last.pt encoder.safetensors          (format from the suffix)
-  ssl-skel export runs/synthetic/last.pt encoder.onnx --format onnx   (needs pip install 'ssl-skel[export]')
+  ssl-skel export runs/synthetic/last.pt encoder.safetensors      (the format from the suffix)
+  ssl-skel export runs/synthetic/last.pt encoder.onnx             (needs pip install 'ssl-skel[export]')
+  ssl-skel export runs/synthetic/last.pt encoder.bin --format torchscript
 
 An existing OUT is refused unless --force; a run's checkpoint (pretrain, finetune, fusion) or the
 source itself is never overwritten, nor a folder, a device or another non-regular file.
@@ -25,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="\n".join(__doc__.splitlines()[2:]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("checkpoint", help="any ssl_skel checkpoint (pretrain, finetune, fusion, an earlier export)")
+    p.add_argument(
+        "checkpoint", help="an ssl_skel checkpoint with an encoder (pretrain, finetune, a pt or safetensors export)"
+    )
     p.add_argument("out", help="the file to write")
     p.add_argument(
         "--format",
