@@ -21,6 +21,8 @@ _EXPORTS = {
     "open_arrays": "ssl_skel.data.sources",
     "load_encoder": "ssl_skel.evaluation.api",
     "export_encoder": "ssl_skel.evaluation.api",
+    "ExportError": "ssl_skel.evaluation.api",
+    "EXPORT_FORMATS": "ssl_skel.evaluation.api",
     "FrozenEncoder": "ssl_skel.evaluation.api",
     "build_encoder": "ssl_skel.models.encoders",
     "SkeletonEncoder": "ssl_skel.models.encoders.base",

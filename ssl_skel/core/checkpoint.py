@@ -29,6 +29,7 @@ from torch import nn
 from ssl_skel.core.config import MAX_CLIP_LENGTH
 from ssl_skel.core.io import atomic_file, fsync_dir
 from ssl_skel.core.registry import ENCODERS
+from ssl_skel.core.safetensors_io import looks_like_safetensors, read_safetensors
 from ssl_skel.core.schema import to_dict
 
 FORMAT = "ssl_skel/checkpoint"
@@ -63,11 +64,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(9)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if looks_like_safetensors(head):  # `ssl-skel export --format safetensors`
+        try:
+            payload = read_safetensors(path, map_location)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        return check_payload(payload, path)
     if not head.startswith(ZIP_MAGIC) and not head.startswith(b"\x80"):
-        what = "empty" if not head else f"starts with {head!r}"
+        what = "empty" if not head else f"starts with {head[:8]!r}"
         raise CheckpointError(f"{path}: not a checkpoint file ({what}; a torch.save archive starts with {ZIP_MAGIC!r})")
     try:
         mmap = mmap and head.startswith(ZIP_MAGIC)
@@ -80,6 +87,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
             ) from None
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({reason}){newest_hint(path)}") from None
+    return check_payload(payload, path)
+
+
+def check_payload(payload: Any, path: str | Path) -> dict:
+    """`payload` if it is an ssl_skel checkpoint dict of a version and kind this code reads."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an ssl_skel checkpoint (no format={FORMAT!r} entry)")
     version = payload.get("version")
