@@ -44,9 +44,10 @@ from ssl_skel.core.checkpoint import (
 )
 from ssl_skel.core.config import ConfigError, TrainConfig
 from ssl_skel.core.io import copy_atomic
+from ssl_skel.core.progress import Progress
 from ssl_skel.engine import distributed as D
 from ssl_skel.engine.amp import resolve_amp
-from ssl_skel.engine.logging import RunLogger, format_scalars, progress
+from ssl_skel.engine.logging import RunLogger, format_scalars
 from ssl_skel.engine.plots import plot_history
 from ssl_skel.engine.run_dir import guard_run_dir
 from ssl_skel.engine.schedule import WarmupCosine, build_scheduler, scaled_lr
@@ -445,7 +446,9 @@ def _run_epoch(loop: Loop, logger: RunLogger) -> dict[str, float]:
     t_epoch = t_log = time.perf_counter()
     samples_since_log = 0
     batches = itertools.islice(loop.loader, loop.micro_per_epoch)
-    bar = progress(batches, loop.micro_per_epoch, info.is_main, f"epoch {epoch + 1}/{cfg.epochs}")
+    # a bar on a terminal; batch jobs get the step lines in log.txt and the epoch lines instead
+    desc = f"epoch {epoch + 1}/{cfg.epochs}"
+    bar = Progress(batches, total=loop.micro_per_epoch, desc=desc, enabled=info.is_main, log_every=None)
     for i, batch in enumerate(bar):
         batch = _to_device(batch, info.device)
         if loop.batch_transform is not None:
@@ -492,8 +495,7 @@ def _run_epoch(loop: Loop, logger: RunLogger) -> dict[str, float]:
                 f"step {loop.step} epoch {epoch + 1} batch {i + 1}/{loop.micro_per_epoch} " + format_scalars(scalars),
                 echo=False,
             )
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{lr:.3g}")
+            bar.set_postfix(loss=f"{scalars['loss']:.4f}", lr=f"{lr:.3g}")
             t_log, samples_since_log = now, 0
     elapsed = time.perf_counter() - t_epoch
     loop.epoch = epoch + 1
