@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_skel.core.config import MAX_CLIP_LENGTH
 from ssl_skel.core.io import atomic_file, fsync_dir
 from ssl_skel.core.registry import ENCODERS
 from ssl_skel.core.schema import to_dict
+from ssl_skel.core.shared_config import MAX_CLIP_LENGTH
 
 FORMAT = "ssl_skel/checkpoint"
 VERSION = 1
