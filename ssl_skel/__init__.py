@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ssl_skel.core import registry as _registry
+
 __version__ = "0.1.0"
+
+# The composition root: which package fills which registry (core names no layer above it).
+# Each package is imported when its registry is first read, so this costs nothing here.
+_registry.ENCODERS.fill_from("ssl_skel.models.encoders")
+_registry.OBJECTIVES.fill_from("ssl_skel.objectives")
+_registry.ADAPTERS.fill_from("ssl_skel.fusion")
 
 _EXPORTS = {
     "load_config": "ssl_skel.core.config",

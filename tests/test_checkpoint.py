@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ssl_skel.core import checkpoint as ckpt
-from ssl_skel.core.checkpoint import CheckpointError, find_resume, load_checkpoint, save_checkpoint
+from ssl_skel.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def _payload(value: float = 1.0) -> dict:
@@ -113,18 +113,6 @@ def test_unknown_kind_and_newer_version(tmp_path):
     torch.save({**_payload(), "format": "ssl_skel/checkpoint", "version": 99}, path)
     with pytest.raises(CheckpointError, match=r"future\.pt: checkpoint version 99 is newer"):
         load_checkpoint(path)
-
-
-def test_find_resume(tmp_path):
-    assert find_resume(tmp_path, "auto") is None
-    assert find_resume(tmp_path, True) is None
-    last = save_checkpoint(_payload(), tmp_path / "last.pt")
-    assert find_resume(tmp_path, "auto") == last
-    for off in (False, None, "none", "NONE"):
-        assert find_resume(tmp_path, off) is None
-    assert find_resume(tmp_path / "other", str(last)) == last
-    with pytest.raises(CheckpointError, match=r"missing\.pt: checkpoint to resume from not found"):
-        find_resume(tmp_path, str(tmp_path / "missing.pt"))
 
 
 def test_rng_round_trip_through_a_file(tmp_path):

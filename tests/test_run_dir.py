@@ -1,4 +1,5 @@
-"""A run folder takes one run at a time and a resume only with its own settings (issue 14 items 5, 6, 10, 12)."""
+"""A run folder takes one run at a time (engine.run_dir) and a resume only with its own settings
+(engine.resume) (issue 14 items 5, 6, 10, 12)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 import torch
 from engine_toys import ToyClips, ToyMethod, toy_train_cfg
 
-from ssl_skel.core.checkpoint import CheckpointError, load_checkpoint
+from ssl_skel.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ssl_skel.core.config import ConfigError
 from ssl_skel.core.io import DiskFullError
-from ssl_skel.engine.run_dir import LOCK_NAME, claim_run_dir, config_differences
+from ssl_skel.engine.resume import config_differences, find_resume
+from ssl_skel.engine.run_dir import LOCK_NAME, claim_run_dir
 from ssl_skel.engine.trainer import fit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +55,18 @@ def test_config_differences_are_listed():
     old = {"train": {"lr": 0.1, "epochs": 2}, "data": {"num_workers": 2, "root": "a"}, "eval": {"knn_k": 1}}
     new = {"train": {"lr": 0.2, "epochs": 2}, "data": {"num_workers": 8, "root": "b"}, "eval": {"knn_k": 5}, "x": 1}
     assert config_differences(old, new) == [("data.root", "a", "b"), ("train.lr", 0.1, 0.2), ("x", None, 1)]
+
+
+def test_find_resume(tmp_path):
+    assert find_resume(tmp_path, "auto") is None
+    assert find_resume(tmp_path, True) is None
+    last = save_checkpoint({"kind": "pretrain", "model": {}, "epoch": 1}, tmp_path / "last.pt")
+    assert find_resume(tmp_path, "auto") == last
+    for off in (False, None, "none", "NONE"):
+        assert find_resume(tmp_path, off) is None
+    assert find_resume(tmp_path / "other", str(last)) == last
+    with pytest.raises(CheckpointError, match=r"missing\.pt: checkpoint to resume from not found"):
+        find_resume(tmp_path, str(tmp_path / "missing.pt"))
 
 
 def test_second_run_on_the_same_folder_refuses(tmp_path):

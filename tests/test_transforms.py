@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssl_skel.core.config import AugmentConfig
+from ssl_skel.core.config import SPATIAL_STEPS, AugmentConfig
 from ssl_skel.data import transforms as T
 from ssl_skel.data.layouts import NTU25
 
@@ -166,6 +166,21 @@ def test_build_transforms_order_and_switches() -> None:
     ]
     off = AugmentConfig(shear=0.0, rotate_deg=0.0, flip_prob=0.0, crop_min=1.0)
     assert [type(t).__name__ for t in T.build_transforms(off, NTU25, 32).transforms] == ["TemporalCropResize"]
+
+
+def test_the_steps_are_declared_once_and_every_declared_step_is_built() -> None:
+    # core.config.SPATIAL_STEPS names the steps and their order; transforms only says how to build each
+    assert list(T.STEP_BUILDERS) == list(SPATIAL_STEPS)
+    every = AugmentConfig(
+        shear=0.3, rotate_deg=10, yaw_deg=20, flip_prob=0.5, corrupt_joints=3, noise_std=0.01, blur_prob=0.5,
+        joint_mask_prob=0.1, frame_mask_prob=0.1, axis_mask_prob=0.1,
+    )  # fmt: skip
+    kinds = [type(t).__name__ for t in T.build_transforms(every, NTU25, 32).transforms[1:]]
+    assert kinds == ["Shear", "Rotate", "Yaw", "Flip", "JointCorruption", "GaussianNoise", "GaussianBlur",
+                     "JointMask", "FrameMask", "AxisMask"]  # fmt: skip
+    # so one_of may choose among all of them (yaw was missing from the copy of the list the config kept)
+    pipe = T.build_transforms(AugmentConfig(yaw_deg=90, one_of=("yaw", "shear"), one_of_probs=(0.5, 0.5)), NTU25, 32)
+    assert [type(t).__name__ for t in pipe.transforms[1].transforms] == ["Yaw", "Shear"]
 
 
 def test_pipeline_is_deterministic_per_seed_and_keeps_padding_zero() -> None:

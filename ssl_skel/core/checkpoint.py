@@ -1,4 +1,5 @@
-"""Checkpoint files: atomic writes, validated reads, resume lookup, RNG state capture.
+"""Checkpoint files: atomic writes, validated reads, RNG state capture (which one a run resumes
+from is `ssl_skel.engine.resume`).
 
 Why atomic: a job killed while writing must leave the previous checkpoint readable, so
 files are written to a temporary name in the same folder, fsynced, then renamed over the
@@ -26,11 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_skel.core.config import MAX_CLIP_LENGTH
 from ssl_skel.core.io import atomic_file, fsync_dir
 from ssl_skel.core.registry import ENCODERS
 from ssl_skel.core.safetensors_io import looks_like_safetensors, read_safetensors
 from ssl_skel.core.schema import to_dict
+from ssl_skel.core.shared_config import MAX_CLIP_LENGTH
 
 FORMAT = "ssl_skel/checkpoint"
 VERSION = 1
@@ -111,23 +112,6 @@ def newest_hint(path: str | Path) -> str:
     if not periodic:
         return ""
     return f"; the newest periodic checkpoint is {periodic[-1]}: resume from it with --resume {periodic[-1]}"
-
-
-def find_resume(run_dir: str | Path, resume: bool | str | Path | None) -> Path | None:
-    """Which checkpoint to continue from.
-
-    resume="auto" or True: run_dir/last.pt if it exists, else start fresh;
-    resume=False/None/"none": start fresh; any other value: that path (must exist).
-    """
-    if resume is None or resume is False or (isinstance(resume, str) and resume.lower() in ("none", "no", "false", "")):
-        return None
-    if resume is True or (isinstance(resume, str) and resume.lower() == "auto"):
-        last = Path(run_dir) / "last.pt"
-        return last if last.is_file() else None
-    path = Path(resume)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint to resume from not found")
-    return path
 
 
 # --------------------------------------------------------------------------- reading

@@ -1,13 +1,20 @@
-"""Name -> class registries for encoders and SSL methods.
+"""Name -> class registries for encoders, SSL methods and fusion adapters.
 
 Why: configs name an encoder or method as a string; each entry also registers the frozen
 dataclass of its parameters, so a config is validated against exactly the parameters the
 chosen class accepts, and new methods plug in without touching the training loop.
+
+Who fills them: each entry's own module registers it (`@ENCODERS.register(name, params)`).
+This bottom layer names no module above it: the package facade (`ssl_skel/__init__.py`, which
+Python runs before any submodule) says which package fills which registry (`fill_from`), and
+a registry imports that package on first use. `import_submodules` lets a package import all
+its modules, so a new method file registers itself without an import line elsewhere.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,13 +30,19 @@ class Entry:
 
 
 class Registry:
-    """A registry that imports the package that fills it on first use."""
+    """A registry that imports the packages that fill it (`fill_from`) on first use."""
 
-    def __init__(self, kind: str, package: str) -> None:
+    def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.package = package
+        self.packages: list[str] = []
         self._entries: dict[str, Entry] = {}
         self._loaded = False
+
+    def fill_from(self, package: str) -> None:
+        """Import `package` (whose modules register entries here) before the registry is first read."""
+        if package not in self.packages:
+            self.packages.append(package)
+            self._loaded = False
 
     def register(self, name: str, params: type) -> Callable[[type], type]:
         def decorate(cls: type) -> type:
@@ -44,7 +57,8 @@ class Registry:
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
-            importlib.import_module(self.package)
+            for package in self.packages:
+                importlib.import_module(package)
 
     def names(self) -> list[str]:
         self._load()
@@ -64,6 +78,18 @@ class Registry:
         return from_dict(entry.params, params, source=source, prefix=f"{section}.params")
 
 
-ENCODERS = Registry("encoder", "ssl_skel.models.encoders")
-OBJECTIVES = Registry("objective", "ssl_skel.objectives")
-ADAPTERS = Registry("fusion adapter", "ssl_skel.fusion")
+def import_submodules(package: str) -> list[str]:
+    """Import every module of `package` (a package's `__init__` passes its `__name__`); their names, sorted.
+
+    Only the package's own modules: the layer of what is imported is the caller's own.
+    """
+    path = importlib.import_module(package).__path__
+    names = sorted(info.name for info in pkgutil.iter_modules(path))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names
+
+
+ENCODERS = Registry("encoder")
+OBJECTIVES = Registry("objective")
+ADAPTERS = Registry("fusion adapter")

@@ -1,6 +1,8 @@
-"""The one training engine: `trainer.fit` (loop), `checkpoint` (atomic files, resume),
-`distributed` (torchrun -> process group), `schedule` (warm-up + cosine), `amp` (mixed
-precision policy), `logging` (TensorBoard, tqdm, log.txt) and `plots` (training curves).
+"""The one training engine: `trainer.fit` (the loop) and its parts: `loop` (state, building),
+`step` (one step's checks), `resume` (save, find, check, restore), `run_dir` (one run per folder),
+`seeding`, `optimizer`, `schedule` (warm-up + cosine or steps), `amp` (mixed precision policy),
+`distributed` (torchrun -> process group), `logging` (TensorBoard, log.txt), `metrics` and
+`plots` (training curves, confusion matrices, t-SNE); `pretrain` runs a pretraining config.
 
-Submodules are imported where used, so `import ssl_skel.core.checkpoint` stays cheap.
+Submodules are imported where used, so importing one stays cheap.
 """

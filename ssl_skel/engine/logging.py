@@ -1,15 +1,15 @@
-"""Run logging: TensorBoard scalars, a plain-text log file and tqdm bars, on rank 0 only.
+"""Run logging: TensorBoard scalars and a plain-text log file, on rank 0 only.
 
 Why one object: the loop calls `scalars(...)` / `line(...)` without caring which rank it
 is or whether TensorBoard is installed; on ranks other than 0 every call is a no-op, so
-multi-process runs write one log, one event file and one progress bar.
+multi-process runs write one log and one event file (the progress bar: `ssl_skel.core.progress`).
 """
 
 from __future__ import annotations
 
 import logging as _logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 _log = _logging.getLogger("ssl_skel.engine")
@@ -62,19 +62,6 @@ class RunLogger:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def progress(iterable: Iterable, total: int, enabled: bool, desc: str) -> Iterable:
-    """A tqdm bar on rank 0 when stderr is a terminal; the bare iterable elsewhere.
-
-    Batch jobs (stderr redirected) get no bar: their progress is the periodic step lines
-    the loop writes to log.txt instead of thousands of carriage-return updates.
-    """
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)
 
 
 def format_scalars(values: Mapping[str, float]) -> str:

@@ -1,23 +1,17 @@
-"""A run folder's guard: one run at a time, a resume only with the settings it was started with.
+"""A run folder's guard: one run at a time (whether it may resume: `ssl_skel.engine.resume`).
 
 Why: two runs writing the same `run_dir` interleave their checkpoints (one resumes from the
-other's `last.pt`), and a resume that silently keeps the old learning rate while `config.yaml`
-says the new one reports a run that never happened. `claim_run_dir` takes an exclusive lock
-(`flock` on `run_dir/.lock`: the kernel drops it when its process dies, so a lock left by a
-killed run is simply taken over) and removes the temporaries a killed or failed write left;
-`check_resume` refuses a checkpoint whose stored config differs from this run's, naming the keys,
-and one whose weights hold NaN/inf.
+other's `last.pt`). `claim_run_dir` takes an exclusive lock (`flock` on `run_dir/.lock`: the
+kernel drops it when its process dies, so a lock left by a killed run is simply taken over)
+and removes the temporaries a killed or failed write left.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from ssl_skel.core.checkpoint import CheckpointError, check_finite_weights, find_resume, load_checkpoint
 from ssl_skel.core.config import ConfigError
 from ssl_skel.core.io import remove_stray_temporaries
 
@@ -29,8 +23,6 @@ except ImportError:  # pragma: no cover - not POSIX: no lock, the rest still app
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
-# keys that may change between a run and its resume: they do not change what is trained
-FREE_KEYS = ("name", "run_dir", "data.num_workers", "data.make_command", "train.log_every", "eval.")
 
 
 class RunDirLock:
@@ -84,55 +76,3 @@ def claim_run_dir(run_dir: str | Path, *, lock: bool = True) -> RunDirLock | Non
     for stray in remove_stray_temporaries(run_dir):
         log.info("removed %s (left by an interrupted write)", stray)
     return RunDirLock(path, fd)
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in tree.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out or {prefix[:-1]: {}}
-    return {prefix[:-1]: tree}
-
-
-def config_differences(old: Any, new: Any) -> list[tuple[str, Any, Any]]:
-    """(dotted key, checkpoint value, this run's value) for every key that differs, FREE_KEYS aside."""
-    a, b = _flatten(old or {}), _flatten(new or {})
-    missing = object()
-    diffs = []
-    for key in sorted(set(a) | set(b)):
-        if any(key == free or (free.endswith(".") and key.startswith(free)) for free in FREE_KEYS):
-            continue
-        va, vb = a.get(key, missing), b.get(key, missing)
-        if va != vb:
-            diffs.append((key, None if va is missing else va, None if vb is missing else vb))
-    return diffs
-
-
-def check_resume(path: Path, config: Any) -> None:
-    """Refuse to continue from `path` when its stored config differs from this run's `config`."""
-    ck = load_checkpoint(path, mmap=True)
-    diffs = config_differences(ck.get("config"), config)
-    if diffs:
-        shown = ", ".join(f"{k} (checkpoint {va!r}, now {vb!r})" for k, va, vb in diffs[:5])
-        more = f" and {len(diffs) - 5} more" if len(diffs) > 5 else ""
-        raise ConfigError(
-            f"{path}: this run's config differs from the one the checkpoint was trained with: {shown}{more}; "
-            "resume with the same settings, or start afresh with --resume none or another run_dir"
-        )
-    if isinstance(ck.get("model"), dict):
-        check_finite_weights(ck["model"], path)  # a diverged run's weights: say so, not "lower the lr"
-
-
-def guard_run_dir(run_dir: str | Path, meta: Mapping[str, Any], resume: Any, *, is_main: bool) -> RunDirLock | None:
-    """What `fit` calls before anything is written: lock `run_dir` (main process) and check the resume."""
-    lock = claim_run_dir(run_dir, lock=is_main)
-    try:
-        path = find_resume(run_dir, resume)
-        if path is not None and "config" in meta:
-            check_resume(path, meta["config"])
-    except (ConfigError, CheckpointError):
-        if lock is not None:
-            lock.release()
-        raise
-    return lock

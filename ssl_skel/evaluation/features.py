@@ -121,10 +121,10 @@ def extract_features(
     emb: dict[str, np.ndarray] = {}  # filled in place: no per-batch lists, no final concatenation
     labels = np.zeros(n, np.int64)
     indices = np.zeros(n, np.int64)
-    from tqdm.auto import tqdm
+    from ssl_skel.core.progress import Progress
 
     done = 0
-    for x, y, idx in tqdm(loader, desc=desc, disable=not progress, leave=False):
+    for x, y, idx in Progress(loader, desc=desc, unit="batch", enabled=progress):
         out = encoder.embed_modalities(x.to(device, non_blocking=True), modalities)
         end = done + len(y)
         for m in modalities:

@@ -152,9 +152,9 @@ def train_linear_probe(
     history: list[dict] = []
     best_val, best_epoch = -1.0, -1
     best_test, best_test_epoch = -1.0, -1
-    from tqdm.auto import trange
+    from ssl_skel.core.progress import Progress
 
-    for epoch in trange(protocol.epochs, desc="linear probe", disable=not progress, leave=False):
+    for epoch in Progress(range(protocol.epochs), desc="linear probe", unit="epoch", enabled=progress):
         perm = torch.randperm(len(xs), generator=gen)
         total = 0.0
         for start in range(0, len(perm), protocol.batch_size):

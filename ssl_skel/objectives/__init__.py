@@ -1,8 +1,8 @@
 """Training methods (SSL objectives and the supervised head), registered by name.
 
-Importing this package imports every method module so each one registers itself in
-`ssl_skel.core.registry.OBJECTIVES`; `build_method` is the one way the rest of the toolkit
-builds a method from a config.
+Importing this package imports every module in it (`import_submodules`), so each method
+registers itself in `ssl_skel.core.registry.OBJECTIVES` and a new method file needs no import
+line here; `build_method` is the one way the rest of the toolkit builds a method from a config.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import is_dataclass
 
 from ssl_skel.core.config import ConfigError
-from ssl_skel.core.registry import OBJECTIVES
+from ssl_skel.core.registry import OBJECTIVES, import_submodules
 from ssl_skel.models.encoders.base import SkeletonEncoder
-from ssl_skel.objectives import skeletonclr, supervised, threestream, umurl  # noqa: F401  (register themselves)
 from ssl_skel.objectives.base import Method
 
 
@@ -34,3 +33,5 @@ def build_method(name: str, params: dict, encoder: SkeletonEncoder, num_classes:
 
 
 __all__ = ["Method", "OBJECTIVES", "build_method"]
+
+import_submodules(__name__)  # every method module registers itself

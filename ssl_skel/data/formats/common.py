@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from tqdm import tqdm
 
 from ssl_skel.core.io import remove_stray_temporaries
 from ssl_skel.core.memory import keep_freed_memory
+from ssl_skel.core.progress import Progress
 from ssl_skel.data import layouts
 from ssl_skel.data.storage import PARTS, DataFormatError, DataWriter, read_manifest
 
@@ -401,7 +401,7 @@ def load_pickle(path: str | Path, trust: bool | None = None) -> Any:
 def parallel_map(
     fn: Callable[[T], R], jobs: Sequence[T], workers: int, desc: str, progress: bool = True, *, ordered: bool = False
 ) -> Iterator[R]:
-    """Map `fn` over `jobs` in `workers` processes (in-process when 1), with a tqdm bar.
+    """Map `fn` over `jobs` in `workers` processes (in-process when 1), with progress (core.progress).
 
     Unordered by default (results as they finish). ordered=True: results in job order, with at most
     a few chunks per worker in flight, so a consumer that writes results out in order holds a
@@ -409,7 +409,7 @@ def parallel_map(
     Worker processes keep freed memory for reuse (core.memory): a converter's per-file arrays
     are allocated and freed thousands of times, and fresh pages cost a fault each.
     """
-    bar = tqdm(total=len(jobs), desc=desc, unit="file", disable=not progress, dynamic_ncols=True)
+    bar = Progress(total=len(jobs), desc=desc, unit="file", enabled=progress, leave=True)
     try:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:

@@ -1,17 +1,12 @@
 """Skeleton encoders, registered by name in `ssl_skel.core.registry.ENCODERS`.
 
-Importing this package imports every encoder module so each one registers itself.
+Importing this package imports every module in it (`import_submodules`), so each encoder
+registers itself and a new encoder file needs no import line here.
 """
 
 from __future__ import annotations
 
-from ssl_skel.core.registry import ENCODERS
-from ssl_skel.models.encoders import (  # noqa: F401  (registers "ctrgcn", "stgcn", "multistream")
-    ctrgcn,
-    multistream,
-    stgcn,
-    unified,  # noqa: F401  (registers "unified")
-)
+from ssl_skel.core.registry import ENCODERS, import_submodules
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 
 
@@ -26,3 +21,5 @@ def build_encoder(name: str, params: dict, spec: InputSpec) -> SkeletonEncoder:
 
 
 __all__ = ["InputSpec", "SkeletonEncoder", "build_encoder", "ENCODERS"]
+
+import_submodules(__name__)  # every encoder module registers itself

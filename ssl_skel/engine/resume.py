@@ -1,0 +1,134 @@
+"""Continuing a run: the state each epoch leaves (`save_loop`), which checkpoint a run continues
+from (`find_resume`), whether it may (`check_resume`), and reading the state back (`restore_loop`).
+
+Why refuse: a resume that silently keeps the old learning rate while `config.yaml` says the new
+one reports a run that never happened, so a checkpoint whose stored config differs from this
+run's is refused, naming the keys (FREE_KEYS may differ: they do not change what is trained);
+one whose weights hold NaN/inf is refused too (the run that wrote it diverged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ssl_skel.core.checkpoint import (
+    CheckpointError,
+    capture_rng,
+    check_finite_weights,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from ssl_skel.core.config import ConfigError
+from ssl_skel.core.io import copy_atomic
+from ssl_skel.engine.loop import Loop
+
+# keys that may change between a run and its resume: they do not change what is trained
+FREE_KEYS = ("name", "run_dir", "data.num_workers", "data.make_command", "train.log_every", "eval.")
+
+
+def find_resume(run_dir: str | Path, resume: bool | str | Path | None) -> Path | None:
+    """Which checkpoint to continue from.
+
+    resume="auto" or True: run_dir/last.pt if it exists, else start fresh;
+    resume=False/None/"none": start fresh; any other value: that path (must exist).
+    """
+    if resume is None or resume is False or (isinstance(resume, str) and resume.lower() in ("none", "no", "false", "")):
+        return None
+    if resume is True or (isinstance(resume, str) and resume.lower() == "auto"):
+        last = Path(run_dir) / "last.pt"
+        return last if last.is_file() else None
+    path = Path(resume)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint to resume from not found")
+    return path
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, Mapping):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out or {prefix[:-1]: {}}
+    return {prefix[:-1]: tree}
+
+
+def config_differences(old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    """(dotted key, checkpoint value, this run's value) for every key that differs, FREE_KEYS aside."""
+    a, b = _flatten(old or {}), _flatten(new or {})
+    missing = object()
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if any(key == free or (free.endswith(".") and key.startswith(free)) for free in FREE_KEYS):
+            continue
+        va, vb = a.get(key, missing), b.get(key, missing)
+        if va != vb:
+            diffs.append((key, None if va is missing else va, None if vb is missing else vb))
+    return diffs
+
+
+def check_resume(path: Path, config: Any) -> None:
+    """Refuse to continue from `path` when its stored config differs from this run's `config`."""
+    ck = load_checkpoint(path, mmap=True)
+    diffs = config_differences(ck.get("config"), config)
+    if diffs:
+        shown = ", ".join(f"{k} (checkpoint {va!r}, now {vb!r})" for k, va, vb in diffs[:5])
+        more = f" and {len(diffs) - 5} more" if len(diffs) > 5 else ""
+        raise ConfigError(
+            f"{path}: this run's config differs from the one the checkpoint was trained with: {shown}{more}; "
+            "resume with the same settings, or start afresh with --resume none or another run_dir"
+        )
+    if isinstance(ck.get("model"), dict):
+        check_finite_weights(ck["model"], path)  # a diverged run's weights: say so, not "lower the lr"
+
+
+def resume_point(run_dir: str | Path, resume: Any, meta: Mapping[str, Any]) -> Path | None:
+    """The checkpoint this run continues from (None: a fresh start), checked against `meta["config"]`."""
+    path = find_resume(run_dir, resume)
+    if path is not None and "config" in meta:
+        check_resume(path, meta["config"])
+    return path
+
+
+def save_loop(loop: Loop) -> Path:
+    """Write run_dir/last.pt (and epoch_NNNN.pt every `save_every` epochs and at the end)."""
+    history = loop.history
+    payload = {
+        **loop.meta,
+        "model": loop.method.state_dict(),
+        "optimizer": loop.optimizer.state_dict(),
+        "scheduler": loop.scheduler.state_dict(),
+        "scaler": loop.scaler.state_dict() if loop.scaler.is_enabled() else {},
+        "epoch": loop.epoch,
+        "step": loop.step,
+        "rng": capture_rng(),
+        "metrics": {"history": [dict(h) for h in history], "last": dict(history[-1]) if history else {}},
+    }
+    last = save_checkpoint(payload, loop.run_dir / "last.pt")
+    if loop.epoch % loop.cfg.save_every == 0 or loop.epoch == loop.cfg.epochs:
+        copy_atomic(last, loop.run_dir / f"epoch_{loop.epoch:04d}.pt")
+    return last
+
+
+def restore_loop(loop: Loop, path: Path) -> None:
+    """Load a checkpoint into the loop: weights, optimiser, schedule, scaler, RNG, counters, history."""
+    ck = load_checkpoint(path)
+    if ck["kind"] != loop.meta["kind"]:
+        raise CheckpointError(f"{path}: a {ck['kind']} checkpoint cannot resume a {loop.meta['kind']} run")
+    try:
+        loop.method.load_state_dict(ck["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit this model ({str(exc).splitlines()[0]} ...)") from None
+    loop.optimizer.load_state_dict(ck["optimizer"])
+    try:
+        loop.scheduler.load_state_dict(ck["scheduler"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if ck.get("scaler"):
+        loop.scaler.load_state_dict(ck["scaler"])
+    restore_rng(ck["rng"])
+    loop.epoch, loop.step = int(ck["epoch"]), int(ck["step"])
+    loop.history = list(ck.get("metrics", {}).get("history", []))
+    loop.last_good = loop.resumed_from = path
