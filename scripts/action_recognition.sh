@@ -21,7 +21,7 @@ case "$PROTOCOL" in
 esac
 CKPT="$RUN"
 [ -d "$RUN" ] && CKPT="$RUN/last.pt"
-if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else source "$ROOT/scripts/_venv.sh"; fi
+if [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else source "$ROOT/scripts/_venv.sh" ""; fi
 PRESET="$ROOT/configs/${DATASET}_${PROTOCOL}.yaml"
 DATA_ARGS=(--benchmark "$PROTOCOL")
 [ -f "$PRESET" ] && DATA_ARGS=(--config "$PRESET")
