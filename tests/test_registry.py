@@ -148,3 +148,9 @@ def test_a_new_entry_is_a_gendata_subcommand(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         gendata.main(["--help"])
     assert "toy" in capsys.readouterr().out
+
+
+def test_get_converter_names_the_known_formats():
+    assert registry.get_converter("sbu") is CONVERTERS["sbu"]
+    with pytest.raises(ValueError, match=r"unknown dataset format 'nope' \(known: ntu, ucla, pyskl, import, arrays"):
+        registry.get_converter("nope")
