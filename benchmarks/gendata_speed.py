@@ -105,7 +105,7 @@ def _ours(raw: str, out: str, workers: int) -> dict:
     from ssl_skel.data.formats.ntu import convert_ntu
 
     t0 = time.perf_counter()
-    report = convert_ntu(raw, out, "ntu60", workers=workers, progress=False, missing_file=None)
+    report = convert_ntu(raw, out, dataset="ntu60", workers=workers, progress=False, missing_file=None)
     return {"files": report.num_samples, "seconds": time.perf_counter() - t0, **_usage()}
 
 

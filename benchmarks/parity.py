@@ -565,7 +565,7 @@ def compare_ntu(table: Table, tmp: Path, theirs_frames: dict, genuine: list[str]
     from ssl_skel.data.formats.ntu import convert_ntu
     from ssl_skel.data.sources import open_arrays
 
-    convert_ntu(tmp / "raw", tmp / "ours_ntu", "ntu60", profile="umurl", progress=False)
+    convert_ntu(tmp / "raw", tmp / "ours_ntu", dataset="ntu60", profile="umurl", progress=False)
     arrays = open_arrays(tmp / "ours_ntu", "xview", "train")
     names = list(arrays.names)
     theirs = np.load(tmp / "umurl_ntu.npz")

@@ -9,6 +9,7 @@ its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -67,6 +68,13 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _trusting_pickles() -> contextlib.AbstractContextManager:
+    """--trust-pickle: the command's pickle readers trust their files (passed as a scope, not through os.environ)."""
+    from ssl_skel.data.formats.pickles import trusting_pickles
+
+    return trusting_pickles(True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -76,13 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"ssl-skel: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    if TRUST_PICKLE in rest:  # any command: pickles (pyskl files, legacy label files) may hold any object
-        rest = [a for a in rest if a != TRUST_PICKLE]
-        os.environ["SSL_SKEL_TRUST_PICKLE"] = "1"
+    trust = TRUST_PICKLE in rest  # any command: pickles (pyskl files, legacy label files) may hold any object
+    rest = [a for a in rest if a != TRUST_PICKLE]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module = importlib.import_module(COMMANDS[name][0])
     try:
-        return int(module.main(rest) or 0)
+        with _trusting_pickles() if trust else contextlib.nullcontext():
+            return int(module.main(rest) or 0)
     except user_errors() as exc:
         print(f"ssl-skel {name}: error: {one_line(exc)}", file=sys.stderr)
         return 2

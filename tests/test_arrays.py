@@ -11,7 +11,7 @@ import pytest
 from layout_samples import write_lab5
 
 from ssl_skel.cli import main as cli
-from ssl_skel.data.formats.arrays import SplitRule, convert_arrays
+from ssl_skel.data.formats.arrays import convert_arrays
 from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.storage import DataFormatError
 
@@ -62,11 +62,11 @@ def test_every_clip_file_kind(tmp_path):
         {"clip": "d", "label": "run", "split": "train"},
     ]
     report = convert_arrays(
+        clips,
         tmp_path / "out",
-        folder=clips,
         table=_table(tmp_path / "t.csv", rows),
         layout=_layout(tmp_path),
-        options=OPTS,
+        **OPTS,
         progress=False,
     )
     assert report.shape == (4, 3, 6, 5, 2) and report.splits == {"default": {"train": 2, "test": 2}}
@@ -108,9 +108,9 @@ def _bad_folder(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_bad_clips_are_named_with_the_reason(tmp_path, caplog):
     clips, table = _bad_folder(tmp_path)
-    kw = dict(folder=clips, table=table, layout=_layout(tmp_path), classes="walk,run", options=OPTS, progress=False)
+    kw = dict(table=table, layout=_layout(tmp_path), classes="walk,run", **OPTS, progress=False)
     with pytest.raises(DataFormatError, match=r"5 of 7 clips could not be read .* no output was written"):
-        convert_arrays(tmp_path / "out", **kw)
+        convert_arrays(clips, tmp_path / "out", **kw)
     assert not (tmp_path / "out" / "manifest.json").exists()  # nothing half-written
     log = caplog.text
     assert "shape.npy: shape (4, 7, 3): 7 joints, layout lab5 has 5" in log
@@ -118,9 +118,9 @@ def test_bad_clips_are_named_with_the_reason(tmp_path, caplog):
     assert "clip 'label': unknown label 'dance' (classes: walk, run)" in log
     assert "clip 'nosplit': missing split (column 'split' is empty)" in log
     assert "clip 'absent': no clip file absent{.npy,.npz,.csv,.json}" in log
-    report = convert_arrays(tmp_path / "out", skip_bad=True, **kw)
+    report = convert_arrays(clips, tmp_path / "out", skip_bad=True, **kw)
     assert report.num_samples == 2 and set(report.bad) == {"shape", "nan", "label", "nosplit", "absent"}
-    filled = convert_arrays(tmp_path / "out2", skip_bad=True, **{**kw, "options": {**OPTS, "missing": "fill"}})
+    filled = convert_arrays(clips, tmp_path / "out2", skip_bad=True, **{**kw, "missing": "fill"})
     assert filled.num_samples == 3 and filled.filled == 1  # the NaN joint interpolated in time
 
 
@@ -153,11 +153,12 @@ def test_train_on_groups_folds_and_one_array(tmp_path):
     subject = np.array([1, 2, 3, 1, 2, 3])
     np.savez(tmp_path / "all.npz", data=data, labels=np.array([0, 1, 0, 1, 0, 1]), subject=subject)
     r = convert_arrays(
+        tmp_path / "all.npz",
         tmp_path / "x",
-        array=tmp_path / "all.npz",
         layout=_layout(tmp_path),
-        options=OPTS,
-        split=SplitRule(train_on=("subject", ("1", "2")), benchmark="xsub"),
+        **OPTS,
+        train_on=("subject", ("1", "2")),
+        benchmark="xsub",
         progress=False,
     )
     assert r.splits == {"xsub": {"train": 4, "test": 2}}
@@ -165,22 +166,23 @@ def test_train_on_groups_folds_and_one_array(tmp_path):
     assert test.indices.tolist() == [2, 5] and test.num_frames.tolist()[1] == 3
     assert test.class_names is None and test.num_classes == 2  # integer labels kept as they are
     folds = convert_arrays(
+        tmp_path / "all.npz",
         tmp_path / "f",
-        array=tmp_path / "all.npz",
         layout=_layout(tmp_path),
-        options=OPTS,
-        split=SplitRule(column=None, fold_column="subject"),
+        **OPTS,
+        split_column=None,
+        folds="subject",
         progress=False,
     )
     assert folds.splits == {f"fold{k}": {"train": 4, "test": 2} for k in (1, 2, 3)}
     np.save(tmp_path / "all.npy", np.nan_to_num(data))
     rows = [{"name": f"c{i}", "label": "ab"[i % 2], "split": "train" if i < 4 else "test"} for i in range(6)]
     one = convert_arrays(
+        tmp_path / "all.npy",
         tmp_path / "n",
-        array=tmp_path / "all.npy",
         table=_table(tmp_path / "t.csv", rows),
         layout=_layout(tmp_path),
-        options={"centre": "none"},
+        centre="none",
         progress=False,
     )
     arrays = open_arrays(tmp_path / "n", "default", "test")
@@ -200,10 +202,10 @@ def test_joint_order_maps_a_permuted_file_onto_the_layout(tmp_path):
         np.save(permuted / f"c{i}.npy", clip[:, :, order])
     rows = [{"clip": f"c{i}", "label": "ab"[i % 2], "split": "train" if i else "test"} for i in range(3)]
     table = _table(tmp_path / "t.csv", rows)
-    common = dict(table=table, layout=_layout(tmp_path), options={"centre": "frame", "scale": "rms"}, progress=False)
-    convert_arrays(tmp_path / "a", folder=declared, **common)
-    convert_arrays(tmp_path / "b", folder=permuted, joint_order=",".join(names), **common)
-    convert_arrays(tmp_path / "c", folder=permuted, joint_order=order, **common)  # indices work too
+    common = dict(table=table, layout=_layout(tmp_path), centre="frame", scale="rms", progress=False)
+    convert_arrays(declared, tmp_path / "a", **common)
+    convert_arrays(permuted, tmp_path / "b", joint_order=",".join(names), **common)
+    convert_arrays(permuted, tmp_path / "c", joint_order=order, **common)  # indices work too
     for other in ("b", "c"):
         np.testing.assert_array_equal(np.load(tmp_path / other / "data.npy"), np.load(tmp_path / "a" / "data.npy"))
 
@@ -217,13 +219,11 @@ def test_layout_must_be_given_when_ambiguous_and_resume(tmp_path, caplog):
         tmp_path / "t.csv", [{"clip": f"c{i}", "label": "x", "split": ["train", "test"][i]} for i in range(2)]
     )
     with pytest.raises(DataFormatError, match=r"17 2D joints fits several layouts \(coco17, h36m17\)"):
-        convert_arrays(tmp_path / "o", folder=clips, table=table, options=OPTS, progress=False)
-    first = convert_arrays(tmp_path / "o", folder=clips, table=table, layout="coco17", options=OPTS, progress=False)
-    again = convert_arrays(tmp_path / "o", folder=clips, table=table, layout="coco17", options=OPTS, progress=False)
+        convert_arrays(clips, tmp_path / "o", table=table, **OPTS, progress=False)
+    first = convert_arrays(clips, tmp_path / "o", table=table, layout="coco17", **OPTS, progress=False)
+    again = convert_arrays(clips, tmp_path / "o", table=table, layout="coco17", **OPTS, progress=False)
     assert (first.from_cache, again.from_cache) == (0, 2)  # resumed from the per-clip cache
-    other = convert_arrays(
-        tmp_path / "o", folder=clips, table=table, layout="coco17", options={"centre": "none"}, progress=False
-    )
+    other = convert_arrays(clips, tmp_path / "o", table=table, layout="coco17", centre="none", progress=False)
     assert other.from_cache == 0  # other options: prepared again
 
 
@@ -249,7 +249,7 @@ def test_openpose_frame_folders(tmp_path, caplog):
     )
     opts = {"centre": "first", "score": True, "zero_missing": True, "missing": "fill"}
     with caplog.at_level(logging.INFO):
-        r = convert_arrays(tmp_path / "out", folder=clips, table=table, options=opts, progress=False)
+        r = convert_arrays(clips, tmp_path / "out", table=table, **opts, progress=False)
     assert "assuming layout openpose25" in caplog.text  # the only 2D layout with 25 joints, said out loud
     # joint 3 filled in each person-frame: 3 + 1 (jump, the second person's from its other joints) + 2 (wave)
     assert r.shape == (2, 3, 3, 25, 2) and r.filled == 6

@@ -14,7 +14,7 @@ from layout_samples import LAB5
 from ssl_skel.cli import main as cli
 from ssl_skel.core.config import DataConfig
 from ssl_skel.data.datasets import build_dataset
-from ssl_skel.data.formats.arrays import SplitRule, convert_arrays
+from ssl_skel.data.formats.arrays import convert_arrays
 from ssl_skel.models.encoders import build_encoder
 from ssl_skel.models.frozen import FrozenEncoder
 
@@ -68,10 +68,8 @@ def test_embed_clips_equals_embed_on_the_dataset_eval_view(tmp_path, resize):
     clips = _raw_clips(9)
     folder, table = _write_folder(tmp_path, clips)
     opts = {"centre": "first", "scale": "rms", "missing": "fill"}
-    split = SplitRule(train_on=("subject", ("1",)), benchmark="xsub")
-    convert_arrays(
-        tmp_path / "data", folder=folder, table=table, layout=layout, options=opts, split=split, progress=False
-    )
+    split = {"train_on": ("subject", ("1",)), "benchmark": "xsub"}
+    convert_arrays(folder, tmp_path / "data", table=table, layout=layout, **opts, **split, progress=False)
     cfg = DataConfig(root=str(tmp_path / "data"), benchmark="xsub", clip_length=8, num_workers=0, resize=resize)
     test = build_dataset(cfg, "test", train=False, seed=0)
     batch = torch.stack([test[i]["views"][0] for i in range(len(test))])
@@ -174,12 +172,13 @@ def test_2d_keypoints_with_scores_pretrain_and_evaluate(tmp_path, capsys):
     synthetic = generate_dataset(tmp_path / "syn", clips_per_class=3, num_subjects=4, max_frames=24)
     npz = _coco_with_scores(synthetic, tmp_path / "coco.npz")
     with pytest.raises(Exception, match=r"17 2D joints fits several layouts \(coco17, h36m17\)"):
-        convert_arrays(tmp_path / "x", array=npz, options={"centre": "first", "score": True}, progress=False)
+        convert_arrays(npz, tmp_path / "x", centre="first", score=True, progress=False)
     r = convert_arrays(
+        npz,
         tmp_path / "coco",
-        array=npz,
         layout="coco17",
-        options={"centre": "first", "score": True},
+        centre="first",
+        score=True,
         clip_column="name",
         progress=False,
     )

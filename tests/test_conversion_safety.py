@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 
 from ssl_skel.cli import main as cli
-from ssl_skel.data.formats import common
-from ssl_skel.data.formats.common import check_out, load_pickle, publish, validate_dataset
+from ssl_skel.core.schema import ConfigError
+from ssl_skel.data.formats import common, pickles
+from ssl_skel.data.formats.common import check_out, publish, validate_dataset
 from ssl_skel.data.formats.ntu import convert_ntu
 from ssl_skel.data.formats.ntu_skeleton import read_skeleton
+from ssl_skel.data.formats.pickles import load_pickle
 from ssl_skel.data.formats.pyskl_pkl import convert_pyskl
 from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.storage import DataFormatError, read_manifest
@@ -253,8 +255,8 @@ def test_ntu_rejects_nan_inf_and_absurd_coordinates(tmp_path, value):
             break
     target.write_text("".join(lines))
     with pytest.raises(DataFormatError, match="1 of 2 files could not be read"):
-        convert_ntu(raw, tmp_path / "out", "ntu60", progress=False)
-    report = convert_ntu(raw, tmp_path / "out", "ntu60", progress=False, skip_bad=True)
+        convert_ntu(raw, tmp_path / "out", dataset="ntu60", progress=False)
+    report = convert_ntu(raw, tmp_path / "out", dataset="ntu60", progress=False, skip_bad=True)
     assert report.num_samples == 1 and target.stem in report.bad
 
 
@@ -271,7 +273,7 @@ def test_unreadable_subdirectory_is_an_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(DataFormatError, match=r"more: cannot read this folder \(Permission denied\)"):
-        convert_ntu(raw, tmp_path / "out", "ntu60", progress=False)
+        convert_ntu(raw, tmp_path / "out", dataset="ntu60", progress=False)
 
 
 def test_ucla_rejects_float_labels(tmp_path):
@@ -309,11 +311,16 @@ class Payload:
         return (open, (str(self.marker), "w"))
 
 
-def test_pyskl_pickle_with_code_runs_nothing_by_default(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv(common.TRUST_ENV, raising=False)  # and restored after the --trust-pickle run below
+def _evil_pyskl(tmp_path: Path) -> tuple[Path, Path]:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps({"split": {}, "annotations": [Payload(marker)]}))
+    return evil, marker
+
+
+def test_pyskl_pickle_with_code_runs_nothing_by_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(pickles.TRUST_ENV, raising=False)
+    evil, marker = _evil_pyskl(tmp_path)
     assert cli(["gendata", "pyskl", "--pkl", str(evil), "--out", str(tmp_path / "o")]) == 2
     line = err_line(capsys)
     assert "evil.pkl" in line and "not plain data" in line and "--trust-pickle" in line
@@ -321,10 +328,53 @@ def test_pyskl_pickle_with_code_runs_nothing_by_default(tmp_path, capsys, monkey
     # the explicit opt-in lifts it (and then the payload does run: that is what trusting means)
     assert cli(["gendata", "pyskl", "--pkl", str(evil), "--out", str(tmp_path / "o"), "--trust-pickle"]) == 2
     assert marker.exists()
+    # for that command only: the switch does not travel through the environment into later ones
+    assert pickles.TRUST_ENV not in os.environ and not pickles.trust_pickles()
+    marker.unlink()
+    assert cli(["gendata", "pyskl", "--pkl", str(evil), "--out", str(tmp_path / "o")]) == 2
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", "True", "yes", "YES", " yes "])
+def test_trust_env_values_that_trust(value, monkeypatch):
+    monkeypatch.setenv(pickles.TRUST_ENV, value)
+    assert pickles.trust_pickles() is True
+
+
+@pytest.mark.parametrize("value", ["", " ", "0", "false", "False", "FALSE", "no", "No", " no "])
+def test_trust_env_values_that_do_not_trust(value, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(pickles.TRUST_ENV, value)  # issue 25 item 3: "false", "no", "off", "False", " " trusted
+    assert pickles.trust_pickles() is False
+    evil, marker = _evil_pyskl(tmp_path)
+    assert cli(["gendata", "pyskl", "--pkl", str(evil), "--out", str(tmp_path / "o")]) == 2
+    assert "not plain data" in err_line(capsys) and not marker.exists()
+
+
+@pytest.mark.parametrize("value", ["off", "on", "2", "y", "maybe", "1 0"])
+def test_trust_env_other_values_are_an_error_naming_the_variable(value, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(pickles.TRUST_ENV, value)
+    with pytest.raises(ConfigError, match=rf"SSL_SKEL_TRUST_PICKLE={value!r}: expected 1, true or yes"):
+        pickles.trust_pickles()
+    evil, marker = _evil_pyskl(tmp_path)
+    assert cli(["gendata", "pyskl", "--pkl", str(evil), "--out", str(tmp_path / "o")]) == 2
+    line = err_line(capsys)
+    assert line.startswith("ssl-skel gendata: error: SSL_SKEL_TRUST_PICKLE=") and not marker.exists()
+
+
+def test_explicit_trust_wins_over_the_environment(tmp_path, monkeypatch):
+    evil, marker = _evil_pyskl(tmp_path)
+    monkeypatch.setenv(pickles.TRUST_ENV, "1")
+    with pytest.raises(DataFormatError, match="not plain data"):
+        convert_pyskl(evil, tmp_path / "o", trust_pickle=False)
+    assert not marker.exists()
+    monkeypatch.setenv(pickles.TRUST_ENV, "maybe")  # not even read when the caller says
+    with pytest.raises(DataFormatError, match="1 of 1 annotations could not be read"):  # the payload ran
+        convert_pyskl(evil, tmp_path / "o", trust_pickle=True)
+    assert marker.exists()
 
 
 def test_legacy_label_pickle_with_code_runs_nothing(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv(common.TRUST_ENV, raising=False)
+    monkeypatch.delenv(pickles.TRUST_ENV, raising=False)
     marker = tmp_path / "pwned"
     root = tmp_path / "xsub"
     root.mkdir()
@@ -354,8 +404,8 @@ def test_fifo_and_device_named_skeleton_are_refused_without_reading(tmp_path):
     os.mkfifo(fifo)  # opening it for reading would block forever
     os.symlink("/dev/zero", raw / "S001C001P001R001A002.skeleton")  # reading it would never end
     with pytest.raises(DataFormatError, match="2 of 4 files could not be read .*not a regular file"):
-        convert_ntu(raw, tmp_path / "out", "ntu60", progress=False)
-    report = convert_ntu(raw, tmp_path / "out", "ntu60", progress=False, skip_bad=True)
+        convert_ntu(raw, tmp_path / "out", dataset="ntu60", progress=False)
+    report = convert_ntu(raw, tmp_path / "out", dataset="ntu60", progress=False, skip_bad=True)
     assert report.num_samples == 2
 
 

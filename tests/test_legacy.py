@@ -130,7 +130,7 @@ def test_import_command_writes_native_format(tmp_path, capsys):
     path.rename(anonymous)
     with pytest.raises(DataFormatError, match="pass --benchmark"):
         legacy.convert_legacy(anonymous, tmp_path / "x")
-    assert read_manifest(legacy.convert_legacy(anonymous, tmp_path / "x", "xview"))["splits"]["xview"] == {
+    assert read_manifest(legacy.convert_legacy(anonymous, tmp_path / "x", benchmark="xview"))["splits"]["xview"] == {
         "train": 3,
         "test": 2,
     }

@@ -195,7 +195,7 @@ def test_list_raw_files_skips_missing_and_other_dataset(tmp_path):
 
 def test_convert_writes_centred_arrays_labels_and_splits(tmp_path):
     raw = _raw(tmp_path)
-    report = convert_ntu(raw, tmp_path / "out", "ntu60", progress=False)
+    report = convert_ntu(raw, tmp_path / "out", dataset="ntu60", progress=False)
     assert report.num_samples == 2 and report.skipped_missing == 1 and report.parsed == 2
     arrays = open_arrays(tmp_path / "out", "xsub", "test")
     assert arrays.data.shape == (2, 3, 300, 25, 2) and arrays.data.dtype == np.float32
@@ -248,24 +248,24 @@ def test_cli_bad_files_exit_nonzero_keep_good_work_then_skip_bad(tmp_path, capsy
 def test_failed_rerun_leaves_previous_output_intact(tmp_path):
     raw = _raw(tmp_path)
     out = tmp_path / "out"
-    convert_ntu(raw, out, "ntu60", progress=False)
+    convert_ntu(raw, out, dataset="ntu60", progress=False)
     before = (out / "data.npy").read_bytes()
     _bad_copy(raw)
     with pytest.raises(DataFormatError, match="no output was written"):
-        convert_ntu(raw, out, "ntu60", progress=False)
+        convert_ntu(raw, out, dataset="ntu60", progress=False)
     assert (out / "manifest.json").exists() and (out / "data.npy").read_bytes() == before
 
 
 def test_resume_skips_cached_and_reparses_changed_files(tmp_path):
     raw = _raw(tmp_path)
     out = tmp_path / "out"
-    first = convert_ntu(raw, out, "ntu60", progress=False, workers=2)
+    first = convert_ntu(raw, out, dataset="ntu60", progress=False, workers=2)
     assert (first.parsed, first.from_cache) == (2, 0)
-    second = convert_ntu(raw, out, "ntu60", progress=False, workers=2)
+    second = convert_ntu(raw, out, dataset="ntu60", progress=False, workers=2)
     assert (second.parsed, second.from_cache) == (0, 2)
     changed = raw / "S003C001P004R002A051.skeleton"
     changed.write_bytes(changed.read_bytes() + b"\r\n")  # size changes -> stale cache entry
-    third = convert_ntu(raw, out, "ntu60", progress=False)
+    third = convert_ntu(raw, out, dataset="ntu60", progress=False)
     assert (third.parsed, third.from_cache) == (1, 1)
 
 

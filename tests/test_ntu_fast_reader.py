@@ -245,10 +245,10 @@ def _check_against_naive(out: Path, raw: Path, profile: str) -> None:
 def test_streamed_conversion_equals_the_naive_array(tmp_path, profile, workers):
     raw = _raw_set(tmp_path)
     out = tmp_path / "out"
-    report = ntu.convert_ntu(raw, out, "ntu60", workers=workers, profile=profile, progress=False)
+    report = ntu.convert_ntu(raw, out, dataset="ntu60", workers=workers, profile=profile, progress=False)
     assert report.num_samples == 8 and report.parsed == 8
     _check_against_naive(out, raw, profile)
-    again = ntu.convert_ntu(raw, out, "ntu60", workers=workers, profile=profile, progress=False)
+    again = ntu.convert_ntu(raw, out, dataset="ntu60", workers=workers, profile=profile, progress=False)
     assert (again.parsed, again.from_cache) == (0, 8)
     _check_against_naive(out, raw, profile)
 
@@ -256,14 +256,14 @@ def test_streamed_conversion_equals_the_naive_array(tmp_path, profile, workers):
 def test_a_long_clip_or_a_skipped_bad_file_writes_from_the_cache(tmp_path):
     raw = _raw_set(tmp_path, long_file=True)
     out = tmp_path / "out"
-    ntu.convert_ntu(raw, out, "ntu60", workers=2, progress=False)
+    ntu.convert_ntu(raw, out, dataset="ntu60", workers=2, progress=False)
     assert json.loads((out / "manifest.json").read_text())["shape"] == [8, 3, 318, 25, 2]  # 320 less 2 empty frames
     _check_against_naive(out, raw, "sgn")
     (raw / "S001C001P001R001A001.skeleton").write_text("3\r\n1\r\n")  # truncated: a bad file
     with pytest.raises(ntu.DataFormatError, match="1 of 9 files could not be read"):
-        ntu.convert_ntu(raw, out, "ntu60", progress=False)
+        ntu.convert_ntu(raw, out, dataset="ntu60", progress=False)
     assert json.loads((out / "manifest.json").read_text())["num_samples"] == 8  # the old dataset stays
-    report = ntu.convert_ntu(raw, out, "ntu60", progress=False, skip_bad=True)
+    report = ntu.convert_ntu(raw, out, dataset="ntu60", progress=False, skip_bad=True)
     assert report.num_samples == 8 and report.from_cache == 8
     _check_against_naive(out, raw, "sgn")
 
@@ -271,13 +271,13 @@ def test_a_long_clip_or_a_skipped_bad_file_writes_from_the_cache(tmp_path):
 def test_a_damaged_cache_entry_is_recomputed(tmp_path):
     raw = _raw_set(tmp_path)
     out = tmp_path / "out"
-    ntu.convert_ntu(raw, out, "ntu60", progress=False)
+    ntu.convert_ntu(raw, out, dataset="ntu60", progress=False)
     entry = out / ".cache" / "S001C001P001R001A010.npz"
     payload = bytearray(entry.read_bytes())
     payload[len(payload) // 3] ^= 0xFF  # inside the stored actors: the zip CRC no longer matches
     entry.write_bytes(bytes(payload))
     assert ntu.load_cached(out / ".cache", raw / "S001C001P001R001A010.skeleton") is None
-    report = ntu.convert_ntu(raw, out, "ntu60", progress=False)
+    report = ntu.convert_ntu(raw, out, dataset="ntu60", progress=False)
     assert (report.parsed, report.from_cache) == (1, 7)
     _check_against_naive(out, raw, "sgn")
 

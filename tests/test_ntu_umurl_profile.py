@@ -113,7 +113,7 @@ def test_reader_uses_slots_by_position_and_the_converter_stores_the_file_frame_c
     np.testing.assert_allclose(bodies[0, 1:], active[:4], atol=1e-6)  # slot 1 is the most energetic
     np.testing.assert_allclose(bodies[1, 1:], noise[:4], atol=1e-6)
     assert np.all(bodies[:, 0] == 0)
-    convert_ntu(raw, tmp_path / "out", "ntu60", profile="umurl", progress=False)
+    convert_ntu(raw, tmp_path / "out", dataset="ntu60", profile="umurl", progress=False)
     arrays = open_arrays(tmp_path / "out", "xview", "train")  # camera 2 -> train
     row = list(arrays.names).index("S001C002P002R001A001")
     assert int(arrays.num_frames[row]) == 5 and arrays.data.shape[2] == 300
@@ -131,6 +131,6 @@ def test_profile_errors_name_the_problem(tmp_path: Path) -> None:
     from ssl_skel.data.storage import DataFormatError
 
     with pytest.raises(DataFormatError, match="unknown NTU profile 'agcn'"):
-        convert_ntu(tmp_path, tmp_path / "o", "ntu60", profile="agcn", progress=False)
+        convert_ntu(tmp_path, tmp_path / "o", dataset="ntu60", profile="agcn", progress=False)
     with pytest.raises(DataFormatError, match="--align-view belongs to the sgn profile"):
-        convert_ntu(tmp_path, tmp_path / "o", "ntu60", profile="umurl", align=True, progress=False)
+        convert_ntu(tmp_path, tmp_path / "o", dataset="ntu60", profile="umurl", align=True, progress=False)

@@ -128,7 +128,7 @@ def test_with_score_requires_scores_and_cli(tmp_path, capsys):
 def test_pyskl_normalisation_and_joint_order(tmp_path):
     path = _write(tmp_path, _ntu3d())
     convert_pyskl(path, tmp_path / "plain")
-    convert_pyskl(path, tmp_path / "centred", normalise={"centre": "first"})
+    convert_pyskl(path, tmp_path / "centred", centre="first")
     raw = open_arrays(tmp_path / "plain", "xsub", "test").clip(0)[0]
     centred = open_arrays(tmp_path / "centred", "xsub", "test")
     spine_mid = raw[:, 0, 1, 0]  # centre joint of person 1 in frame 0

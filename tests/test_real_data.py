@@ -89,7 +89,7 @@ def test_convert_real_ntu_files(ntu_dir, tmp_path):
     report = convert_ntu(
         ntu_dir / "raw_samples",
         tmp_path / "ntu",
-        "ntu60",
+        dataset="ntu60",
         missing_file=ntu_dir / "NTU_RGBD_samples_with_missing_skeletons.txt",
         progress=False,
     )

@@ -6,7 +6,7 @@ would not match the features the probe was trained on. The importer records the 
 below in the dataset manifest (`preprocess`), training copies them into the checkpoint's
 input spec, and `prepare_batch` replays them followed by the dataset's own eval transform.
 
-Options (all explicit, recorded as a dict):
+Options (`Preprocess`, all explicit, recorded as a dict):
 - centre: "first" (origin at the first present person's centre joint in its first present
   frame, as the NTU converter), "frame" (that joint in every frame), or "none";
 - align_view: rotate 3D clips so the layout's z bone points up and its x bone along +x;
@@ -21,7 +21,7 @@ A person with no valid joint in a frame is absent there (all zero), as everywher
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -31,31 +31,42 @@ from ssl_skel.data.layouts import Layout
 from ssl_skel.data.spec import InputSpec
 from ssl_skel.data.transforms import build_eval_transform
 
-DEFAULTS: dict[str, Any] = {
-    "centre": "first",
-    "align_view": False,
-    "scale": "none",
-    "score": False,
-    "missing": "bad",
-    "zero_missing": False,
-}
-CHOICES = {"centre": ("first", "frame", "none"), "scale": ("none", "rms"), "missing": ("bad", "fill")}
+CENTRES = ("first", "frame", "none")
+SCALES = ("none", "rms")
+MISSING = ("bad", "fill")
 
 
 class ClipError(ValueError):
     """A clip that cannot be prepared; the message says why (the caller adds which clip)."""
 
 
-def preprocess_options(options: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
-    """The full, checked option dict (defaults filled in)."""
-    opts = {**DEFAULTS, **dict(options or {}), **overrides}
-    unknown = sorted(set(opts) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown preprocessing option {unknown[0]!r} (known: {', '.join(DEFAULTS)})")
-    for key, allowed in CHOICES.items():
-        if opts[key] not in allowed:
-            raise ValueError(f"preprocessing {key}={opts[key]!r} must be one of {allowed}")
-    return opts
+@dataclass(frozen=True)
+class Preprocess:
+    """The preparation options (see the module docstring); `to_dict()` is what a manifest records."""
+
+    centre: str = "first"  # one of CENTRES
+    align_view: bool = False
+    scale: str = "none"  # one of SCALES
+    score: bool = False
+    missing: str = "bad"  # one of MISSING
+    zero_missing: bool = False
+
+    def __post_init__(self) -> None:
+        for key, allowed in (("centre", CENTRES), ("scale", SCALES), ("missing", MISSING)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"preprocessing {key}={getattr(self, key)!r} must be one of {allowed}")
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any] | None = None) -> Preprocess:
+        """A recorded dict (a manifest's or a checkpoint's `preprocess`) -> Preprocess, defaults filled in."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(options or {}) - set(known))
+        if unknown:
+            raise ValueError(f"unknown preprocessing option {unknown[0]!r} (known: {', '.join(known)})")
+        return cls(**dict(options or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -78,17 +89,17 @@ def as_actors(clip: Any) -> np.ndarray:
     return a.astype(np.float32)
 
 
-def missing_joints(actors: np.ndarray, opts: Mapping[str, Any]) -> np.ndarray:
+def missing_joints(actors: np.ndarray, opts: Preprocess) -> np.ndarray:
     """(M, T, V) bool: the joint's position is unknown (NaN/inf, or all zero with zero_missing)."""
     coords = actors[..., : coord_channels(actors, opts)]
     bad = ~np.isfinite(coords).all(axis=-1)
-    if opts["zero_missing"]:
+    if opts.zero_missing:
         bad |= (coords == 0).all(axis=-1)
     return bad
 
 
-def coord_channels(actors: np.ndarray, opts: Mapping[str, Any]) -> int:
-    return actors.shape[-1] - 1 if opts["score"] else actors.shape[-1]
+def coord_channels(actors: np.ndarray, opts: Preprocess) -> int:
+    return actors.shape[-1] - 1 if opts.score else actors.shape[-1]
 
 
 def fill_missing(actors: np.ndarray, missing: np.ndarray, coords: int) -> tuple[np.ndarray, CleanStats]:
@@ -127,22 +138,22 @@ def present(actors: np.ndarray) -> np.ndarray:
     return actors.reshape(actors.shape[0], actors.shape[1], -1).any(axis=2)
 
 
-def normalise(actors: np.ndarray, layout: Layout, opts: Mapping[str, Any]) -> np.ndarray:
+def normalise(actors: np.ndarray, layout: Layout, opts: Preprocess) -> np.ndarray:
     """Centre, align and scale the coordinate channels of present persons (see the module docstring)."""
     d = coord_channels(actors, opts)
     out = actors.astype(np.float64)
     here = present(actors)
     if not here.any():
         return actors.copy()
-    if opts["centre"] == "first":
+    if opts.centre == "first":
         first_person = int(np.flatnonzero(here.any(axis=1))[0])
         t0 = int(np.flatnonzero(here[first_person])[0])
         out[..., :d] -= out[first_person, t0, layout.centre, :d]
-    elif opts["centre"] == "frame":
+    elif opts.centre == "frame":
         for t in np.flatnonzero(here.any(axis=0)):
             p = int(np.flatnonzero(here[:, t])[0])
             out[:, t, :, :d] -= out[p, t, layout.centre, :d].copy()
-    if opts["align_view"]:
+    if opts.align_view:
         if d != 3:
             raise ClipError(f"align_view needs 3D coordinates, the clip has {d}")
         if layout.view_bones is None:
@@ -152,7 +163,7 @@ def normalise(actors: np.ndarray, layout: Layout, opts: Mapping[str, Any]) -> np
         rot = view_rotation(out[order][..., :3], *layout.view_bones)
         if rot is not None:
             out[..., :3] = out[..., :3] @ rot.T
-    if opts["scale"] == "rms":
+    if opts.scale == "rms":
         pts = out[..., :d][here]
         rms = float(np.sqrt(np.mean(np.sum(pts**2, axis=-1)))) if pts.size else 0.0
         if rms > 1e-9:
@@ -161,7 +172,7 @@ def normalise(actors: np.ndarray, layout: Layout, opts: Mapping[str, Any]) -> np
 
 
 def clean_clip(
-    clip: Any, layout: Layout, opts: Mapping[str, Any], channels: int | None = None
+    clip: Any, layout: Layout, opts: Preprocess, channels: int | None = None
 ) -> tuple[np.ndarray, CleanStats]:
     """One raw clip -> (M, T, V, C) prepared as the importer stores it; ClipError says what is wrong."""
     actors = as_actors(clip)
@@ -175,14 +186,14 @@ def clean_clip(
         raise ClipError(f"{c} channels, expected {channels}")
     d = coord_channels(actors, opts)
     if d not in layout.dims:
-        hint = "" if opts["score"] else " (pass --score / score=True if the last channel is a confidence)"
+        hint = "" if opts.score else " (pass --score / score=True if the last channel is a confidence)"
         raise ClipError(
             f"{c} channels: {d} coordinates, but layout {layout.name} is {'/'.join(map(str, layout.dims))}D{hint}"
         )
     missing = missing_joints(actors, opts)
     stats = CleanStats()
     if missing.any():
-        if opts["missing"] == "bad":
+        if opts.missing == "bad":
             m, t, j = (int(i[0]) for i in np.nonzero(missing))
             raise ClipError(
                 f"{int(missing.sum())} missing (NaN) joint values, first at person {m} frame {t} joint "
@@ -224,7 +235,7 @@ def prepare_batch(
     `data.preprocess`, here `resize` and `view`) to all frames of each clip.
     """
     layout = spec.skeleton
-    opts = preprocess_options(spec.preprocess or {"centre": "none"})
+    opts = Preprocess.from_dict(spec.preprocess or {"centre": "none"})
     transform = build_eval_transform(spec.clip_length, resize=resize, preprocess=view)
     out = []
     for i, clip in enumerate(clips):

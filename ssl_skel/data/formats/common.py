@@ -1,6 +1,6 @@
 """Helpers shared by the converters: the output folder policy, staged output, one validation of
-everything a converter publishes, safe file and pickle reading, parallel map with progress,
-bad-file summary.
+everything a converter publishes, safe file reading, parallel map with progress, bad-file summary
+(pickles: `pickles.py`).
 
 Why staged output: a converter writes a complete dataset into `<out>/.staging`, checks all of
 it (`validate_dataset`), and only then swaps it in: the old files move to `<out>/.replaced`,
@@ -8,21 +8,15 @@ the new ones in, manifest last, and on any error the old ones move back. A crash
 never leaves a half-written file where a good one was, and a folder with a manifest is always
 complete. A folder that is neither empty nor an ssl_skel dataset is refused, so a user's files
 are never overwritten.
-
-Why a restricted unpickler: unpickling can run any code a file names, and pyskl annotations and
-UmURL label files are plain containers, numbers, strings and numpy arrays; anything else is
-refused unless the user passes --trust-pickle (or sets SSL_SKEL_TRUST_PICKLE=1).
 """
 
 from __future__ import annotations
 
-import _compat_pickle
 import fnmatch
 import itertools
 import logging
 import multiprocessing
 import os
-import pickle
 import shutil
 import stat
 from collections import deque
@@ -47,7 +41,6 @@ OUTPUT_FILES = ("data.npy", "labels.npy", "num_frames.npy", "names.txt")
 OURS = (STAGING, REPLACED, ".cache", ".arrays_cache", ".penn_clips_", ".sbu_clips_")
 MAX_COORDINATE = 1e5  # |x| above this is no skeleton coordinate (metres, pixels or millimetres)
 MAX_CLASSES = 100_000  # a label at or above this is a corrupt file, not a class
-TRUST_ENV = "SSL_SKEL_TRUST_PICKLE"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -334,67 +327,6 @@ def check_regular(path: str | Path) -> Path:
     if not stat.S_ISREG(mode):
         raise DataFormatError(f"{path}: not a regular file (a pipe, device or folder); refused")
     return path
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Builds only plain containers, numbers, strings and numpy arrays; any other global is refused."""
-
-    ALLOWED = {
-        ("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "bytearray", "complex", "slice", "range")
-    } | {
-        ("collections", "OrderedDict"),
-        ("_codecs", "encode"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")),
-        *((m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")),
-    }
-
-    def __init__(self, fh: Any, path: Path, **kwargs: Any) -> None:
-        super().__init__(fh, **kwargs)
-        self.path = path
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _compat_pickle.NAME_MAPPING:  # python-2 names, as pickle itself maps them
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        if (module, name) in self.ALLOWED or (module == "numpy" and name.endswith("DType")):
-            return super().find_class(module, name)
-        raise DataFormatError(
-            f"{self.path}: the pickle asks for {module}.{name}, which is not plain data (containers, numbers, "
-            "strings, numpy arrays); refused because unpickling it could run code. If you trust the file, "
-            "pass --trust-pickle"
-        )
-
-
-def trust_pickles() -> bool:
-    return os.environ.get(TRUST_ENV, "") not in ("", "0")
-
-
-def load_pickle(path: str | Path, trust: bool | None = None) -> Any:
-    """Unpickle `path` with `_PlainUnpickler` unless `trust` (default: --trust-pickle / SSL_SKEL_TRUST_PICKLE)."""
-    path = Path(path)
-    trust = trust_pickles() if trust is None else trust
-    if not path.exists():
-        raise DataFormatError(f"{path}: file not found")
-    check_regular(path)
-
-    def load(encoding: str) -> Any:
-        with open(path, "rb") as fh:
-            if trust:
-                return pickle.load(fh, encoding=encoding)
-            return _PlainUnpickler(fh, path, encoding=encoding).load()
-
-    try:
-        try:
-            return load("ASCII")
-        except UnicodeDecodeError:  # python-2 pickles of numpy arrays
-            return load("latin1")
-    except DataFormatError:
-        raise
-    except (Exception, MemoryError, RecursionError) as exc:  # noqa: BLE001 - damaged bytes fail in many ways
-        reason = " ".join(str(exc).split())[:200]
-        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {reason})") from None
 
 
 # --------------------------------------------------------------------------- running converters

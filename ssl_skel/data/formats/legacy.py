@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import logging
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ssl_skel.data.formats.common import as_labels, iter_chunks, layout_for_joints, load_pickle, publish, staged_writer
+from ssl_skel.data.formats.common import as_labels, iter_chunks, layout_for_joints, publish, staged_writer
+from ssl_skel.data.formats.options import joint_order_option, layout_option, option, trust_pickle_option, with_overrides
+from ssl_skel.data.formats.pickles import load_pickle
 from ssl_skel.data.layouts import Layout, choose_layout, joint_permutation
 from ssl_skel.data.storage import PARTS, DataFormatError, SkeletonArrays, check_split
 
@@ -82,8 +86,8 @@ def valid_frames(data: np.ndarray, chunk: int = 256) -> np.ndarray:
     return out
 
 
-def _read_labels(path: Path) -> tuple[list[str], np.ndarray]:
-    obj = load_pickle(path)
+def _read_labels(path: Path, trust_pickle: bool | None = None) -> tuple[list[str], np.ndarray]:
+    obj = load_pickle(path, trust=trust_pickle)
     try:
         names, labels = obj
         labels = as_labels(labels, str(path))
@@ -96,7 +100,9 @@ def _read_labels(path: Path) -> tuple[list[str], np.ndarray]:
     return [str(n) for n in names], labels
 
 
-def _open_folder_part(root: Path, part: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _open_folder_part(
+    root: Path, part: str, trust_pickle: bool | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     prefix = FILE_PART[part]
     data_path = root / f"{prefix}_data_joint.npy"
     if not data_path.exists():
@@ -107,7 +113,7 @@ def _open_folder_part(root: Path, part: str) -> tuple[np.ndarray, np.ndarray, np
         raise DataFormatError(f"{data_path}: cannot read ({exc})") from None
     if data.ndim != 5:
         raise DataFormatError(f"{data_path}: shape {data.shape}, expected (N, C, T, V, M)")
-    names, labels = _read_labels(root / f"{prefix}_label.pkl")
+    names, labels = _read_labels(root / f"{prefix}_label.pkl", trust_pickle)
     if len(labels) != len(data):
         raise DataFormatError(
             f"{root}: {data_path.name} has {len(data)} samples but {prefix}_label.pkl has {len(labels)}"
@@ -174,8 +180,11 @@ def _open_npz_part(path: Path, part: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return data, labels, valid_frames(data), names, int(y.shape[1])
 
 
-def open_legacy(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
-    """Open one split of a legacy layout in place; data stays memory-mapped."""
+def open_legacy(root: str | Path, benchmark: str, part: str, trust_pickle: bool | None = None) -> SkeletonArrays:
+    """Open one split of a legacy layout in place; data stays memory-mapped.
+
+    trust_pickle: unpickle the label files without the plain-data restriction (None: `pickles.trust_pickles()`).
+    """
     root = Path(root)
     if part not in PARTS:
         raise DataFormatError(f"{root}: split part {part!r} must be one of {PARTS}")
@@ -183,11 +192,11 @@ def open_legacy(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
     if _is_npz(root):
         data, labels, num_frames, names, num_classes = _open_npz_part(root, part)
     elif _is_folder_layout(root):
-        data, labels, num_frames, names = _open_folder_part(root, part)
+        data, labels, num_frames, names = _open_folder_part(root, part, trust_pickle)
         num_classes = int(labels.max(initial=-1)) + 1
         other = root / f"{FILE_PART['train' if part == 'test' else 'test']}_label.pkl"
         if other.exists():
-            num_classes = max(num_classes, int(_read_labels(other)[1].max(initial=-1)) + 1)
+            num_classes = max(num_classes, int(_read_labels(other, trust_pickle)[1].max(initial=-1)) + 1)
     else:
         raise DataFormatError(f"{root}: neither a UmURL/AimCLR-style folder nor a CTR-GCN .npz")
     arrays = SkeletonArrays(
@@ -204,43 +213,47 @@ def open_legacy(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
     return check_split(arrays, benchmark, part)
 
 
-def convert_legacy(
-    path: str | Path,
-    out: str | Path,
-    benchmark: str | None = None,
-    chunk: int = 256,
-    layout: str | Path | Layout | None = None,
-    joint_order: str | list | None = None,
-) -> Path:
+@dataclass(frozen=True)
+class LegacyOptions:
+    """What `convert_legacy` is told besides its input and output (all but `chunk` are `gendata import` flags)."""
+
+    benchmark: str | None = option(None, "benchmark name when the path does not say it (e.g. xsub)")
+    layout: str | Path | Layout | None = layout_option()  # overrides the joint-count guess
+    joint_order: str | list | None = joint_order_option()  # maps the arrays' joint order onto the layout
+    trust_pickle: bool | None = trust_pickle_option()  # None: pickles.trust_pickles()
+    chunk: int = 256  # samples copied at a time
+
+
+def convert_legacy(path: str | Path, out: str | Path, options: LegacyOptions | None = None, **overrides: Any) -> Path:
     """Write a legacy layout (both parts) as a native dataset folder with one benchmark split.
 
-    `layout` (a name or a file) overrides the joint-count guess; `joint_order` maps the arrays'
-    joint order onto it.
+    `options` (default LegacyOptions()) with `overrides` replacing its fields by name.
     """
+    opts = with_overrides(LegacyOptions, options, overrides)
     path, out = Path(path), Path(out)
     if not detect(path):
         raise DataFormatError(
             f"{path}: neither a UmURL/AimCLR-style folder ({{train,val}}_data_joint.npy) nor a CTR-GCN .npz"
         )
-    bench = benchmark or benchmark_of(path)
+    bench = opts.benchmark or benchmark_of(path)
     if bench is None:
         raise DataFormatError(f"{path}: the name does not say which benchmark this is; pass --benchmark (e.g. xsub)")
-    parts = {p: open_legacy(path, bench, p) for p in PARTS}
+    parts = {p: open_legacy(path, bench, p, opts.trust_pickle) for p in PARTS}
     shapes = {p: a.data.shape[1:] for p, a in parts.items()}
     c, _, v, m = shapes["train"]
     if any(s[0] != c or s[2] != v or s[3] != m for s in shapes.values()):
         raise DataFormatError(f"{path}: train and test shapes differ ({shapes['train']} vs {shapes['test']})")
     t_max = max(s[1] for s in shapes.values())
     try:
-        chosen = choose_layout(v, str(path), layout if layout is not None else parts["train"].layout)
-        perm = joint_permutation(joint_order, chosen) if joint_order is not None else slice(None)
+        chosen = choose_layout(v, str(path), opts.layout if opts.layout is not None else parts["train"].layout)
+        perm = joint_permutation(opts.joint_order, chosen) if opts.joint_order is not None else slice(None)
     except ValueError as exc:
         raise DataFormatError(str(exc)) from None
     n_train, n = len(parts["train"]), sum(len(a) for a in parts.values())
     writer = staged_writer(out, n, (c, t_max, v, m))
     row = 0
     for arrays in parts.values():
-        for sl in iter_chunks(len(arrays), chunk):
+        for sl in iter_chunks(len(arrays), opts.chunk):
             block = np.asarray(arrays.data[sl], dtype=np.float32)[:, :, :, perm]
             writer.data[row + sl.start : row + sl.stop, :, : block.shape[2]] = block
         row += len(arrays)

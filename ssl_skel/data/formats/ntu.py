@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from ssl_skel.data.formats.common import (
 from ssl_skel.data.formats.denoise import DenoiseParams, denoise
 from ssl_skel.data.formats.normalise import align_view, centre, select_energetic, umurl_normalise
 from ssl_skel.data.formats.ntu_skeleton import SampleId, SkeletonParseError, parse_sample_name, read_skeleton_blocks
+from ssl_skel.data.formats.options import option, progress_option, skip_bad_option, with_overrides, workers_option
 from ssl_skel.data.layouts import NTU25
 from ssl_skel.data.storage import DataFormatError, DataWriter
 
@@ -262,20 +263,30 @@ def prepare_clip(actors: np.ndarray, align: bool, profile: str = "sgn", frames: 
     return np.ascontiguousarray(actors.transpose(3, 1, 2, 0))
 
 
-def convert_ntu(
-    raw: str | Path,
-    out: str | Path,
-    dataset: str,
-    *,
-    missing_file: str | Path | None = None,
-    workers: int = 1,
-    skip_bad: bool = False,
-    align: bool = False,
-    profile: Literal["sgn", "umurl"] = "sgn",
-    progress: bool = True,
-) -> NtuReport:
-    """Convert a folder of raw `.skeleton` files (see the module docstring; `profile` sgn or umurl).
+@dataclass(frozen=True)
+class NtuOptions:
+    """What `convert_ntu` is told besides its input and output (each field is also a `gendata ntu` flag)."""
 
+    dataset: str = option(help=None, choices=DATASETS)  # required: ntu60 or ntu120
+    missing_file: Path | None = option(
+        None, "official missing-skeleton list (default: the official list built in)", flag="--missing"
+    )
+    workers: int = workers_option()
+    skip_bad: bool = skip_bad_option("convert the readable files even if some are bad")
+    align: bool = option(False, "rotate each clip to a canonical view (2s-AGCN style)", flag="--align-view")
+    profile: Literal["sgn", "umurl"] = option(
+        "sgn",
+        "sgn: SGN/CTR-GCN denoising and first-frame centring (default); umurl: UmURL's ntu_gendata + "
+        "pre_normalization (two most energetic bodies, per-frame spine-mid centring, shoulders onto x)",
+        choices=PROFILES,
+    )
+    progress: bool = progress_option()
+
+
+def convert_ntu(raw: str | Path, out: str | Path, options: NtuOptions | None = None, **overrides: Any) -> NtuReport:
+    """Convert a folder of raw `.skeleton` files (see the module docstring).
+
+    `options` with `overrides` replacing its fields by name: `convert_ntu(raw, out, dataset="ntu60", workers=2)`.
     missing_file: an official missing-skeleton list; by default the official list built into
     `ntu_meta` is used. Bad files are logged by name and reason; unless `skip_bad`, a
     DataFormatError summarising them is raised after every good file has been cached, and the
@@ -287,28 +298,59 @@ def convert_ntu(
     again from the per-file cache once all files are read. Either way the bytes are the same.
     """
     started = time.perf_counter()
-    if profile not in PROFILES:
-        raise DataFormatError(f"unknown NTU profile {profile!r} (use one of {', '.join(PROFILES)})")
-    if profile == "umurl" and align:
+    opts = with_overrides(NtuOptions, options, overrides)
+    if opts.profile not in PROFILES:
+        raise DataFormatError(f"unknown NTU profile {opts.profile!r} (use one of {', '.join(PROFILES)})")
+    if opts.profile == "umurl" and opts.align:
         raise DataFormatError("--align-view belongs to the sgn profile; the umurl profile aligns the shoulders itself")
     out = check_out(out)
-    missing = read_missing_list(missing_file) if missing_file else set(ntu_meta.MISSING_SAMPLES)
-    files, skipped = list_raw_files(raw, dataset, missing)
-    log.info("%s: %d files to convert (%d skipped as listed missing)", dataset, len(files), skipped)
-    if len(files) + skipped != ntu_meta.NUM_FILES[dataset]:
+    files, skipped = _files(raw, opts)
+    cache_dir = _profile_cache(out, opts.profile)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    rows, results = _parse(files, out, cache_dir, opts)
+    bad = {name: r.error for name, r in results.items() if r.error}
+    parsed = sum(1 for r in results.values() if not r.cached and not r.error)
+    from_cache = sum(1 for r in results.values() if r.cached)
+    report = NtuReport(None, 0, len(files), skipped, bad, parsed=parsed, from_cache=from_cache)
+    if bad:
+        rows.abort()
+    report_bad(bad, len(files), opts.skip_bad, "file", f"; good files are cached in {cache_dir}")
+    good = [p for p in files if p.stem not in bad]
+    if not good:
+        raise DataFormatError(f"{raw}: none of the {len(files)} files could be read")
+    if not rows.open:
+        log.info("writing %d clips again from the cache (a bad file or a clip over %d frames)", len(good), MIN_FRAMES)
+        rows = _rows_from_cache(good, results, out, cache_dir, opts.align, opts.profile)
+    _finish(rows, out, raw, opts, report)
+    report.out, report.num_samples = out, len(good)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _files(raw: str | Path, opts: NtuOptions) -> tuple[list[Path], int]:
+    """The files to convert and how many were skipped as listed missing."""
+    missing = read_missing_list(opts.missing_file) if opts.missing_file else set(ntu_meta.MISSING_SAMPLES)
+    files, skipped = list_raw_files(raw, opts.dataset, missing)
+    log.info("%s: %d files to convert (%d skipped as listed missing)", opts.dataset, len(files), skipped)
+    if len(files) + skipped != ntu_meta.NUM_FILES[opts.dataset]:
         log.info(
             "%s: found %d of the %d files of the official release (a partial copy converts as such)",
             raw,
             len(files) + skipped,
-            ntu_meta.NUM_FILES[dataset],
+            ntu_meta.NUM_FILES[opts.dataset],
         )
-    cache_dir = _profile_cache(out, profile)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(p), str(cache_dir), profile) for p in files]
-    rows = _ClipRows(staged_writer(out, len(files), _clip_shape(MIN_FRAMES), sequential=True), align, profile)
+    return files, skipped
+
+
+def _parse(files: list[Path], out: Path, cache_dir: Path, opts: NtuOptions) -> tuple[_ClipRows, dict[str, FileResult]]:
+    """Parse every file in parallel (through the cache), streaming clips into the staged rows while that works."""
+    jobs = [(str(p), str(cache_dir), opts.profile) for p in files]
+    writer = staged_writer(out, len(files), _clip_shape(MIN_FRAMES), sequential=True)
+    rows = _ClipRows(writer, opts.align, opts.profile)
     results: dict[str, FileResult] = {}
+    desc = f"parse {opts.dataset}"
     try:
-        for result, actors in parallel_map(_process, jobs, workers, f"parse {dataset}", progress, ordered=True):
+        for result, actors in parallel_map(_process, jobs, opts.workers, desc, opts.progress, ordered=True):
             results[result.name] = result
             if rows.open and (actors is None or actors.shape[1] > MIN_FRAMES):
                 rows.abort()  # the assumption broke: finish reading, then write from the cache
@@ -317,29 +359,7 @@ def convert_ntu(
     except BaseException:
         rows.abort()
         raise
-    bad = {name: r.error for name, r in results.items() if r.error}
-    report = NtuReport(
-        None,
-        0,
-        len(files),
-        skipped,
-        bad,
-        parsed=sum(1 for r in results.values() if not r.cached and not r.error),
-        from_cache=sum(1 for r in results.values() if r.cached),
-    )
-    if bad:
-        rows.abort()
-    report_bad(bad, len(files), skip_bad, "file", f"; good files are cached in {cache_dir}")
-    good = [p for p in files if p.stem not in bad]
-    if not good:
-        raise DataFormatError(f"{raw}: none of the {len(files)} files could be read")
-    if not rows.open:
-        log.info("writing %d clips again from the cache (a bad file or a clip over %d frames)", len(good), MIN_FRAMES)
-        rows = _rows_from_cache(good, results, out, cache_dir, align, profile)
-    _finish(rows, out, dataset, raw, align, report, profile)
-    report.out, report.num_samples = out, len(good)
-    report.seconds = time.perf_counter() - started
-    return report
+    return rows, results
 
 
 def _profile_cache(out: Path, profile: str) -> Path:
@@ -417,15 +437,7 @@ def _rows_from_cache(
     return rows
 
 
-def _finish(
-    rows: _ClipRows,
-    out: Path,
-    dataset: str,
-    raw: str | Path,
-    align: bool,
-    report: NtuReport,
-    profile: str = "sgn",
-) -> None:
+def _finish(rows: _ClipRows, out: Path, raw: str | Path, opts: NtuOptions, report: NtuReport) -> None:
     """Manifest and the other arrays, then the checked swap into `out` (common.publish)."""
     try:
         rows.flush()
@@ -435,14 +447,14 @@ def _finish(
     names = rows.names
     source = {
         "converter": "ssl_skel.data.formats.ntu",
-        "dataset": dataset,
+        "dataset": opts.dataset,
         "raw": str(Path(raw).resolve()),
         "files_found": report.num_found,
         "skipped_missing_list": report.skipped_missing,
         "bad_files": dict(sorted(report.bad.items())),
-        "profile": profile,
+        "profile": opts.profile,
     }
-    if profile == "umurl":
+    if opts.profile == "umurl":
         source.update(
             {
                 "bodies": "two of highest energy among the first 4 listed per frame (UmURL/2s-AGCN read_xyz)",
@@ -456,16 +468,16 @@ def _finish(
             {
                 "denoise": asdict(DenoiseParams()),
                 "centre": "actor 1 spine_mid joint of its first frame",
-                "align_view": align,
+                "align_view": opts.align,
             }
         )
     rows.writer.finish(
         rows.labels,
         rows.lengths,
         names,
-        make_splits(names, dataset),
+        make_splits(names, opts.dataset),
         NTU25.name,
-        class_names=list(ntu_meta.CLASS_NAMES[: ntu_meta.NUM_CLASSES[dataset]]),
+        class_names=list(ntu_meta.CLASS_NAMES[: ntu_meta.NUM_CLASSES[opts.dataset]]),
         source=source,
     )
     publish(out, rows_checked=True)

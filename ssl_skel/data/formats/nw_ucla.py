@@ -21,13 +21,15 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ssl_skel.data.formats.common import as_label, check_coordinates, check_regular, publish, report_bad, staged_writer
 from ssl_skel.data.formats.normalise import centre
+from ssl_skel.data.formats.options import align_view_option, option, skip_bad_option, with_overrides
 from ssl_skel.data.layouts import KINECT_V1_20
-from ssl_skel.data.prepare import normalise, preprocess_options
+from ssl_skel.data.prepare import Preprocess, normalise
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -137,10 +139,23 @@ def _checked(path: Path, joints: np.ndarray, obj: dict) -> tuple[np.ndarray, int
     return joints, label
 
 
-def convert_ucla(
-    raw: str | Path, out: str | Path, *, skip_bad: bool = False, centre_clips: bool = True, align_view: bool = False
-) -> UclaReport:
-    """Convert `raw` (all_sqe/ + train_split.json + val_split.json) into `out` (see module docstring)."""
+@dataclass(frozen=True)
+class UclaOptions:
+    """What `convert_ucla` is told besides its input and output (each field is also a `gendata ucla` flag)."""
+
+    skip_bad: bool = skip_bad_option("convert the readable clips even if some are bad")
+    centre_clips: bool = option(
+        True, "keep raw camera coordinates (default: spine of frame 0 at the origin)", flag="--no-centre", negate=True
+    )
+    align_view: bool = align_view_option("rotate each clip: frame-0 spine onto +z, shoulders onto +x")
+
+
+def convert_ucla(raw: str | Path, out: str | Path, options: UclaOptions | None = None, **overrides: Any) -> UclaReport:
+    """Convert `raw` (all_sqe/ + train_split.json + val_split.json) into `out` (see module docstring).
+
+    `options` (default UclaOptions()) with `overrides` replacing its fields by name.
+    """
+    opts = with_overrides(UclaOptions, options, overrides)
     raw, out = Path(raw), Path(out)
     clip_dir = raw / "all_sqe"
     if not clip_dir.is_dir():
@@ -173,8 +188,8 @@ def convert_ucla(
             "%d clip(s) in %s are in no split list and are ignored (first: %s)", len(unlisted), clip_dir, unlisted[0]
         )
     total = sum(len(items) for items in lists.values())
-    report_bad(bad, total, skip_bad, "clip")
-    return _write(lists, clips, out, raw, bad, centre_clips, align_view)
+    report_bad(bad, total, opts.skip_bad, "clip")
+    return _write(lists, clips, out, raw, bad, opts)
 
 
 def _write(
@@ -183,8 +198,7 @@ def _write(
     out: Path,
     raw: Path,
     bad: dict[str, str],
-    centre_clips: bool,
-    align_view: bool,
+    opts: UclaOptions,
 ) -> UclaReport:
     order = [(part, name, label) for part, items in lists.items() for name, _, label in items if name in clips]
     if not order:
@@ -193,12 +207,12 @@ def _write(
     writer = staged_writer(out, len(order), (3, t_max, KINECT_V1_20.num_joints, 1))
     names, labels, lengths = [], [], []
     splits: dict[str, list[int]] = {"train": [], "test": []}
-    aligned = preprocess_options(centre="none", align_view=True)  # centred above (or not at all)
+    aligned = Preprocess(centre="none", align_view=True)  # centred above (or not at all)
     for i, (part, name, label) in enumerate(order):
         actors = clips[name][None]  # (1, T, V, 3)
-        if centre_clips:
+        if opts.centre_clips:
             actors = centre(actors, KINECT_V1_20.centre)
-        if align_view:
+        if opts.align_view:
             actors = normalise(actors, KINECT_V1_20, aligned)
         writer.data[i, :, : actors.shape[1]] = actors.transpose(3, 1, 2, 0)
         names.append(name)
@@ -210,12 +224,14 @@ def _write(
         "dataset": "nw_ucla",
         "raw": str(raw.resolve()),
         "bad_files": dict(sorted(bad.items())),
-        "centre": "spine joint of frame 0" if centre_clips else None,
-        "align_view": "frame-0 hip->spine onto +z, shoulders onto +x (one rotation per clip)" if align_view else None,
+        "centre": "spine joint of frame 0" if opts.centre_clips else None,
+        "align_view": "frame-0 hip->spine onto +z, shoulders onto +x (one rotation per clip)"
+        if opts.align_view
+        else None,
         "protocol": "cross-view: train views 1+2 (train_split.json), test view 3 (val_split.json)",
     }
-    preprocess = {"centre": "first" if centre_clips else "none"}  # replayed on raw clips by FrozenEncoder.prepare
-    if align_view:
+    preprocess = {"centre": "first" if opts.centre_clips else "none"}  # replayed on raw clips by FrozenEncoder.prepare
+    if opts.align_view:
         preprocess["align_view"] = True
     writer.finish(
         labels,

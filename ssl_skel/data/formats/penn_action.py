@@ -12,21 +12,32 @@ so by default they are missing and filled by interpolation in time ("fill"); `vi
 they are. The default normalisation is the first-frame head as the origin and the clip's RMS
 radius as the unit (pixel sizes differ between clips: 71 frame sizes occur).
 
-The reader writes one `.npy` per clip plus a table into `<out>/.penn_clips` and calls
-`convert_arrays`, so it is parallel, resumable and reports bad files the same way.
+The reader writes one `.npy` per clip plus a table into `<out>/.penn_clips_<visibility>` (`clip_cache`)
+and calls `convert_arrays`, so it is parallel, resumable and reports bad files the same way.
 """
 
 from __future__ import annotations
 
-import csv
+import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ssl_skel.core.io import atomic_save_npy
-from ssl_skel.data.formats.arrays import ArraysReport, SplitRule, convert_arrays
-from ssl_skel.data.formats.common import check_out, parallel_map
+from ssl_skel.data.formats.arrays import ArraysReport, convert_arrays
+from ssl_skel.data.formats.clip_cache import ClipTable, RawClip, cache_clips
+from ssl_skel.data.formats.common import check_out
+from ssl_skel.data.formats.options import (
+    centre_option,
+    option,
+    progress_option,
+    scale_option,
+    skip_bad_option,
+    with_overrides,
+    workers_option,
+)
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -38,7 +49,7 @@ CLASSES = (
 NUM_FILES = 2326
 VISIBILITY = ("fill", "channel", "keep")
 BENCHMARK = "official"
-DEFAULT_OPTIONS = {"centre": "first", "align_view": False, "scale": "rms"}
+LAYOUT = "penn13"
 
 
 def read_penn_mat(path: str | Path, visibility: str = "fill") -> tuple[np.ndarray, dict[str, str]]:
@@ -65,29 +76,31 @@ def read_penn_mat(path: str | Path, visibility: str = "fill") -> tuple[np.ndarra
     return xy, {"label": action, "split": "train" if train == 1 else "test", "view": view}
 
 
-def _extract(job: tuple[str, str, str]) -> tuple[str, dict[str, str] | None, str | None]:
-    mat, npy, visibility = job
-    name = Path(mat).stem
-    try:
-        clip, row = read_penn_mat(mat, visibility)
-    except DataFormatError as exc:
-        return name, None, str(exc)
-    if not Path(npy).exists():
-        atomic_save_npy(Path(npy), clip)
-    return name, row, None
+@dataclass(frozen=True)
+class PennOptions:
+    """What `convert_penn` is told besides its input and output (each field is also a `gendata penn` flag)."""
+
+    visibility: str = option(
+        "fill",
+        "invisible joints: interpolate them (default), also keep the flag as a 3rd channel, "
+        "or keep the annotated values",
+        choices=VISIBILITY,
+    )
+    centre: str = centre_option("first", "default: first-frame head")
+    scale: str = scale_option("rms", "default: the clip's RMS radius is 1")
+    workers: int = workers_option(None)
+    skip_bad: bool = skip_bad_option()
+    progress: bool = progress_option()
 
 
 def convert_penn(
-    raw: str | Path,
-    out: str | Path,
-    *,
-    visibility: str = "fill",
-    options: dict | None = None,
-    workers: int = 1,
-    skip_bad: bool = False,
-    progress: bool = True,
+    raw: str | Path, out: str | Path, options: PennOptions | None = None, **overrides: Any
 ) -> ArraysReport:
-    """Convert the `labels/` folder of Penn Action (`raw` is the dataset folder or `labels/` itself)."""
+    """Convert the `labels/` folder of Penn Action (`raw` is the dataset folder or `labels/` itself).
+
+    `options` (default PennOptions()) with `overrides` replacing its fields by name.
+    """
+    opts = with_overrides(PennOptions, options, overrides)
     raw, out = Path(raw), check_out(out)  # before the clip cache goes in
     labels = raw / "labels" if (raw / "labels").is_dir() else raw
     mats = sorted(labels.glob("*.mat"))
@@ -95,38 +108,33 @@ def convert_penn(
         raise DataFormatError(f"{labels}: no Penn Action .mat files (expected labels/0001.mat ... 2326.mat)")
     if len(mats) != NUM_FILES:
         log.info("%s: %d of the %d .mat files of the release", labels, len(mats), NUM_FILES)
-    if visibility not in VISIBILITY:
-        raise DataFormatError(f"visibility {visibility!r} must be one of {VISIBILITY}")
-    clips = out / f".penn_clips_{visibility}"
-    clips.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(p), str(clips / f"{p.stem}.npy"), visibility) for p in mats]
-    rows, unreadable = {}, {}
-    for name, row, error in parallel_map(_extract, jobs, workers, "read penn .mat", progress):
-        if error:
-            unreadable[name] = error
-        else:
-            rows[name] = row
-    table = clips / "table.csv"
-    with open(table, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["clip", "label", "split", "view"])
-        writer.writeheader()
-        for name in sorted(rows):
-            writer.writerow({"clip": name, **rows[name]})
-    opts = {**DEFAULT_OPTIONS, **dict(options or {})}
-    opts.update(score=visibility == "channel", missing="fill" if visibility != "keep" else "bad")
-    report = convert_arrays(
+    if opts.visibility not in VISIBILITY:
+        raise DataFormatError(f"visibility {opts.visibility!r} must be one of {VISIBILITY}")
+    spec = ClipTable(
+        out / f".penn_clips_{opts.visibility}",
+        ("label", "split", "view"),
+        functools.partial(read_penn_mat, visibility=opts.visibility),
+        "read penn .mat",
+    )
+    clips = [RawClip(p.stem, str(p)) for p in mats]
+    table, unreadable = cache_clips(spec, clips, opts.workers, opts.progress)
+    info = {"dataset": "penn_action", "raw": str(labels.resolve()), "visibility": opts.visibility,
+            "unreadable": dict(sorted(unreadable.items()))}  # fmt: skip
+    return convert_arrays(
+        spec.folder,
         out,
-        folder=clips,
         table=table,
-        layout="penn13",
+        layout=LAYOUT,
         classes=list(CLASSES),
-        split=SplitRule(column="split", benchmark=BENCHMARK),
-        options=opts,
-        workers=workers,
-        skip_bad=skip_bad,
-        progress=progress,
+        split_column="split",
+        benchmark=BENCHMARK,
+        centre=opts.centre,
+        scale=opts.scale,
+        score=opts.visibility == "channel",
+        missing="fill" if opts.visibility != "keep" else "bad",
+        workers=opts.workers,
+        skip_bad=opts.skip_bad,
+        progress=opts.progress,
         known_bad=unreadable,
-        source_info={"dataset": "penn_action", "raw": str(labels.resolve()), "visibility": visibility,
-                     "unreadable": dict(sorted(unreadable.items()))},
-    )  # fmt: skip
-    return report
+        source_info=info,
+    )

@@ -7,28 +7,41 @@ optional, "total_frames"}`. 3D NTU annotations (V = 25, C = 3) become ntu25 clip
 keypoint score as a third channel when `with_score` is set (as pyskl's 2D GCN inputs do).
 Split names `<bench>_train` / `<bench>_val` (or `_test`) become benchmark `<bench>` with parts
 train / test; plain `train` / `val` / `test` become benchmark "default". Coordinates are kept
-as the toolkit prepared them (pyskl already normalised its 3D data) unless `normalise` asks for
-centring / view alignment / scaling (`ssl_skel.data.prepare`, recorded in the manifest). The layout
-is `layout` (a name or a file) or the only built-in one with that joint count and dimension;
-`joint_order` maps another joint order onto it.
+as the toolkit prepared them (pyskl already normalised its 3D data) unless `centre`, `align_view`
+or `scale` ask for centring / view alignment / scaling (`ssl_skel.data.prepare`, recorded in the
+manifest). The layout is `layout` (a name or a file) or the only built-in one with that joint
+count and dimension; `joint_order` maps another joint order onto it.
 
 The pickle is read with a restricted unpickler (plain containers, numbers, strings, numpy arrays
 only), so a file cannot run code; `trust_pickle=True` (--trust-pickle) lifts that for files from a
-source you trust that hold other objects.
+source you trust that hold other objects (None: `pickles.trust_pickles()`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ssl_skel.data.formats.common import as_label, check_coordinates, load_pickle, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import as_label, check_coordinates, publish, report_bad, staged_writer
+from ssl_skel.data.formats.options import (
+    align_view_option,
+    centre_option,
+    joint_order_option,
+    layout_option,
+    option,
+    scale_option,
+    skip_bad_option,
+    trust_pickle_option,
+    with_overrides,
+)
+from ssl_skel.data.formats.pickles import load_pickle
 from ssl_skel.data.layouts import Layout, choose_layout, joint_permutation
-from ssl_skel.data.prepare import ClipError, clean_clip, preprocess_options, to_ctvm
+from ssl_skel.data.prepare import ClipError, Preprocess, clean_clip, to_ctvm
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -100,28 +113,67 @@ def _select_persons(kp: np.ndarray, score: np.ndarray | None, raw_score: np.ndar
     return kp[order], None if score is None else score[order]
 
 
+@dataclass(frozen=True)
+class PysklOptions:
+    """What `convert_pyskl` is told besides its input and output (each field is also a `gendata pyskl` flag)."""
+
+    with_score: bool = option(False, "2D only: keypoint score as a third channel")
+    max_persons: int | None = option(None, "keep at most this many persons (highest score)", minimum=1)
+    skip_bad: bool = skip_bad_option("convert the readable annotations even if some are bad")
+    layout: str | Path | Layout | None = layout_option()
+    joint_order: str | Sequence | None = joint_order_option()
+    centre: str = centre_option("none")  # pyskl already normalised its 3D data
+    align_view: bool = align_view_option()
+    scale: str = scale_option()
+    trust_pickle: bool | None = trust_pickle_option()  # None: pickles.trust_pickles()
+
+    def preprocess(self) -> Preprocess:
+        return Preprocess(centre=self.centre, align_view=self.align_view, scale=self.scale, score=self.with_score)
+
+
 def convert_pyskl(
-    path: str | Path,
-    out: str | Path,
-    *,
-    with_score: bool = False,
-    max_persons: int | None = None,
-    skip_bad: bool = False,
-    layout: str | Path | Layout | None = None,
-    joint_order: str | list | None = None,
-    normalise: dict | None = None,
-    trust_pickle: bool | None = None,
+    path: str | Path, out: str | Path, options: PysklOptions | None = None, **overrides: Any
 ) -> PysklReport:
-    """Convert an annotation pickle into `out` (see the module docstring)."""
+    """Convert an annotation pickle into `out` (see the module docstring).
+
+    `options` (default PysklOptions()) with `overrides` replacing its fields by name.
+    """
+    opts = with_overrides(PysklOptions, options, overrides)
     path, out = Path(path), Path(out)
-    obj = load_pickle(path, trust=trust_pickle)
+    obj = load_pickle(path, trust=opts.trust_pickle)
     if not isinstance(obj, dict) or "annotations" not in obj or "split" not in obj:
         raise DataFormatError(f"{path}: expected a dict with 'split' and 'annotations' (pyskl/mmaction2 format)")
     if not isinstance(obj["annotations"], (list, tuple)):
         raise DataFormatError(f"{path}: 'annotations' is a {type(obj['annotations']).__name__}, expected a list")
+    total = len(obj["annotations"])
+    good, bad = _read_annotations(path, obj["annotations"], opts.with_score)
+    shapes = {(kp.shape[2], kp.shape[3]) for _, kp, _, _, _ in good}
+    if len(shapes) > 1:
+        raise DataFormatError(f"{path}: annotations mix joint/channel counts {sorted(shapes)}")
+    report_bad(bad, total, opts.skip_bad, "annotation")
+    if not good:
+        raise DataFormatError(f"{path}: no annotations")
+    ((v, c),) = shapes
+    chosen = _layout(path, v, c, opts.layout)
+    perm = joint_permutation(opts.joint_order, chosen) if opts.joint_order is not None else None
+    prep = opts.preprocess()
+    channels = c + 1 if opts.with_score else c
+    if opts.with_score and c != 2:
+        raise DataFormatError(f"{path}: with_score needs 2D keypoints, these have {c} channels")
+    m = max(kp.shape[0] for _, kp, _, _, _ in good)
+    m = min(m, opts.max_persons) if opts.max_persons else m
+    clips = _prepare(path, good, chosen, prep, perm, m, bad)
+    report_bad(bad, total, opts.skip_bad, "annotation")
+    kept = [(g, clip) for g, clip in zip(good, clips) if g[0] not in bad]
+    t_max = max(kp.shape[1] for _, kp, _, _, _ in good)
+    return _write(path, out, kept, obj["split"], (channels, t_max, v, m), chosen, opts, bad)
+
+
+def _read_annotations(path: Path, annotations: Sequence, with_score: bool) -> tuple[list[tuple], dict[str, str]]:
+    """The annotations that pass `_check_annotation` as (name, keypoint, score, label, raw score), and the bad ones."""
     good: list[tuple[str, np.ndarray, np.ndarray | None, int, np.ndarray | None]] = []
     bad: dict[str, str] = {}
-    for i, ann in enumerate(obj["annotations"]):
+    for i, ann in enumerate(annotations):
         try:
             name, kp, score, label = _check_annotation(ann, i, with_score)
         except DataFormatError as exc:
@@ -131,22 +183,13 @@ def convert_pyskl(
         if raw_score is not None and (raw_score.shape != kp.shape[:3] or raw_score.dtype.kind not in "fiu"):
             raw_score = None  # only used to rank persons; a malformed one is ignored
         good.append((name, kp, score, label, raw_score))
-    shapes = {(kp.shape[2], kp.shape[3]) for _, kp, _, _, _ in good}
-    if len(shapes) > 1:
-        raise DataFormatError(f"{path}: annotations mix joint/channel counts {sorted(shapes)}")
-    report_bad(bad, len(obj["annotations"]), skip_bad, "annotation")
-    if not good:
-        raise DataFormatError(f"{path}: no annotations")
-    ((v, c),) = shapes
-    chosen = _layout(path, v, c, layout)
-    perm = joint_permutation(joint_order, chosen) if joint_order is not None else None
-    opts = preprocess_options(normalise or {"centre": "none"}, score=with_score)
-    channels = c + 1 if with_score else c
-    if with_score and c != 2:
-        raise DataFormatError(f"{path}: with_score needs 2D keypoints, these have {c} channels")
-    m = max(kp.shape[0] for _, kp, _, _, _ in good)
-    m = min(m, max_persons) if max_persons else m
-    t_max = max(kp.shape[1] for _, kp, _, _, _ in good)
+    return good, bad
+
+
+def _prepare(
+    path: Path, good: list[tuple], layout: Layout, prep: Preprocess, perm: Any, m: int, bad: dict[str, str]
+) -> list[np.ndarray]:
+    """Each good annotation -> its clip (M, T, V, C) prepared as `prep` says; one that fails goes to `bad`."""
     clips = []
     for name, kp, score, _, raw_score in good:
         kp, score = _select_persons(kp, score, raw_score, m)
@@ -156,29 +199,43 @@ def convert_pyskl(
         if perm is not None:
             clip = clip[:, :, perm]
         try:
-            clips.append(clean_clip(clip, chosen, opts)[0])
+            clips.append(clean_clip(clip, layout, prep)[0])
         except ClipError as exc:
             bad[name] = f"{path}: annotation {name}: {exc}"
-    report_bad(bad, len(obj["annotations"]), skip_bad, "annotation")
-    kept = [(g, clip) for g, clip in zip(good, clips) if g[0] not in bad]
+    return clips
+
+
+def _write(
+    path: Path,
+    out: Path,
+    kept: list[tuple],
+    split: Any,
+    shape: tuple[int, int, int, int],
+    layout: Layout,
+    opts: PysklOptions,
+    bad: dict[str, str],
+) -> PysklReport:
+    """The kept (annotation, clip) pairs into the staged folder (`shape`: C, T_max, V, M); publish and report."""
     names = [g[0] for g, _ in kept]
-    splits = _splits(obj["split"], names, path)
-    writer = staged_writer(out, len(kept), (channels, t_max, v, m))
+    splits = _splits(split, names, path)
+    writer = staged_writer(out, len(kept), shape)
     for i, (_, clip) in enumerate(kept):
         writer.data[i, :, : clip.shape[1], :, : clip.shape[0]] = to_ctvm(clip)
+    joint_order = opts.joint_order
     source = {
         "converter": "ssl_skel.data.formats.pyskl_pkl",
         "pickle": str(path.resolve()),
-        "with_score": with_score,
-        "max_persons": max_persons,
+        "with_score": opts.with_score,
+        "max_persons": opts.max_persons,
         "joint_order": joint_order if joint_order is None or isinstance(joint_order, str) else list(joint_order),
         "bad_annotations": dict(sorted(bad.items())),
     }
     labels, lengths = [g[3] for g, _ in kept], [g[1].shape[1] for g, _ in kept]
-    writer.finish(labels, lengths, names, splits, chosen, source=source, preprocess=opts)
+    prep = opts.preprocess().to_dict()
+    writer.finish(labels, lengths, names, splits, layout, source=source, preprocess=prep)
     publish(out)
     counts = {b: {p: len(idx) for p, idx in parts.items()} for b, parts in splits.items()}
-    return PysklReport(out, len(kept), chosen.name, (len(kept), channels, t_max, v, m), counts, bad)
+    return PysklReport(out, len(kept), layout.name, (len(kept), *shape), counts, bad)
 
 
 def _layout(path: Path, v: int, c: int, requested: str | Path | Layout | None) -> Layout:

@@ -19,15 +19,26 @@ half the frames; 08: the fastest hand peaks). Accuracy does not depend on the na
 
 from __future__ import annotations
 
-import csv
+import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ssl_skel.core.io import atomic_save_npy
-from ssl_skel.data.formats.arrays import ArraysReport, SplitRule, convert_arrays
+from ssl_skel.data.formats.arrays import ArraysReport, convert_arrays
+from ssl_skel.data.formats.clip_cache import ClipTable, RawClip, cache_clips
 from ssl_skel.data.formats.common import check_out
+from ssl_skel.data.formats.options import (
+    align_view_option,
+    centre_option,
+    option,
+    progress_option,
+    skip_bad_option,
+    with_overrides,
+    workers_option,
+)
 from ssl_skel.data.storage import DataFormatError
 
 log = logging.getLogger(__name__)
@@ -44,7 +55,7 @@ FOLDS = (
 )
 FOLD_OF = {s: k + 1 for k, sets in enumerate(FOLDS) for s in sets}
 NUM_FILES = 282
-DEFAULT_OPTIONS = {"centre": "first", "align_view": False, "scale": "none"}
+LAYOUT = "sbu15"
 
 
 def read_sbu_file(path: str | Path, metric: bool = True) -> np.ndarray:
@@ -62,56 +73,63 @@ def read_sbu_file(path: str | Path, metric: bool = True) -> np.ndarray:
     return j.astype(np.float32)
 
 
-def convert_sbu(
-    raw: str | Path,
-    out: str | Path,
-    *,
-    metric: bool = True,
-    options: dict | None = None,
-    workers: int = 1,
-    skip_bad: bool = False,
-    progress: bool = True,
-) -> ArraysReport:
-    """Convert the SBU folder (`raw` holds the set folders s01s02 ...)."""
+@dataclass(frozen=True)
+class SbuOptions:
+    """What `convert_sbu` is told besides its input and output (each field is also a `gendata sbu` flag)."""
+
+    metric: bool = option(True, "keep the stored normalised values (default: metres)", flag="--raw-units", negate=True)
+    centre: str = centre_option("first", "default: first-frame torso")
+    align_view: bool = align_view_option("rotate each clip by person A's torso and shoulders")
+    workers: int = workers_option(None)
+    skip_bad: bool = skip_bad_option()
+    progress: bool = progress_option()
+
+
+def convert_sbu(raw: str | Path, out: str | Path, options: SbuOptions | None = None, **overrides: Any) -> ArraysReport:
+    """Convert the SBU folder (`raw` holds the set folders s01s02 ...).
+
+    `options` (default SbuOptions()) with `overrides` replacing its fields by name.
+    """
+    opts = with_overrides(SbuOptions, options, overrides)
     raw, out = Path(raw), check_out(out)  # before the clip cache goes in
     files = sorted(raw.glob("s??s??/*/*/skeleton_pos.txt"))
     if not files:
         raise DataFormatError(f"{raw}: no SBU files (expected <set>/<class>/<seq>/skeleton_pos.txt)")
     if len(files) != NUM_FILES:
         log.info("%s: %d of the %d files of the clean release", raw, len(files), NUM_FILES)
-    clips = out / f".sbu_clips_{'metric' if metric else 'raw'}"
-    clips.mkdir(parents=True, exist_ok=True)
-    rows, unreadable = [], {}
-    for path in files:
-        seq, cls, pair = path.parent.name, path.parent.parent.name, path.parent.parent.parent.name
-        name = f"{pair}_{cls}_{seq}"
-        if pair not in FOLD_OF or not cls.isdigit() or not 1 <= int(cls) <= len(CLASSES):
-            unreadable[name] = f"{path}: set {pair!r} / class {cls!r} is not part of the SBU protocol"
-            continue
-        npy = clips / f"{name}.npy"
-        if not npy.exists():
-            try:
-                atomic_save_npy(npy, read_sbu_file(path, metric))
-            except DataFormatError as exc:
-                unreadable[name] = str(exc)
-                continue
-        rows.append({"clip": name, "label": CLASSES[int(cls) - 1], "fold": FOLD_OF[pair], "set": pair})
-    table = clips / "table.csv"
-    with open(table, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["clip", "label", "fold", "set"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return convert_arrays(
-        out,
-        folder=clips,
-        table=table,
-        layout="sbu15",
-        classes=list(CLASSES),
-        split=SplitRule(column=None, fold_column="fold"),
-        options={**DEFAULT_OPTIONS, **dict(options or {})},
-        workers=workers,
-        skip_bad=skip_bad,
-        progress=progress,
-        known_bad=unreadable,
-        source_info={"dataset": "sbu_kinect_interaction", "raw": str(raw.resolve()), "metric": metric},
+    spec = ClipTable(
+        out / f".sbu_clips_{'metric' if opts.metric else 'raw'}",
+        ("label", "fold", "set"),
+        functools.partial(_read_clip, metric=opts.metric),
+        "read sbu",
     )
+    table, unreadable = cache_clips(spec, [_raw_clip(p) for p in files], opts.workers, opts.progress)
+    return convert_arrays(
+        spec.folder,
+        out,
+        table=table,
+        layout=LAYOUT,
+        classes=list(CLASSES),
+        split_column=None,
+        folds="fold",
+        centre=opts.centre,
+        align_view=opts.align_view,
+        workers=opts.workers,
+        skip_bad=opts.skip_bad,
+        progress=opts.progress,
+        known_bad=unreadable,
+        source_info={"dataset": "sbu_kinect_interaction", "raw": str(raw.resolve()), "metric": opts.metric},
+    )
+
+
+def _raw_clip(path: Path) -> RawClip:
+    """A file and its table row from its place: <set>/<class>/<seq>/skeleton_pos.txt."""
+    seq, cls, pair = path.parent.name, path.parent.parent.name, path.parent.parent.parent.name
+    name = f"{pair}_{cls}_{seq}"
+    if pair not in FOLD_OF or not cls.isdigit() or not 1 <= int(cls) <= len(CLASSES):
+        return RawClip(name, str(path), error=f"{path}: set {pair!r} / class {cls!r} is not part of the SBU protocol")
+    return RawClip(name, str(path), {"label": CLASSES[int(cls) - 1], "fold": FOLD_OF[pair], "set": pair})
+
+
+def _read_clip(path: str, metric: bool) -> tuple[np.ndarray, dict]:
+    return read_sbu_file(path, metric), {}
