@@ -21,28 +21,25 @@ log = logging.getLogger("real_data")
 
 
 # --------------------------------------------------------------------------- conversion
+FORMAT_OF = {"nw_ucla": "ucla", "penn_action": "penn", "sbu": "sbu"}  # benchmark dataset -> converter registry name
+
+
 def convert(dataset: str, raw: Path, out: Path) -> str:
-    """Convert the raw `dataset` folder into a dataset folder at `out`; returns what was done, in one line.
+    """Convert the raw `dataset` folder into a dataset folder at `out` through the converter registry;
+    returns what was done, in one line."""
+    from ssl_skel.data.formats.registry import CONVERTERS
 
-    The single conversion call of the benchmark (to be switched to the `ssl_skel.data.formats` registry).
-    """
+    if dataset not in FORMAT_OF:
+        raise ValueError(f"no converter for dataset {dataset!r}")
     if dataset == "nw_ucla":
-        from ssl_skel.data.formats.nw_ucla import convert_ucla
-
-        report = convert_ucla(raw, out)
+        report = CONVERTERS["ucla"].convert(raw, out)
         sizes = report.split_sizes
         return f"converted {report.num_samples} clips (train {sizes['train']}, test {sizes['test']})"
     if dataset == "penn_action":
-        from ssl_skel.data.formats.penn_action import convert_penn
-
-        report = convert_penn(raw, out, workers=1, progress=False)
+        report = CONVERTERS["penn"].convert(raw, out, workers=1, progress=False)
         return f"converted {report.num_samples} clips ({_split_sizes(report)}; invisible joints interpolated in time)"
-    if dataset == "sbu":
-        from ssl_skel.data.formats.sbu import convert_sbu
-
-        report = convert_sbu(raw, out, progress=False)
-        return f"converted {report.num_samples} clips ({_split_sizes(report)})"
-    raise ValueError(f"no converter for dataset {dataset!r}")
+    report = CONVERTERS["sbu"].convert(raw, out, progress=False)
+    return f"converted {report.num_samples} clips ({_split_sizes(report)})"
 
 
 def _split_sizes(report) -> str:
