@@ -22,9 +22,9 @@ _EXPORTS = {
     "resolve_config": "ssl_skel.evaluation.run",
     "EvalData": "ssl_skel.evaluation.protocol",
     "FeatureCache": "ssl_skel.evaluation.protocol",
-    "EvalResult": "ssl_skel.evaluation.results",
+    "EvalResult": "ssl_skel.evaluation.outputs",
     "format_table": "ssl_skel.evaluation.results",
-    "write_outputs": "ssl_skel.evaluation.results",
+    "write_outputs": "ssl_skel.evaluation.outputs",
     "LinearProtocol": "ssl_skel.evaluation.linear",
     "LinearSettings": "ssl_skel.evaluation.linear",
     "evaluate_linear": "ssl_skel.evaluation.linear",
@@ -33,6 +33,9 @@ _EXPORTS = {
     "FinetuneSettings": "ssl_skel.evaluation.finetune",
     "evaluate_finetune": "ssl_skel.evaluation.finetune",
     "LabelFraction": "ssl_skel.evaluation.semi",
+    "EnsembleSettings": "ssl_skel.evaluation.ensemble",
+    "EnsembleResult": "ssl_skel.evaluation.ensemble",
+    "run_ensemble": "ssl_skel.evaluation.ensemble",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from ssl_skel.core.checkpoint import encoder_entry
 from ssl_skel.core.config import Config, ModelConfig, ObjectiveConfig, TrainConfig, to_dict
 from ssl_skel.engine.metrics import topk_accuracy
-from ssl_skel.evaluation.results import EvalResult
+from ssl_skel.evaluation.outputs import EvalResult
 from ssl_skel.evaluation.semi import LabelFraction
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ from ssl_skel.evaluation.knn_search import knn_search
 
 if TYPE_CHECKING:
     from ssl_skel.evaluation.features import Features
+    from ssl_skel.evaluation.outputs import EvalResult
     from ssl_skel.evaluation.protocol import EvalData, FeatureCache, ModalityFigures
-    from ssl_skel.evaluation.results import EvalResult
     from ssl_skel.evaluation.run import EvalRun
     from ssl_skel.models.frozen import FrozenEncoder
 

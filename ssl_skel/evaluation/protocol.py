@@ -20,7 +20,7 @@ import numpy as np
 from ssl_skel.core.config import ConfigError, DataConfig, to_dict
 from ssl_skel.core.memory import keep_freed_memory
 from ssl_skel.evaluation.features import Features, cache_key, extract_features
-from ssl_skel.evaluation.results import EvalResult
+from ssl_skel.evaluation.outputs import EvalResult
 
 if TYPE_CHECKING:
     from ssl_skel.data.datasets import SkeletonClips

@@ -1,10 +1,8 @@
-"""What an evaluation measured (`EvalResult`) and the files it writes: results JSON, scores, scalars, PNGs.
+"""The results file every evaluation writes, plus its TensorBoard scalars and its printed table.
 
 One JSON per evaluation says what was measured on what: dataset, split, checkpoint,
 protocol and metrics, with a `selection` line stating how the reported epoch was chosen
 (final epoch, never the best on the test split), so numbers can be compared with papers.
-Every protocol returns an `EvalResult`; `write_outputs` turns any of them into the same files
-and `format_table` into the same printed table.
 """
 
 from __future__ import annotations
@@ -12,46 +10,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ssl_skel.core.io import atomic_write_bytes
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from ssl_skel.evaluation.ensemble import Scores
 
 log = logging.getLogger(__name__)
 
 FORMAT = "ssl_skel/results"
-
-
-@dataclass
-class EvalResult:
-    """One protocol's outcome on the test split, before anything is written.
-
-    metrics: {modality: {"top1": %, "top5": %, ...}}; scores: {modality: (N, K) class scores};
-    labels, indices: (N,) of the test clips; embeddings: (N, D) of the first modality (t-SNE), or None;
-    settings / selection: what results.json states about how the figures were made;
-    held_out: {modality: scores of a held-out part of the train split} (written as scores/val_<modality>);
-    extra: further top-level entries of results.json (e.g. the fine-tuned checkpoint).
-    """
-
-    protocol: str  # results.json "protocol" and the output folder's prefix: linear, knn, finetune, semi10
-    title: str  # the printed table's title
-    metrics: dict[str, dict[str, float]]
-    scores: dict[str, np.ndarray]
-    labels: np.ndarray
-    indices: np.ndarray
-    class_names: list[str]
-    embeddings: np.ndarray | None
-    settings: dict
-    selection: str
-    split: str = "test"
-    held_out: dict[str, Scores] = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
 
 
 def write_results(
@@ -157,69 +123,3 @@ def format_table(title: str, metrics: dict) -> str:
         top5 = f"{v['top5']:7.2f}" if "top5" in v else f"{'-':>7}"
         lines.append(f"{'':<{len(title) + 1}} {m:<8} {v['top1']:7.2f} {top5}")
     return "\n".join(lines)
-
-
-def write_outputs(
-    result: EvalResult,
-    out_dir: str | Path,
-    *,
-    checkpoint: str,
-    dataset: dict,
-    encoder: dict,
-    plots: bool = True,
-    seed: int = 0,
-) -> Path:
-    """results.json + TensorBoard scalars + per-modality scores + confusion/t-SNE PNGs under `out_dir`.
-
-    dataset: root, benchmark, layout, clip_length; encoder: random_init, dim, modalities (both stored
-    in results.json as given). Returns the results file.
-    """
-    from ssl_skel.engine.plots import plot_confusion, plot_tsne
-    from ssl_skel.evaluation.ensemble import save_scores
-
-    out = Path(out_dir)
-    for name, held in result.held_out.items():
-        save_scores(out / "scores" / f"val_{name}", held.scores, held.labels, held.indices, held.meta)
-    files = {}
-    for name, s in result.scores.items():
-        meta = {
-            "protocol": result.protocol,
-            "modality": name,
-            "split": result.split,
-            "checkpoint": checkpoint,
-            "class_names": result.class_names,
-            "dataset": dataset,
-        }
-        files[name] = str(
-            save_scores(out / "scores" / f"{result.split}_{name}", s, result.labels, result.indices, meta)
-        )
-    if plots and result.scores:
-        main = next(iter(result.scores))
-        predictions = result.scores[main].argmax(1)
-        title = f"{result.protocol} ({main})"
-        files["confusion_png"] = str(
-            plot_confusion(result.labels, predictions, out / "confusion.png", result.class_names, title=title)
-        )
-        if result.embeddings is not None and len(result.embeddings) >= 3:
-            files["tsne_png"] = str(
-                plot_tsne(
-                    result.embeddings,
-                    result.labels,
-                    out / "tsne.png",
-                    seed=seed,
-                    title=f"t-SNE of {result.split} embeddings ({main})",
-                    class_names=result.class_names,
-                )
-            )
-    log_scalars(out / "tb", result.metrics, result.protocol)
-    return write_results(
-        out / "results.json",
-        protocol=result.protocol,
-        dataset=dataset,
-        split=result.split,
-        checkpoint=checkpoint,
-        metrics=result.metrics,
-        settings=result.settings,
-        selection=result.selection,
-        extra={"encoder": encoder, "files": files, **result.extra},
-    )

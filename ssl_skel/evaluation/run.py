@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from ssl_skel.core.checkpoint import encoder_from_payload, read_checkpoint
 from ssl_skel.core.config import MAX_SEED, Config, ConfigError, apply_overrides, config_from_tree, load_config
+from ssl_skel.evaluation.outputs import EvalResult, write_outputs
 from ssl_skel.evaluation.protocol import EvalData, FeatureCache
-from ssl_skel.evaluation.results import EvalResult, format_table, write_outputs
+from ssl_skel.evaluation.results import format_table
 
 if TYPE_CHECKING:
     import torch
