@@ -196,3 +196,19 @@ def test_importing_the_evaluation_package_is_cheap():
     code = "import sys, ssl_skel.evaluation as e; assert 'run_protocol' in e.__all__; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_notebook_finetune_without_a_config(tiny_data, tmp_path):
+    """evaluate_finetune on a bare encoder: the fine-tuned checkpoint names the encoder and loads on its own."""
+    from ssl_skel.evaluation import evaluate_finetune
+
+    train = TrainConfig(epochs=1, batch_size=16, lr=0.01, sync_batchnorm=False)
+    settings = FinetuneSettings(train=train, labelled=LabelFraction(50, seed=1))
+    torch.manual_seed(0)
+    result = evaluate_finetune(tiny_encoder(seed=3), _data(tiny_data), settings, tmp_path / "ft")
+    assert result.protocol == "semi50" and set(result.metrics) == {"fused"}
+    assert result.extra["labelled"] == {"percent": 50, "subset_seed": 1, "clips": result.settings["train_clips"]}
+    payload = torch.load(tmp_path / "ft" / "last.pt", weights_only=True)
+    assert payload["config"]["model"]["name"] == "unified" and payload["config"]["objective"]["name"] == "supervised"
+    assert payload["source"] == {"protocol": "semi50"}
+    assert load_encoder(tmp_path / "ft" / "last.pt").dim == 64

@@ -148,10 +148,10 @@ def evaluate_finetune(
 
     train_set = data.dataset("train", train=True, spec=encoder.spec)
     extra = {}
-    if settings.labelled is not None:
-        rows = settings.labelled.rows(train_set.labels)
+    labelled = settings.labelled
+    if labelled is not None:
+        rows = labelled.rows(train_set.labels)
         train_set = LabelledSubset(train_set, rows)
-        labelled = settings.labelled
         extra["labelled"] = {"percent": labelled.percent, "subset_seed": labelled.seed, "clips": int(len(rows))}
     params = settings.method_params()
     method = build_method("supervised", params, encoder, num_classes=train_set.num_classes)
@@ -203,7 +203,9 @@ def evaluate_finetune(
     )
 
 
-def _run_config(config: Config | None, encoder: nn.Module, data: EvalData, settings: FinetuneSettings, params: dict):
+def _run_config(
+    config: Config | None, encoder: nn.Module, data: EvalData, settings: FinetuneSettings, params: dict
+) -> Config:
     """The config a fine-tuned checkpoint stores: the given one (or one naming the encoder) trained as "supervised"."""
     if config is None:
         entry = encoder_entry(encoder)
