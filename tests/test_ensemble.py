@@ -72,3 +72,19 @@ def test_command_with_weights_and_search(tmp_path, capsys):
 
     with pytest.raises(UserError, match="either --weights or --search"):
         cmd.main([str(pa), str(pb), "--weights", "1", "1", "--search", str(va), str(vb)])
+
+
+def test_run_ensemble_from_python(tmp_path):
+    """The library call the command makes: combined scores by hand, files as the command writes them."""
+    from ssl_skel.evaluation import EnsembleSettings, run_ensemble
+
+    pa, pb = _two_streams(tmp_path)
+    res = run_ensemble([pa, pb], EnsembleSettings(weights=(1.0, 2.0)))
+    np.testing.assert_allclose(res.scores, [[1.7, 1.3], [1.1, 1.9], [0.8, 2.2]], rtol=1e-6)
+    assert res.path == tmp_path / "ensemble" / "results.json"  # beside the first input's run folder (a/test.npy here)
+    assert json.loads(res.path.read_text())["metrics"] == res.metrics and res.metrics["ensemble"]["top1"] == 100.0
+    assert res.weights == [1.0, 2.0] and res.val_top1 is None
+    with pytest.raises(ValueError, match="not both"):
+        EnsembleSettings(weights=(1.0, 1.0), search=("v1", "v2"))
+    with pytest.raises(ValueError, match="2 score files but 3 weights"):
+        run_ensemble([pa, pb], EnsembleSettings(weights=(1.0, 1.0, 1.0)), tmp_path / "bad")

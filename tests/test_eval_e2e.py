@@ -134,6 +134,7 @@ def test_knn_command_and_script(ckpt, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "knn k=3" in proc.stdout
+    assert "faiss.loader" not in proc.stderr  # faiss's loader used to log 7 INFO lines on every run
     assert _results(tmp_path / "knn3" / "results.json")["settings"]["weighted"] is True
 
 

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
 from ssl_skel.commands import ArgumentParser, UserError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from ssl_skel.engine.metrics import topk_accuracy
-    from ssl_skel.evaluation.ensemble import align, combine, load_scores, search_weights
-    from ssl_skel.evaluation.results import write_results
-
+def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="ssl-skel ensemble",
         description=__doc__.splitlines()[0],
@@ -31,57 +26,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--out", default=None, help="folder for results.json and ensemble scores (default: beside the first)"
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ssl_skel.evaluation.ensemble import EnsembleSettings, run_ensemble
+
+    args = build_parser().parse_args(argv)
+    if args.search and args.weights:
+        raise UserError("give either --weights or --search, not both")
+    if args.search and len(args.search) != len(args.scores):
+        raise UserError(f"--search needs {len(args.scores)} validation files, one per score file")
+    weights = tuple(args.weights) if args.weights else None
+    search = tuple(args.search) if args.search else None
     try:
-        runs = [load_scores(s) for s in args.scores]
-        if args.search and args.weights:
-            raise UserError("give either --weights or --search, not both")
-        if args.search:
-            if len(args.search) != len(runs):
-                raise UserError(f"--search needs {len(runs)} validation files, one per score file")
-            weights, val_acc = search_weights([load_scores(s) for s in args.search])
-        else:
-            weights, val_acc = list(args.weights or [1.0] * len(runs)), None
-        combined = combine(runs, weights)
-        runs = align(runs)
+        result = run_ensemble(args.scores, EnsembleSettings(weights, search), args.out)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    labels = runs[0].labels
-    metrics = {"ensemble": topk_accuracy(combined, labels)}
-    for i, r in enumerate(runs):  # inputs named input1.. in the order given (paths in settings)
-        metrics[f"input{i + 1}"] = topk_accuracy(r.scores, labels)
-    out = Path(args.out) if args.out else runs[0].path.parent.parent / "ensemble"
-    from ssl_skel.evaluation.ensemble import save_scores
-
-    save_scores(
-        out / "scores" / "ensemble",
-        combined,
-        labels,
-        runs[0].indices,
-        {"protocol": "ensemble", "inputs": [str(r.path) for r in runs], "weights": weights},
-    )
-    path = write_results(
-        out / "results.json",
-        protocol="ensemble",
-        dataset=runs[0].meta.get("dataset", {}),
-        split=str(runs[0].meta.get("split", "test")),
-        checkpoint="",
-        metrics=metrics,
-        settings={
-            "inputs": [str(r.path) for r in runs],
-            "weights": weights,
-            "searched_on": args.search,
-            "val_top1": val_acc,
-        },
-        selection="weights given" if not args.search else "weights searched on validation scores",
-    )
-    from ssl_skel.engine.plots import plot_confusion
-    from ssl_skel.evaluation.results import log_scalars
-
-    plot_confusion(labels, combined.argmax(1), out / "confusion.png", runs[0].meta.get("class_names"), title="ensemble")
-    log_scalars(out / "tb", metrics, "ensemble")
-    width = max(len(k) for k in metrics)
-    for name, m in metrics.items():
+    width = max(len(k) for k in result.metrics)
+    for name, m in result.metrics.items():
         print(f"{name:<{width}}  top1 {m['top1']:6.2f}  top5 {m['top5']:6.2f}")
-    print(f"weights: {weights}\nresults: {path}")
+    print(f"weights: {result.weights}\nresults: {result.path}")
     return 0

@@ -191,6 +191,16 @@ def encoder_from_checkpoint(path: str | Path, *, load_weights: bool = True) -> t
     """
     path = Path(path)
     payload = read_checkpoint(path)
+    return encoder_from_payload(payload, path, load_weights=load_weights), payload
+
+
+def encoder_from_payload(payload: dict, path: str | Path, *, load_weights: bool = True) -> nn.Module:
+    """The encoder of a checkpoint dict already read (`read_checkpoint`); `path` only names it in errors.
+
+    Why apart from `encoder_from_checkpoint`: an evaluation reads the file once, takes its seed from the
+    stored config, seeds, and only then builds the encoder (a random-init baseline is the same every run).
+    """
+    path = Path(path)
     try:
         encoder = build_encoder_from_entry(payload["encoder"])
     except (TypeError, ValueError, KeyError) as exc:
@@ -199,7 +209,7 @@ def encoder_from_checkpoint(path: str | Path, *, load_weights: bool = True) -> t
         state = _encoder_state(payload, path)
         check_finite_weights(state, path)
         _load_strict(encoder, state, path)
-    return encoder, payload
+    return encoder
 
 
 def check_finite_weights(state: dict[str, torch.Tensor], path: str | Path) -> None:

@@ -5,6 +5,7 @@ adding the class scores of separate runs with weights (the "ensemble.py" scripts
 CTR-GCN / InfoGCN / pyskl). Every evaluation here saves `<name>.npy` (N, K) float32 scores
 plus `<name>.json` naming the clips (dataset indices), their labels and the classes, so
 scores of different runs can be checked to describe the same clips before adding them.
+`run_ensemble` is the ensemble protocol: inputs in, results.json / scores / PNG / scalars out.
 """
 
 from __future__ import annotations
@@ -111,3 +112,80 @@ def search_weights(
         if acc > best_acc + 1e-9:
             best_w, best_acc = w, acc
     return best_w, best_acc
+
+
+# --------------------------------------------------------------------------- the protocol
+@dataclass(frozen=True)
+class EnsembleSettings:
+    """How the inputs are weighted: `weights` (one per input; None: 1 each), or searched on `search`
+    (validation score files, one per input, e.g. those a linear probe with a val_fraction writes;
+    the test split never picks weights)."""
+
+    weights: tuple[float, ...] | None = None
+    search: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.weights is not None and self.search is not None:
+            raise ValueError("give either weights or a validation search, not both")
+
+
+@dataclass
+class EnsembleResult:
+    """metrics: "ensemble" and "input1".. (the inputs in the order given); scores: (N, K) combined;
+    val_top1: the searched weights' top-1 on the validation scores; path: results.json."""
+
+    metrics: dict[str, dict[str, float]]
+    weights: list[float]
+    val_top1: float | None
+    scores: np.ndarray
+    path: Path
+
+
+def run_ensemble(
+    inputs: Sequence[str | Path], settings: EnsembleSettings = EnsembleSettings(), out: str | Path | None = None
+) -> EnsembleResult:
+    """Combine the inputs' scores and write results.json, scores/ensemble, confusion.png and TensorBoard
+    scalars to `out` (default: <first input's run folder>/ensemble). ValueError when the inputs do not line up."""
+    from ssl_skel.engine.plots import plot_confusion
+    from ssl_skel.evaluation.results import log_scalars, write_results
+
+    runs = [load_scores(s) for s in inputs]
+    if settings.search is not None:
+        if len(settings.search) != len(runs):
+            raise ValueError(f"a weight search needs {len(runs)} validation files, one per score file")
+        weights, val_acc = search_weights([load_scores(s) for s in settings.search])
+    else:
+        weights, val_acc = list(settings.weights or [1.0] * len(runs)), None
+    combined = combine(runs, weights)
+    runs = align(runs)
+    labels = runs[0].labels
+    metrics = {"ensemble": topk_accuracy(combined, labels)}
+    for i, r in enumerate(runs):  # inputs named input1.. in the order given (paths in settings)
+        metrics[f"input{i + 1}"] = topk_accuracy(r.scores, labels)
+    out = Path(out) if out else runs[0].path.parent.parent / "ensemble"
+    inputs_meta = [str(r.path) for r in runs]
+    save_scores(
+        out / "scores" / "ensemble",
+        combined,
+        labels,
+        runs[0].indices,
+        {"protocol": "ensemble", "inputs": inputs_meta, "weights": weights},
+    )
+    path = write_results(
+        out / "results.json",
+        protocol="ensemble",
+        dataset=runs[0].meta.get("dataset", {}),
+        split=str(runs[0].meta.get("split", "test")),
+        checkpoint="",
+        metrics=metrics,
+        settings={
+            "inputs": inputs_meta,
+            "weights": weights,
+            "searched_on": list(settings.search) if settings.search is not None else None,
+            "val_top1": val_acc,
+        },
+        selection="weights given" if settings.search is None else "weights searched on validation scores",
+    )
+    plot_confusion(labels, combined.argmax(1), out / "confusion.png", runs[0].meta.get("class_names"), title="ensemble")
+    log_scalars(out / "tb", metrics, "ensemble")
+    return EnsembleResult(metrics, weights, val_acc, combined, path)

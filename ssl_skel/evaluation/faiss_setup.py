@@ -5,10 +5,16 @@ Emerald Rapids, cpuid model 207) and falls back to its generic "Prescott" SSE3 k
 several times slower sgemm than torch's MKL. `import_faiss()` sets OPENBLAS_CORETYPE
 (SkylakeX on AVX-512 CPUs, Haswell on AVX2) before faiss is first imported, unless the user
 set it; `faiss_openblas_core()` reports which kernels were picked (benchmarks print it).
+
+faiss's loader logs at INFO each build it tries (AVX512-SPR, AVX512, AVX2, generic), including the
+"Could not load library ... ModuleNotFoundError" of the builds the wheel lacks: seven lines on every
+KNN run of a command (which logs at INFO). Its logger is set to WARNING here, before the first import,
+unless the user gave it a level; nothing else about logging changes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -44,6 +50,9 @@ def import_faiss():
         core = openblas_coretype_for_cpu(cpu_flags())
         if core is not None:
             os.environ["OPENBLAS_CORETYPE"] = core
+    loader = logging.getLogger("faiss.loader")
+    if loader.level == logging.NOTSET:
+        loader.setLevel(logging.WARNING)
     import faiss
 
     return faiss

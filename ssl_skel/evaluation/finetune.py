@@ -13,14 +13,22 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_skel.core.checkpoint import encoder_entry, encoder_from_checkpoint
-from ssl_skel.core.config import Config, to_dict
+from ssl_skel.core.checkpoint import encoder_entry
+from ssl_skel.core.config import Config, ModelConfig, ObjectiveConfig, TrainConfig, to_dict
 from ssl_skel.engine.metrics import topk_accuracy
+from ssl_skel.evaluation.outputs import EvalResult
+from ssl_skel.evaluation.semi import LabelFraction
+
+if TYPE_CHECKING:
+    from ssl_skel.evaluation.protocol import EvalData
+    from ssl_skel.evaluation.run import EvalRun
 
 log = logging.getLogger(__name__)
 
@@ -78,52 +86,139 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def train_supervised(
-    checkpoint: str | Path,
-    cfg: Config,
-    train_set,
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """A fine-tuning evaluation: a linear head on the encoder, trained with `train` (the config's train section).
+
+    modality: the encoder output the head classifies ("" = the encoder's default, fused);
+    freeze_encoder: train only the head (a linear probe with augmented views);
+    resume: "auto" (the run folder's last checkpoint, if any), "none", or a checkpoint path;
+    labelled: train on a class-balanced part of the train split only (the semi-supervised protocol).
+    """
+
+    train: TrainConfig = TrainConfig()
+    modality: str = ""
+    dropout: float = 0.0
+    label_smoothing: float = 0.0
+    freeze_encoder: bool = False
+    resume: bool | str = "auto"
+    labelled: LabelFraction | None = None
+
+    @property
+    def tag(self) -> str:
+        """finetune, or semi<percent> with a labelled fraction (results.json protocol, output folder prefix)."""
+        return self.labelled.tag if self.labelled is not None else "finetune"
+
+    def method_params(self) -> dict:
+        """The "supervised" method's parameters (objectives/supervised.py checks them)."""
+        return {
+            "modality": self.modality,
+            "dropout": self.dropout,
+            "label_smoothing": self.label_smoothing,
+            "freeze_encoder": self.freeze_encoder,
+        }
+
+    def evaluate(self, run: EvalRun, out_dir: Path) -> EvalResult | None:
+        source = {"checkpoint": str(run.checkpoint), "random_init": run.random_init}
+        encoder = run.trainable_encoder()
+        return evaluate_finetune(
+            encoder, run.data, self, out_dir, config=run.cfg, source=source, device=run.request.device
+        )
+
+
+def evaluate_finetune(
+    encoder: nn.Module,
+    data: EvalData,
+    settings: FinetuneSettings,
     run_dir: str | Path,
     *,
-    seed: int,
-    method_params: dict | None = None,
-    random_init: bool = False,
-    num_workers: int = 0,
-    kind_note: str = "finetune",
-    resume: bool | str = "auto",
+    config: Config | None = None,
+    source: dict | None = None,
     device: str | None = None,
-):
-    """Fine-tune the checkpoint's encoder with a linear head on `train_set`; returns (method, FitResult)."""
+) -> EvalResult | None:
+    """Train `encoder` (in place) with a linear head on `data`'s train split, then test the final model.
+
+    The training run (checkpoints, resume, TensorBoard) lives in `run_dir`; its checkpoint stores `config`
+    (default: one made of the encoder's entry) with `data`, `settings.train` and the "supervised" objective,
+    so `load_encoder` reads it like any other. The head's initial weights come from torch's global
+    generator: seed it first for a repeatable run. Returns None on DDP ranks other than 0.
+    """
     from ssl_skel.engine.trainer import fit
     from ssl_skel.objectives import build_method
 
-    torch.manual_seed(seed)
-    encoder, payload = encoder_from_checkpoint(checkpoint, load_weights=not random_init)
-    params = dict(method_params or {})
+    train_set = data.dataset("train", train=True, spec=encoder.spec)
+    extra = {}
+    labelled = settings.labelled
+    if labelled is not None:
+        rows = labelled.rows(train_set.labels)
+        train_set = LabelledSubset(train_set, rows)
+        extra["labelled"] = {"percent": labelled.percent, "subset_seed": labelled.seed, "clips": int(len(rows))}
+    params = settings.method_params()
     method = build_method("supervised", params, encoder, num_classes=train_set.num_classes)
-    run_cfg = dataclasses.replace(cfg, objective=dataclasses.replace(cfg.objective, name="supervised", params=params))
-    entry = encoder_entry(encoder)
     meta = {
         "kind": "finetune",
-        "config": to_dict(run_cfg),
-        "encoder": entry,
-        "source": {"checkpoint": str(checkpoint), "random_init": random_init, "protocol": kind_note},
+        "config": to_dict(_run_config(config, encoder, data, settings, params)),
+        "encoder": encoder_entry(encoder),
+        "source": {**(source or {}), "protocol": settings.tag},
         "class_names": list(train_set.class_names),
     }
     result = fit(
         method,
         train_set,
-        cfg.train,
+        settings.train,
         run_dir,
-        seed=seed,
+        seed=data.seed,
         checkpoint_meta=meta,
-        num_workers=num_workers,
-        resume=resume,
+        num_workers=data.num_workers,
+        resume=settings.resume,
         device=device,
     )
-    return method, result
+    if not is_main_process():
+        return None
+    test_set = data.dataset("test", train=False, spec=encoder.spec)
+    pred = predict(
+        method, test_set, batch_size=data.batch_size, num_workers=data.num_workers, device=_device_of(method)
+    )
+    name = method.modality
+    train = settings.train
+    return EvalResult(
+        protocol=settings.tag,
+        title=settings.tag,
+        metrics={name: topk_accuracy(pred.scores, pred.labels)},
+        scores={name: pred.scores},
+        labels=pred.labels,
+        indices=pred.indices,
+        class_names=list(test_set.class_names),
+        embeddings=pred.embeddings,
+        settings={
+            "train": {
+                k: getattr(train, k)
+                for k in ("epochs", "batch_size", "optimizer", "lr", "weight_decay", "warmup_epochs")
+            },
+            "method": params,
+            "train_clips": len(train_set),
+        },
+        selection="model after the final epoch, evaluated once on the test split",
+        extra={"checkpoint_out": str(result.last_checkpoint), **extra},
+    )
 
 
-def evaluate(method, test_set, *, batch_size: int, num_workers: int = 0) -> tuple[dict, Prediction]:
-    device = next(method.parameters()).device
-    pred = predict(method, test_set, batch_size=batch_size, num_workers=num_workers, device=device)
-    return topk_accuracy(pred.scores, pred.labels), pred
+def _run_config(
+    config: Config | None, encoder: nn.Module, data: EvalData, settings: FinetuneSettings, params: dict
+) -> Config:
+    """The config a fine-tuned checkpoint stores: the given one (or one naming the encoder) trained as "supervised"."""
+    if config is None:
+        entry = encoder_entry(encoder)
+        return Config(
+            data=data.config,
+            model=ModelConfig(entry["name"], entry["params"]),
+            objective=ObjectiveConfig("supervised", params),
+            train=settings.train,
+            seed=data.seed,
+        )
+    objective = dataclasses.replace(config.objective, name="supervised", params=params)
+    return dataclasses.replace(config, data=data.config, train=settings.train, objective=objective)
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device

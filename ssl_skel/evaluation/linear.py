@@ -24,8 +24,10 @@ said so (configs/nwucla_cpu.yaml records the figures).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,7 +37,21 @@ from ssl_skel.core.config import LINEAR_NORMALIZE, EvalConfig, LinearNormalize
 from ssl_skel.data.splits import stratified_rows as holdout_rows  # one stratified hold-out for the toolkit
 from ssl_skel.engine.metrics import topk_accuracy
 
+if TYPE_CHECKING:
+    from ssl_skel.evaluation.features import Features
+    from ssl_skel.evaluation.outputs import EvalResult
+    from ssl_skel.evaluation.protocol import EvalData, FeatureCache, ModalityFigures
+    from ssl_skel.evaluation.run import EvalRun
+    from ssl_skel.models.frozen import FrozenEncoder
+
 log = logging.getLogger(__name__)
+
+SELECTION = (
+    "top1/top5: final epoch of the linear classifier on the test split (never the best test epoch); "
+    "val_top1_best/best_val_epoch, when present, come from a held-out part of the train split; "
+    "test_selected_best_top1/test_selected_best_epoch: the best test epoch (TEST-SELECTED, the figure the "
+    "authors' scripts print), for comparison with paper tables only"
+)
 
 
 @dataclass(frozen=True)
@@ -193,4 +209,61 @@ def train_linear_probe(
         val_rows if len(val_rows) else None,
         history,
         {k: v.clone() for k, v in layer.state_dict().items()},
+    )
+
+
+# --------------------------------------------------------------------------- the protocol on an encoder
+@dataclass(frozen=True)
+class LinearSettings:
+    """A linear-probe evaluation: the probe, and which encoder outputs it classifies.
+
+    modalities: () = the encoder's default (fused), ("all",) = every output, or names such as ("joint", "bone").
+    """
+
+    probe: LinearProtocol = LinearProtocol()
+    modalities: tuple[str, ...] = ()
+
+    tag: ClassVar[str] = "linear"  # results.json protocol and output folder prefix
+
+    @classmethod
+    def from_config(
+        cls, ev: EvalConfig, *, seed: int, val_fraction: float = 0.0, modalities: Sequence[str] = ()
+    ) -> LinearSettings:
+        """The probe a config's `eval` section asks for (ValueError on a bad value)."""
+        return cls(LinearProtocol.from_eval(ev, val_fraction=val_fraction, seed=seed), tuple(modalities))
+
+    def evaluate(self, run: EvalRun, out_dir: Path) -> EvalResult:
+        return evaluate_linear(run.frozen_encoder(), run.data, self, cache=run.feature_cache(out_dir))
+
+
+def evaluate_linear(
+    encoder: FrozenEncoder, data: EvalData, settings: LinearSettings, *, cache: FeatureCache | None = None
+) -> EvalResult:
+    """Linear probe per modality on frozen, un-augmented features of `data`'s train and test splits."""
+    from ssl_skel.evaluation.ensemble import Scores
+    from ssl_skel.evaluation.protocol import ModalityFigures, frozen_protocol, resolve_modalities
+
+    modalities = resolve_modalities(encoder, settings.modalities)
+    probe = settings.probe
+
+    def classify(m: str, train: Features, test: Features, num_classes: int) -> ModalityFigures:
+        res = train_linear_probe(
+            train.embeddings[m], train.labels, test.embeddings[m], test.labels, num_classes, probe, progress=True
+        )
+        held = None
+        if res.val_scores is not None:
+            meta = {"protocol": "linear", "modality": m, "split": "train-holdout"}
+            held = Scores(res.val_scores, train.labels[res.val_rows], train.indices[res.val_rows], meta)
+        return ModalityFigures(res.metrics, res.test_scores, held)
+
+    return frozen_protocol(
+        encoder,
+        data,
+        modalities,
+        classify,
+        protocol=settings.tag,
+        title="linear probe",
+        settings={**probe.__dict__, "features": "un-augmented clips, computed once"},
+        selection=SELECTION,
+        cache=cache,
     )

@@ -1,4 +1,4 @@
-"""The results file every evaluation writes, plus its TensorBoard scalars.
+"""The results file every evaluation writes, plus its TensorBoard scalars and its printed table.
 
 One JSON per evaluation says what was measured on what: dataset, split, checkpoint,
 protocol and metrics, with a `selection` line stating how the reported epoch was chosen
@@ -113,4 +113,13 @@ def results_table(results: list[dict]) -> str:
     for name, top1 in rows:
         cells = [f"{top1[m]:7.2f}" if m in top1 else f"{'-':>7}" for m in modalities]
         lines.append(f"{name:<{width}}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def format_table(title: str, metrics: dict) -> str:
+    """The table an evaluation prints: one row per modality, top-1 and top-5 (%)."""
+    lines = [f"{title}: {'modality':<8} {'top1':>7} {'top5':>7}"]
+    for m, v in metrics.items():
+        top5 = f"{v['top5']:7.2f}" if "top5" in v else f"{'-':>7}"
+        lines.append(f"{'':<{len(title) + 1}} {m:<8} {v['top1']:7.2f} {top5}")
     return "\n".join(lines)

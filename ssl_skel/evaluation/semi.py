@@ -8,7 +8,30 @@ seed train on the same clips whatever else changes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class LabelFraction:
+    """The labelled part of a semi-supervised run: `percent` of every class, chosen with `seed`."""
+
+    percent: float = 1.0  # 1 or 10 in papers
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.percent <= 100:
+            raise ValueError(f"label percent must be in (0, 100], got {self.percent:g}")
+
+    @property
+    def tag(self) -> str:
+        """The protocol's name: semi1, semi10 (results.json and the output folder)."""
+        return f"semi{self.percent:g}"
+
+    def rows(self, labels: np.ndarray) -> np.ndarray:
+        """Sorted train rows of the labelled part."""
+        return balanced_subset(labels, self.percent / 100.0, self.seed)
 
 
 def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
