@@ -8,6 +8,7 @@ The real-data conversion test lives in tests/test_real_data.py; this file never 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -234,9 +235,9 @@ def test_missing_raw_folder_is_a_named_error(tmp_path):
         )
 
 
-def test_failing_command_stops_the_benchmark(tmp_path):
+def test_failing_stage_stops_the_benchmark(tmp_path):
     features = stages.FrozenFeatures(Path("/no/such/file.pt"), False, 0, 0, tmp_path / "cache", MODALITIES)
-    with pytest.raises(SystemExit, match="ssl-skel knn failed: /no/such/file.pt: checkpoint not found"):
+    with pytest.raises(SystemExit, match="knn failed: /no/such/file.pt: checkpoint not found"):
         stages.run_knn(features, 1, tmp_path / "knn")
 
 
@@ -259,46 +260,39 @@ def test_bad_arguments_are_one_line_and_status_2(args, tmp_path, capsys):
     assert err.startswith("python benchmarks/real_data.py")
 
 
-def test_only_the_stages_module_builds_command_lines():
-    """The evaluation calls still go through the command mains, from realdata/stages.py alone (the one
-    place to switch to the typed evaluation API)."""
+def test_no_benchmark_module_builds_command_lines():
+    """The stages call the typed evaluation API, not the command mains with an argument list."""
     option = re.compile(r"""["']--[a-z][a-z-]*["']""")
-    building = sorted(p.name for p in (BENCHMARKS / "realdata").glob("*.py") if option.search(p.read_text()))
-    assert building == ["stages.py"]
-    calling = sorted(p.name for p in (BENCHMARKS / "realdata").glob("*.py") if "ssl_skel.commands." in p.read_text())
-    assert calling == ["stages.py"]
+    realdata = sorted((BENCHMARKS / "realdata").glob("*.py"))
+    assert [p.name for p in realdata if option.search(p.read_text())] == []
+    assert [p.name for p in realdata if "ssl_skel.commands." in p.read_text()] == []  # no command module is called
 
 
-def test_stage_calls_pass_the_typed_settings_to_the_commands(tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(stages, "_command", lambda name, argv: calls.append((name, argv)))
+def test_stage_calls_pass_the_typed_settings_to_the_library(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from ssl_skel.core.config import load_config
+    from ssl_skel.evaluation.linear import LinearProtocol
+
+    cfg = load_config("synthetic")
+    opened, calls = [], []
+    run = SimpleNamespace(cfg=cfg, seed=3)
+    monkeypatch.setattr(stages.EVALUATION, "open", lambda request: opened.append(request) or run)
+    monkeypatch.setattr(stages.EVALUATION, "protocol", lambda run, settings, out: calls.append((settings, out)))
     features = stages.FrozenFeatures(tmp_path / "ck.pt", True, 3, 0, tmp_path / "cache", ("fused", "joint"))
     stages.run_linear(features, stages.LinearProbe(7, 0.5, 64, "l2"), tmp_path / "lin")
     stages.run_knn(features, 1, tmp_path / "knn")
     stages.run_finetune(tmp_path / "ck.pt", False, 3, stages.Supervised(5, 0.016, None, 2), tmp_path / "ft")
-    (linear, lin_argv), (knn, knn_argv), (finetune, ft_argv) = calls
-    assert (linear, knn, finetune) == ("linear", "knn", "finetune")
-    common = ["--checkpoint", str(tmp_path / "ck.pt"), "--no-plots", "--num-workers", "0", "--seed", "3"]
-    common += ["--cache-dir", str(tmp_path / "cache"), "--modalities", "fused,joint", "--random-init"]
-    assert lin_argv == [*common, "--out", str(tmp_path / "lin")] + [
-        "eval.linear_epochs=7",
-        "eval.linear_lr=0.5",
-        "eval.linear_batch_size=64",
-        "eval.linear_normalize=l2",
-    ]
-    assert knn_argv == [*common, "--out", str(tmp_path / "knn"), "--k", "1"]
-    assert ft_argv == ["--checkpoint", str(tmp_path / "ck.pt"), "--out", str(tmp_path / "ft"), "--no-plots"] + [
-        "--seed",
-        "3",
-        "--label-smoothing",
-        "0.1",
-        "train.epochs=5",
-        "train.lr=0.016",
-        "train.warmup_epochs=1",
-        "train.save_every=5",
-        "data.num_workers=2",
-    ]
-    # a probe recorded with other settings is redone; the same settings are not
-    probe = stages.LinearProbe(7, 0.5, 64, "l2")
-    assert not probe.differs_from({"epochs": 7, "lr": 0.5, "batch_size": 64, "normalize": "l2", "other": 1})
-    assert probe.differs_from({"epochs": 7, "lr": 0.1, "batch_size": 64, "normalize": "l2"})
+    (lin, lin_out), (knn, knn_out), (ft, ft_out) = calls
+    for request, out in zip(opened[:2], (lin_out, knn_out)):
+        assert (request.checkpoint, request.out, request.seed, request.num_workers) == (tmp_path / "ck.pt", out, 3, 0)
+        assert (request.random_init, request.plots, request.cache_dir) == (True, False, tmp_path / "cache")
+    assert lin_out == tmp_path / "lin" and lin.modalities == ("fused", "joint")
+    base = LinearProtocol.from_eval(cfg.eval, seed=3)
+    assert lin.probe == dataclasses.replace(base, epochs=7, lr=0.5, batch_size=64, normalize="l2")
+    assert knn_out == tmp_path / "knn" and (knn.k, knn.modalities) == (1, ("fused", "joint"))
+    ft_request = opened[2]
+    assert (ft_request.seed, ft_request.num_workers, ft_request.random_init, ft_request.plots) == (3, 2, False, False)
+    assert ft_out == tmp_path / "ft" and ft.label_smoothing == 0.1 and ft.tag == "finetune"
+    train = dataclasses.replace(cfg.train, epochs=5, lr=0.016, warmup_epochs=1, save_every=5)
+    assert ft.train == train

@@ -1,17 +1,16 @@
 """Every call from the benchmark into the toolkit: conversion, pretraining, linear / KNN / fine-tune.
 
 Why one module: the driver measures the toolkit, so each stage must run exactly what a user
-runs, and when a toolkit entry changes only this file follows. Conversion and pretraining call
-the library directly. The evaluation protocols (`run_linear`, `run_knn`, `run_finetune`) still
-run the `ssl-skel` command mains with an argument list: THIS IS THE ONE PLACE that builds
-command lines, to be switched to the typed `ssl_skel.evaluation` API (settings dataclasses, one
-function per protocol) once it exists; no other benchmark module may build one.
+runs, and when a toolkit entry changes only this file follows. Every stage calls the library:
+the format registry, the pretraining entry, and the typed evaluation API (`EvalRun` +
+`run_protocol` with `LinearSettings` / `KnnSettings` / `FinetuneSettings`), the calls the
+`ssl-skel` commands make; no benchmark module builds a command line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import importlib
 import json
 import logging
 from dataclasses import dataclass
@@ -118,7 +117,7 @@ def stgcn_init(cfg, out: Path) -> Path:
     return save_checkpoint(payload, out)
 
 
-# --------------------------------------------------------------------------- evaluation (typed in, argv inside)
+# --------------------------------------------------------------------------- evaluation (the typed library API)
 @dataclass(frozen=True)
 class FrozenFeatures:
     """The frozen encoder the linear probe and KNN read: its checkpoint (or a random one of its architecture)."""
@@ -163,42 +162,83 @@ class Supervised:
 
 def run_linear(features: FrozenFeatures, probe: LinearProbe, out: Path) -> None:
     """Linear probe per modality on the test split; writes OUT/results.json."""
-    overrides = [f"eval.linear_{name}={value}" for name, value in dataclasses.asdict(probe).items()]
-    _command("linear", [*_feature_args(features), "--out", str(out), *overrides])
+    from ssl_skel.evaluation import LinearSettings
+
+    with _evaluation("linear") as ev:
+        run = ev.open(_request(features, out))
+        settings = LinearSettings.from_config(run.cfg.eval, seed=run.seed, modalities=features.modalities)
+        chosen = dataclasses.replace(settings.probe, **dataclasses.asdict(probe))
+        ev.protocol(run, dataclasses.replace(settings, probe=chosen), out)
 
 
 def run_knn(features: FrozenFeatures, k: int, out: Path) -> None:
     """KNN-k per modality on the test split; writes OUT/results.json."""
-    _command("knn", [*_feature_args(features), "--out", str(out), "--k", str(k)])
+    from ssl_skel.evaluation import KnnSettings
+
+    with _evaluation("knn") as ev:
+        run = ev.open(_request(features, out))
+        ev.protocol(run, KnnSettings.from_config(run.cfg.eval, k=k, modalities=features.modalities), out)
 
 
 def run_finetune(checkpoint: Path, random_init: bool, seed: int, settings: Supervised, out: Path) -> None:
     """Supervised fine-tuning of `checkpoint`'s encoder (or a random one); writes OUT/results.json."""
+    from ssl_skel.evaluation import EvalRequest, FinetuneSettings
+
     s = settings
-    overrides = [f"train.epochs={s.epochs}", f"train.lr={s.lr}", f"train.warmup_epochs={min(1, s.epochs)}"]
-    overrides += [f"train.batch_size={s.batch_size}"] if s.batch_size else []
-    overrides += [f"train.save_every={s.epochs}", f"data.num_workers={s.workers}"]
-    argv = ["--checkpoint", str(checkpoint), "--out", str(out), "--no-plots", "--seed", str(seed)]
-    argv += ["--label-smoothing", str(s.label_smoothing), *(["--random-init"] if random_init else []), *overrides]
-    _command("finetune", argv)
+    request = EvalRequest(checkpoint, out=out, seed=seed, num_workers=s.workers, random_init=random_init, plots=False)
+    with _evaluation("finetune") as ev:
+        run = ev.open(request)
+        train = dataclasses.replace(
+            run.cfg.train, epochs=s.epochs, lr=s.lr, warmup_epochs=min(1, s.epochs), save_every=s.epochs
+        )
+        if s.batch_size:
+            train = dataclasses.replace(train, batch_size=s.batch_size)
+        ev.protocol(run, FinetuneSettings(train=train, label_smoothing=s.label_smoothing), out)
 
 
-def _feature_args(f: FrozenFeatures) -> list[str]:
-    argv = ["--checkpoint", str(f.checkpoint), "--no-plots", "--num-workers", str(f.workers), "--seed", str(f.seed)]
-    argv += ["--cache-dir", str(f.cache_dir), "--modalities", ",".join(f.modalities)]
-    return argv + (["--random-init"] if f.random_init else [])
+def _request(f: FrozenFeatures, out: Path):
+    from ssl_skel.evaluation import EvalRequest
+
+    return EvalRequest(
+        f.checkpoint,
+        out=out,
+        seed=f.seed,
+        num_workers=f.workers,
+        random_init=f.random_init,
+        plots=False,
+        cache_dir=f.cache_dir,
+    )
 
 
-def _command(name: str, argv: list[str]) -> None:
-    """`ssl-skel <name> argv` in this process; a non-zero status stops the benchmark."""
+class _Evaluation:
+    """The two library calls of one evaluation stage, so a test can stand in for them."""
+
+    @staticmethod
+    def open(request):
+        from ssl_skel.evaluation import EvalRun
+
+        return EvalRun.open(request)
+
+    @staticmethod
+    def protocol(run, settings, out: Path) -> None:
+        from ssl_skel.evaluation import run_protocol
+
+        written = run_protocol(run, settings, out=out)
+        if written is not None:
+            log.info("%s", written.table)
+
+
+EVALUATION = _Evaluation()
+
+
+@contextlib.contextmanager
+def _evaluation(name: str):
+    """A user error inside an evaluation stage stops the benchmark with one line naming the stage."""
     from ssl_skel.core.checkpoint import CheckpointError
     from ssl_skel.core.config import ConfigError
     from ssl_skel.data.storage import DataFormatError
 
-    log.info("ssl-skel %s %s", name, " ".join(argv))
     try:
-        status = importlib.import_module(f"ssl_skel.commands.{name}").main(argv)
+        yield EVALUATION
     except (CheckpointError, ConfigError, DataFormatError) as exc:
-        raise SystemExit(f"ssl-skel {name} failed: {exc}") from None
-    if status != 0:
-        raise SystemExit(f"ssl-skel {name} failed with status {status}")
+        raise SystemExit(f"{name} failed: {exc}") from None
