@@ -10,6 +10,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SSL_SKEL_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+
+def reference_checkouts() -> Path | None:
+    """The folder of the authors' checkouts (parity tests), named only by $SSL_SKEL_REF; None when unset."""
+    ref = os.environ.get("SSL_SKEL_REF", "").strip()
+    return Path(ref) if ref else None
+
+
 # keep the 2-core machine responsive when several test processes run
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 

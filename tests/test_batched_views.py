@@ -224,11 +224,14 @@ def test_feeder_benchmark_prints_both_sides(capsys) -> None:
     """The one loader benchmark runs both sides on the same arrays (skips without the authors' checkout)."""
     import importlib.util
     import json
-    import os
 
-    ref = Path(os.environ.get("SSL_SKEL_REF", "/work/ref")) / "UmURL"
+    from conftest import reference_checkouts
+
+    if reference_checkouts() is None:
+        pytest.skip("set SSL_SKEL_REF to the folder holding the authors' checkouts (UmURL/)")
+    ref = reference_checkouts() / "UmURL"
     if not (ref / "feeder" / "feeder_pretraining.py").is_file():
-        pytest.skip(f"UmURL checkout not found at {ref} (set SSL_SKEL_REF)")
+        pytest.skip(f"UmURL checkout not found at {ref} ($SSL_SKEL_REF)")
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "feeder_speed.py"
     spec = importlib.util.spec_from_file_location("feeder_speed", path)
     bench = importlib.util.module_from_spec(spec)

@@ -279,12 +279,15 @@ def test_mmcl_defaults_and_losses_follow_the_authors(tmp_path):
 # ------------------------------------------------------------------ parity with the authors' modules
 def test_parity_with_the_authors_modules_where_importable():
     import importlib.util
-    import os
     from pathlib import Path
 
-    ref = Path(os.environ.get("SSL_SKEL_REF", "/work/ref"))
+    from conftest import reference_checkouts
+
+    ref = reference_checkouts()
+    if ref is None:
+        pytest.skip("set SSL_SKEL_REF to the folder holding the authors' checkouts")
     if not (ref / "Multimodal-Action-Recognition").is_dir():
-        pytest.skip(f"authors' checkouts not found under {ref} (set SSL_SKEL_REF)")
+        pytest.skip(f"authors' checkouts not found under {ref} ($SSL_SKEL_REF)")
     spec = importlib.util.spec_from_file_location("fusion_parity", Path("benchmarks/fusion_parity.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -142,7 +142,9 @@ def test_plain_path_equals_the_checking_walk(tmp_path, two, noise, newline):
 
 def test_fixtures_and_the_genuine_samples_take_the_plain_path(tmp_path):
     paths = sorted(FIXTURES.glob("*.skeleton"))
-    real = Path("/work/shared/data/ntu_rgbd/raw_samples")
+    from conftest import SHARED_DATA
+
+    real = SHARED_DATA / "ntu_rgbd" / "raw_samples"
     paths += sorted(real.glob("*.skeleton")) if real.is_dir() else []
     for path in paths:
         raw = path.read_bytes()

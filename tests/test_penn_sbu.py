@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA as SHARED  # $SSL_SKEL_SHARED_DATA, else ../shared/data next to the checkout
 
 from ssl_skel.data.formats.penn_action import CLASSES as PENN_CLASSES
 from ssl_skel.data.formats.penn_action import convert_penn, read_penn_mat
@@ -16,9 +15,6 @@ from ssl_skel.data.formats.sbu import FOLD_OF, convert_sbu, read_sbu_file
 from ssl_skel.data.sources import open_arrays
 from ssl_skel.data.storage import DataFormatError
 
-# as tests/test_real_data.py: $SSL_SKEL_SHARED_DATA, else ../shared/data next to the checkout (or /work/shared/data)
-_DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED = Path(os.environ.get("SSL_SKEL_SHARED_DATA", _DEFAULT if _DEFAULT.is_dir() else "/work/shared/data"))
 PENN = SHARED / "penn_action"
 SBU = SHARED / "sbu_kinect_interaction"
 
