@@ -125,3 +125,33 @@ def test_both_ways_reports_the_mean_of_the_two_directions(tiny_data):
         for a, b in ((bank, val), (val, bank))
     ]
     assert figures[LINEAR_KEY] == pytest.approx(np.mean([p.metrics["top1"] for p in probes]))
+
+
+def test_monitor_unseen_leaves_the_validation_clips_out_of_pretraining(tiny_data, tmp_path, monkeypatch, capsys):
+    """eval.monitor_unseen: the SSL objective never sees the clips the monitor scores (as for the test split);
+    off (the default), pretraining reads every training clip."""
+    import ssl_skel.engine.pretrain as pretrain_mod
+    from ssl_skel.data.splits import monitor_split_of
+
+    trained = []
+    real_fit = pretrain_mod.fit
+
+    def spy(method, train_set, *args, **kwargs):
+        trained.append([train_set.arrays.names[int(r)] for r in train_set.arrays.indices])
+        labels = [int(train_set[i]["label"]) for i in range(len(train_set))]
+        assert labels == [int(train_set.arrays.labels[int(r)]) for r in train_set.arrays.indices]
+        return real_fit(method, train_set, *args, **kwargs)
+
+    monkeypatch.setattr(pretrain_mod, "fit", spy)
+    assert _run(tiny_data, tmp_path / "seen") == 0, capsys.readouterr().err
+    assert _run(tiny_data, tmp_path / "unseen", "eval.monitor_unseen=true") == 0, capsys.readouterr().err
+    from ssl_skel.core.config import load_config
+
+    cfg = load_config("synthetic", [f"data.root={tiny_data}", *TINY, "eval.monitor_unseen=true"])
+    train = datasets.build_dataset(cfg.data, "train", train=False, seed=cfg.seed)
+    split = monitor_split_of(train.arrays, cfg.eval, cfg.seed)
+    names = [train.arrays.names[int(r)] for r in train.arrays.indices]
+    held_out = {names[i] for i in split.val}
+    assert held_out and trained[0] == names  # default: every training clip
+    assert trained[1] == [names[i] for i in split.train] and not held_out & set(trained[1])
+    assert f"training UmURL: {len(split.train)} clips" in (tmp_path / "unseen" / "log.txt").read_text()

@@ -172,6 +172,9 @@ class EvalConfig:
     monitor_fraction: float = 0.2  # share of the training clips held out
     monitor_linear_epochs: int = 0  # > 0: also a quick linear probe of this many epochs
     monitor_both_ways: bool = False  # also score the bank from the held-out part, report the mean of both directions
+    # leave the validation clips out of pretraining too, so they are as unseen as the test split will be (a
+    # selection run; off: the final run pretrains on every training clip and the monitor only draws its curve)
+    monitor_unseen: bool = False
     keep_best: bool = True  # keep RUN/best_val.pt, the epoch with the best monitored KNN-1
 
     def __post_init__(self) -> None:

@@ -9,6 +9,8 @@ not grow with the dataset. Why per-item generators: an item's randomness is
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 from typing import Literal
 
@@ -80,6 +82,15 @@ class SkeletonClips(Dataset):
 
     def __len__(self) -> int:
         return len(self.arrays)
+
+    def subset(self, rows: np.ndarray) -> SkeletonClips:
+        """The same clips pipeline over `rows` (positions 0..N-1) of this split only: the memory map is shared."""
+        part = copy.copy(self)
+        part.arrays = dataclasses.replace(self.arrays, indices=self.arrays.indices[np.asarray(rows, dtype=np.int64)])
+        part.labels = self.labels[np.asarray(rows, dtype=np.int64)]
+        part._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        part.set_epoch(self.epoch)
+        return part
 
     def valid_frames(self, i: int) -> np.ndarray:
         """Split position i -> its valid frames (C, T_i, V, M) as float32, read from the memory map."""

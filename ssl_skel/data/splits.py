@@ -19,10 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ssl_skel.data.storage import DataFormatError, SkeletonArrays
+
+if TYPE_CHECKING:
+    from ssl_skel.core.config import EvalConfig
 
 BY = ("class", "subject", "view", "set")
 _PATTERNS = {
@@ -124,6 +128,12 @@ def validation_split(
 def split_arrays(arrays: SkeletonArrays, split: ValSplit) -> tuple[SkeletonArrays, SkeletonArrays]:
     """A training split's arrays as (fit part, validation part): the same memory map, fewer rows."""
     return replace(arrays, indices=arrays.indices[split.train]), replace(arrays, indices=arrays.indices[split.val])
+
+
+def monitor_split_of(arrays: SkeletonArrays, ev: EvalConfig, seed: int) -> ValSplit:
+    """The validation split the online monitor holds out (`eval.monitor_split` / `monitor_fraction`): one
+    definition for the monitor and for a pretraining that leaves it out (`eval.monitor_unseen`)."""
+    return split_of(arrays, by=ev.monitor_split, fraction=ev.monitor_fraction, seed=seed)
 
 
 def split_of(arrays: SkeletonArrays, *, by: str = "class", fraction: float = 0.2, seed: int = 0) -> ValSplit:

@@ -11,6 +11,7 @@ import logging
 from ssl_skel.core.checkpoint import encoder_entry
 from ssl_skel.core.config import Config, to_dict
 from ssl_skel.data.datasets import build_dataset
+from ssl_skel.data.splits import monitor_split_of
 from ssl_skel.engine import distributed as D
 from ssl_skel.engine.trainer import EvalHook, FitResult, NonFiniteLossError, fit, seed_everything
 from ssl_skel.models.encoders import build_encoder
@@ -40,6 +41,11 @@ def pretrain(
     try:
         seed_everything(cfg.seed)  # same initial weights on every rank
         train_set = build_dataset(cfg.data, "train", train=True, seed=cfg.seed)
+        if cfg.eval.monitor_every and cfg.eval.monitor_unseen:
+            held_out = monitor_split_of(train_set.arrays, cfg.eval, cfg.seed)
+            train_set = train_set.subset(held_out.train)
+            if info.is_main:
+                log.info("eval.monitor_unseen: the %d validation clips are left out of pretraining", len(held_out.val))
         encoder = build_encoder(cfg.model.name, cfg.model.params, train_set.spec)
         method = build_method(cfg.objective.name, cfg.objective.params, encoder)
         meta = {"kind": "pretrain", "config": to_dict(cfg), "encoder": encoder_entry(encoder)}

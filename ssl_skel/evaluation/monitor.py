@@ -32,7 +32,7 @@ from torch import nn
 
 from ssl_skel.core.config import Config
 from ssl_skel.data.datasets import SkeletonClips, build_dataset
-from ssl_skel.data.splits import ValSplit, split_arrays, split_of
+from ssl_skel.data.splits import ValSplit, monitor_split_of, split_arrays
 from ssl_skel.evaluation.features import extract_features
 from ssl_skel.evaluation.knn import knn_classify
 from ssl_skel.evaluation.linear import LinearProtocol, train_linear_probe
@@ -65,7 +65,7 @@ class KnnMonitor:
             seed=cfg.seed,
         )
         train = build_dataset(cfg.data, "train", train=False, seed=cfg.seed)  # un-augmented views
-        self.split: ValSplit = split_of(train.arrays, by=ev.monitor_split, fraction=ev.monitor_fraction, seed=cfg.seed)
+        self.split: ValSplit = monitor_split_of(train.arrays, ev, cfg.seed)
         bank, val = split_arrays(train.arrays, self.split)
         self.bank, self.val = (self._clips(train, arrays) for arrays in (bank, val))
         self.num_classes = train.num_classes
