@@ -39,7 +39,7 @@ from ssl_skel.data.formats.clip_files import (
     read_clip_file,
     trim_nan_padding,
 )
-from ssl_skel.data.formats.common import check_out, parallel_map, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import check_out, locks_output, parallel_map, publish, report_bad, staged_writer
 from ssl_skel.data.formats.options import (
     align_view_option,
     centre_option,
@@ -228,6 +228,7 @@ class _Plan:
     layout: Layout | None = None
 
 
+@locks_output
 def convert_arrays(
     raw: str | Path, out: str | Path, options: ArraysOptions | None = None, **overrides: Any
 ) -> ArraysReport:
