@@ -159,8 +159,16 @@ def test_racing_conversions_never_publish_a_mixed_dataset(tmp_path):
         digests[read_manifest(tmp_path / f"ref_{name}")["content_sha256"]] = name
     for trial in range(6):
         out = tmp_path / f"out{trial}"
-        procs = [subprocess.Popen([*GENDATA, "--pkl", str(p), "--out", str(out)], env=_env(),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for p in (a, b)]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [*GENDATA, "--pkl", str(p), "--out", str(out)],
+                env=_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for p in (a, b)
+        ]
         results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
         for rc, err in results:
             assert rc in (0, 2) and "Traceback" not in err, err
