@@ -3,8 +3,8 @@
 Why: commands import heavy modules (torch, faiss, matplotlib) only when they run, so
 `ssl-skel --help` is instant, and every command is a plain `main(argv) -> int` that
 tests and notebooks can call directly. Errors the user can fix (bad config, bad file,
-missing data) print one line and exit with status 2; anything else is a bug and keeps
-its traceback.
+missing data) print one line and exit with status 2; Ctrl-C prints one line and exits with
+130; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ COMMANDS = {
     "info": ("ssl_skel.commands.info", "describe a dataset folder, a config or a checkpoint"),
     "report": ("ssl_skel.commands.report", "print the evaluation results of a run as a table"),
 }
+
+
+# what Ctrl-C leaves behind, said in the one line it prints (exit status 130, as a shell reports SIGINT)
+RESUMABLE = "; run the same command again to continue from the last checkpoint"
+INTERRUPTED = {"pretrain": RESUMABLE, "finetune": RESUMABLE, "semi": RESUMABLE, "fusion": RESUMABLE}
 
 
 def _usage() -> str:
@@ -87,10 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     trust = TRUST_PICKLE in rest  # any command: pickles (pyskl files, legacy label files) may hold any object
     rest = [a for a in rest if a != TRUST_PICKLE]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    module = importlib.import_module(COMMANDS[name][0])
     try:
+        module = importlib.import_module(COMMANDS[name][0])
         with _trusting_pickles() if trust else contextlib.nullcontext():
             return int(module.main(rest) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; what was written stays consistent (atomic writes)
+        print(f"ssl-skel {name}: interrupted (Ctrl-C){INTERRUPTED.get(name, '')}", file=sys.stderr)
+        return 130
     except user_errors() as exc:
         print(f"ssl-skel {name}: error: {one_line(exc)}", file=sys.stderr)
         return 2

@@ -6,18 +6,13 @@ lock) and the one validation of everything a converter publishes (`validation`).
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import logging
-import multiprocessing
 import os
 import stat
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from ssl_skel.core.memory import keep_freed_memory
-from ssl_skel.core.progress import Progress
 from ssl_skel.data import layouts
 from ssl_skel.data.formats.output import (  # noqa: F401 - re-exported for the converters
     CONVERSION_LOCK,
@@ -32,6 +27,7 @@ from ssl_skel.data.formats.output import (  # noqa: F401 - re-exported for the c
     publish,
     staged_writer,
 )
+from ssl_skel.data.formats.parallel import effective_workers, parallel_map  # noqa: F401 - re-exported
 from ssl_skel.data.formats.validation import (  # noqa: F401 - re-exported for the converters
     MAX_CLASSES,
     MAX_COORDINATE,
@@ -82,50 +78,6 @@ def check_regular(path: str | Path) -> Path:
 
 
 # --------------------------------------------------------------------------- running converters
-def parallel_map(
-    fn: Callable[[T], R], jobs: Sequence[T], workers: int, desc: str, progress: bool = True, *, ordered: bool = False
-) -> Iterator[R]:
-    """Map `fn` over `jobs` in `workers` processes (in-process when 1), with progress (core.progress).
-
-    Unordered by default (results as they finish). ordered=True: results in job order, with at most
-    a few chunks per worker in flight, so a consumer that writes results out in order holds a
-    bounded number of them however many jobs there are (Pool.imap would queue them all).
-    Worker processes keep freed memory for reuse (core.memory): a converter's per-file arrays
-    are allocated and freed thousands of times, and fresh pages cost a fault each.
-    """
-    bar = Progress(total=len(jobs), desc=desc, unit="file", enabled=progress, leave=True)
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                yield fn(job)
-                bar.update()
-            return
-        chunk = max(1, min(32, len(jobs) // (workers * 8) or 1))
-        with multiprocessing.get_context().Pool(workers, initializer=keep_freed_memory) as pool:
-            if not ordered:
-                for result in pool.imap_unordered(fn, jobs, chunksize=chunk):
-                    yield result
-                    bar.update()
-                return
-            starts = iter(range(0, len(jobs), chunk))
-            pending: deque = deque()
-            for start in itertools.islice(starts, 4 * workers):
-                pending.append(pool.apply_async(_map_chunk, (fn, jobs[start : start + chunk])))
-            while pending:
-                results = pending.popleft().get()
-                for start in itertools.islice(starts, 1):
-                    pending.append(pool.apply_async(_map_chunk, (fn, jobs[start : start + chunk])))
-                for result in results:
-                    yield result
-                    bar.update()
-    finally:
-        bar.close()
-
-
-def _map_chunk(fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
-    return [fn(job) for job in jobs]
-
-
 def report_bad(bad: Mapping[str, str], total: int, skip_bad: bool, what: str, hint: str = "") -> None:
     """Log each bad input; raise one summary DataFormatError unless `skip_bad`."""
     for _, reason in sorted(bad.items()):
