@@ -245,6 +245,7 @@ class SkeletonArrays:
     root: Path
     layout_def: dict | None = None  # the full declaration (manifests since issue 11); None: built-in by name
     preprocess: dict | None = None  # the converter's normalisation, when it recorded one
+    content_sha256: str | None = None  # the manifest's digest of the data (None: a folder without one)
 
     @property
     def skeleton(self) -> Layout:
@@ -342,5 +343,6 @@ def open_native(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
         root=root,
         layout_def=manifest.get("layout_def"),
         preprocess=manifest.get("preprocess"),
+        content_sha256=manifest.get("content_sha256"),
     )
     return check_split(arrays, benchmark, part)
