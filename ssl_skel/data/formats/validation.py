@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from ssl_skel.data.prepare import MAX_COORDINATE
 from ssl_skel.data.storage import PARTS, DataFormatError, read_manifest
 
 log = logging.getLogger(__name__)
 
-MAX_COORDINATE = 1e5  # |x| above this is no skeleton coordinate (metres, pixels or millimetres)
 MAX_CLASSES = 100_000  # a label at or above this is a corrupt file, not a class
 
 
