@@ -10,6 +10,7 @@ missing data) print one line and exit with status 2; Ctrl-C prints one line and 
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -56,11 +57,32 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'bad input', not 'bug'."""
     from ssl_skel.core.checkpoint import CheckpointError
     from ssl_skel.core.config import ConfigError
-    from ssl_skel.core.io import DiskFullError
+    from ssl_skel.core.io import DiskFullError, OutputPathError
     from ssl_skel.data.layouts import LayoutError
     from ssl_skel.data.storage import DataFormatError
 
-    return (UserError, ConfigError, DataFormatError, LayoutError, CheckpointError, FileNotFoundError, DiskFullError)
+    return (
+        UserError,
+        ConfigError,
+        DataFormatError,
+        LayoutError,
+        CheckpointError,
+        FileNotFoundError,
+        DiskFullError,
+        OutputPathError,
+    )
+
+
+# OS errors about a path the user named (where a file cannot be made or written): one line, not a traceback
+PATH_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+MAX_LINE = 1000  # characters of an error line; a longer message (a 900 KB name in it) is cut in the middle
+
+
+def path_error(exc: OSError) -> str:
+    """'<path>: <reason>' for an OSError that names its file (the path cut when very long)."""
+    from ssl_skel.core.io import short_path
+
+    return f"{short_path(exc.filename)}: {exc.strerror or exc}"
 
 
 def one_line(exc: BaseException) -> str:
@@ -70,7 +92,10 @@ def one_line(exc: BaseException) -> str:
     if "Original Traceback" in text:
         last = [line for line in text.splitlines() if line.strip()][-1]
         text = re.sub(r"^[\w.]+(Error|Exception): ", "", last.strip())
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    if len(text) > MAX_LINE:
+        text = f"{text[: MAX_LINE // 2]} ...({len(text) - MAX_LINE} characters)... {text[-MAX_LINE // 2 :]}"
+    return text
 
 
 def _trusting_pickles() -> contextlib.AbstractContextManager:
@@ -111,9 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ssl_skel.core.io import disk_full
 
         full = disk_full(exc, exc.filename or "output")
-        if full is None:
+        if full is None and (exc.errno not in PATH_ERRNOS or exc.filename is None):
             raise
-        print(f"ssl-skel {name}: error: {full}", file=sys.stderr)
+        print(f"ssl-skel {name}: error: {full or path_error(exc)}", file=sys.stderr)
         return 2
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ssl_skel.core.io import remove_stray_temporaries
+from ssl_skel.core.io import OutputPathError, make_folder, remove_stray_temporaries
 from ssl_skel.core.locks import FolderInUse, lock_file
 from ssl_skel.data.formats.validation import validate_dataset
 from ssl_skel.data.storage import DataFormatError, DataWriter, read_manifest
@@ -185,11 +185,10 @@ def conversion_lock(out: str | Path) -> Iterator[Path]:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataFormatError(f"{out}: --out is a file, not a folder")
-    created = not out.exists()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataFormatError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+        created = make_folder(out, "--out folder")
+    except OutputPathError as exc:
+        raise DataFormatError(str(exc)) from None
     key = (os.path.realpath(out), threading.get_ident())
     if key in _held:
         _held[key] += 1
