@@ -19,7 +19,7 @@ from ssl_skel.cli import main as cli
 from ssl_skel.core.locks import lock_file
 from ssl_skel.data.formats.common import CONVERSION_LOCK, OWNED_MARK, STAGING, staged_writer, validate_dataset
 from ssl_skel.data.formats.pyskl_pkl import convert_pyskl
-from ssl_skel.data.storage import read_manifest
+from ssl_skel.data.storage import DataFormatError, read_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -178,3 +178,77 @@ def test_racing_conversions_never_publish_a_mixed_dataset(tmp_path):
         assert 0 in [rc for rc, _ in results]
         validate_dataset(out)
         assert read_manifest(out)["content_sha256"] in digests, trial
+
+
+# --------------------------------------------------------------------------- item 14: a crash inside the swap
+CRASH_IN_SWAP = """
+import os, sys
+from ssl_skel.data.formats import output
+from ssl_skel.data.formats.pyskl_pkl import convert_pyskl
+crash_at, calls, swapping = int(sys.argv[1]), [0], [False]
+real_validate, real_replace = output.validate_dataset, os.replace
+def validate(*args, **kwargs):
+    real_validate(*args, **kwargs)
+    swapping[0] = True  # what follows in publish is the swap
+def replace(src, dst):
+    if swapping[0]:
+        calls[0] += 1
+        if calls[0] == crash_at:
+            os._exit(9)  # kill -9 at this rename: no handler runs
+    return real_replace(src, dst)
+output.validate_dataset, os.replace = validate, replace
+convert_pyskl(sys.argv[2], sys.argv[3])
+print(calls[0])
+"""
+SWAP_RENAMES = 12  # the old dataset out (manifest first, 4 files, splits), the new one in (4 files, splits, manifest)
+
+
+def _crash_in_swap(crash_at: int, source: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", CRASH_IN_SWAP, str(crash_at), str(source), str(out)], env=_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_the_swap_has_the_renames_the_crash_test_walks(tmp_path):
+    out = tmp_path / "out"
+    convert_pyskl(pkl(tmp_path), out)
+    done = _crash_in_swap(0, pkl(tmp_path, 1, "b.pkl"), out)
+    assert done.returncode == 0 and int(done.stdout.split()[-1]) == SWAP_RENAMES, done.stderr
+
+
+@pytest.mark.parametrize(
+    "crash_at", [k if k in (1, 2, 6, 7, 12) else pytest.param(k, marks=pytest.mark.slow) for k in range(1, 13)]
+)
+def test_readers_recover_from_a_crash_at_any_rename_of_the_swap(tmp_path, capsys, crash_at):
+    from ssl_skel.data.sources import open_arrays
+
+    out = tmp_path / "out"
+    convert_pyskl(pkl(tmp_path), out)
+    old = snapshot(out)
+    new_source = pkl(tmp_path, 1, "b.pkl")
+    reference = tmp_path / "new"
+    convert_pyskl(new_source, reference)
+    assert _crash_in_swap(crash_at, new_source, out).returncode == 9
+    arrays = open_arrays(out, "xsub", "train")  # a reader, before any gendata runs again
+    assert len(arrays) == 3
+    dataset = {k: v for k, v in snapshot(out).items() if not k.startswith(".")}
+    assert dataset in ({k: v for k, v in old.items() if not k.startswith(".")}, snapshot(reference)), crash_at
+    assert cli(["info", str(out)]) == 0, capsys.readouterr().err
+    assert cli(["gendata", "pyskl", "--pkl", str(new_source), "--out", str(out)]) == 0
+    assert snapshot(out) == snapshot(reference)
+
+
+def test_a_reader_waits_for_a_running_swap(tmp_path):
+    from ssl_skel.data.sources import open_arrays
+
+    out = tmp_path / "out"
+    convert_pyskl(pkl(tmp_path), out)
+    (out / ".replaced").mkdir()
+    (out / ".replaced" / OWNED_MARK).touch()
+    os.replace(out / "manifest.json", out / ".replaced" / "manifest.json")  # the swap's first rename, mid-way
+    held = lock_file(out / CONVERSION_LOCK)  # the conversion doing it is alive
+    try:
+        with pytest.raises(DataFormatError, match=r"a conversion \(pid \d+\) is replacing this dataset right now"):
+            open_arrays(out, "xsub", "train")
+    finally:
+        held.release()
+    assert len(open_arrays(out, "xsub", "train")) == 3  # its holder gone: the reader puts the old dataset back

@@ -238,3 +238,24 @@ def test_resume_on_regenerated_data_of_the_same_size_is_refused(tmp_path, capsys
     assert "last.pt: the training data changed since this checkpoint" in err and str(data) in err, err
     assert "--resume none" in err
     assert main(["pretrain", *common, "--resume", "none"]) == 0  # starting afresh is allowed
+
+
+def test_a_kill_between_last_and_the_periodic_checkpoint_loses_no_epoch_file(tmp_path, monkeypatch):
+    """Issue 25 item 14: killed after last.pt was written, before its epoch_N.pt copy: the resume recreates it."""
+    from ssl_skel.engine import resume
+
+    run = tmp_path / "run"
+    real = resume.copy_atomic
+
+    def killed(src, dst):
+        monkeypatch.setattr(resume, "copy_atomic", real)
+        raise KeyboardInterrupt  # the process dies here
+
+    monkeypatch.setattr(resume, "copy_atomic", killed)
+    cfg = toy_train_cfg(epochs=3, save_every=1)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(run, cfg=cfg)
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1 and not (run / "epoch_0001.pt").exists()
+    _fit(run, cfg=cfg)
+    assert sorted(p.name for p in run.glob("epoch_*.pt")) == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
+    assert [load_checkpoint(run / f"epoch_000{i}.pt")["epoch"] for i in (1, 2, 3)] == [1, 2, 3]

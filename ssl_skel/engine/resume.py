@@ -130,9 +130,18 @@ def save_loop(loop: Loop) -> Path:
         "metrics": {"history": [dict(h) for h in history], "last": dict(history[-1]) if history else {}},
     }
     last = save_checkpoint(payload, loop.run_dir / "last.pt")
-    if loop.epoch % loop.cfg.save_every == 0 or loop.epoch == loop.cfg.epochs:
-        copy_atomic(last, loop.run_dir / f"epoch_{loop.epoch:04d}.pt")
+    keep_periodic(loop, last, replace=True)
     return last
+
+
+def keep_periodic(loop: Loop, last: Path, *, replace: bool) -> None:
+    """Copy `last` to epoch_NNNN.pt when this epoch is a periodic one (every `save_every`, and the last): after
+    each save (replace=True), and on resume when the copy is missing (replace=False: a kill between last.pt and
+    its copy then loses no epoch file)."""
+    periodic = loop.epoch % loop.cfg.save_every == 0 or loop.epoch == loop.cfg.epochs
+    target = loop.run_dir / f"epoch_{loop.epoch:04d}.pt"
+    if loop.epoch > 0 and periodic and (replace or not target.exists()):
+        copy_atomic(last, target)
 
 
 def restore_loop(loop: Loop, path: Path) -> None:
@@ -155,3 +164,5 @@ def restore_loop(loop: Loop, path: Path) -> None:
     loop.epoch, loop.step = int(ck["epoch"]), int(ck["step"])
     loop.history = list(ck.get("metrics", {}).get("history", []))
     loop.last_good = loop.resumed_from = path
+    if loop.info.is_main and Path(path).resolve() == (loop.run_dir / "last.pt").resolve():
+        keep_periodic(loop, Path(path), replace=False)

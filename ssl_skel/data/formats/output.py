@@ -17,7 +17,6 @@ import functools
 import inspect
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,15 +25,22 @@ from typing import Any, TypeVar
 from ssl_skel.core.io import OutputPathError, make_folder, remove_stray_temporaries
 from ssl_skel.core.locks import FolderInUse, lock_file
 from ssl_skel.data.formats.validation import validate_dataset
-from ssl_skel.data.storage import DataFormatError, DataWriter, read_manifest
+from ssl_skel.data.storage import (
+    CONVERSION_LOCK,
+    OUTPUT_FILES,
+    OWNED_MARK,
+    REPLACED,
+    STAGING,
+    DataFormatError,
+    DataWriter,
+    is_owned,
+    read_manifest,
+    remove_owned,
+    restore_replaced,
+)
 
 log = logging.getLogger(__name__)
 
-STAGING = ".staging"
-REPLACED = ".replaced"  # the previous dataset while a new one is swapped in
-OWNED_MARK = ".written-by-ssl_skel"  # inside STAGING and REPLACED: the toolkit made the folder, it may remove it
-CONVERSION_LOCK = ".ssl_skel.lock"  # held by the conversion writing `out` (core.locks)
-OUTPUT_FILES = ("data.npy", "labels.npy", "num_frames.npy", "names.txt")
 # what converters may leave in `out` before their first manifest (a new converter's cache folder goes here)
 OURS = (STAGING, REPLACED, CONVERSION_LOCK, ".cache", ".arrays_cache", ".penn_clips_", ".sbu_clips_")
 
@@ -58,8 +64,7 @@ def check_out(out: str | Path) -> Path:
     replaced = out / REPLACED
     for folder in (out / STAGING, replaced):
         _check_owned(folder)
-    if (replaced / "manifest.json").exists() and not (out / "manifest.json").exists():
-        _move_back(out, replaced)
+    if restore_replaced(out):
         log.warning("%s: restored the previous dataset that an interrupted conversion had moved aside", out)
     if not (out / "manifest.json").exists():
         foreign = sorted(p.name for p in out.iterdir() if not _is_ours(p))
@@ -73,16 +78,15 @@ def check_out(out: str | Path) -> Path:
             read_manifest(out)
         except DataFormatError as exc:
             raise DataFormatError(f"{exc}; not overwriting it, choose a new or empty folder") from None
-    _remove_owned(replaced)
-    _remove_owned(out / STAGING)
+    remove_owned(replaced)
+    remove_owned(out / STAGING)
     remove_stray_temporaries(out)
     return out
 
 
 def _check_owned(folder: Path) -> None:
     """DataFormatError when `folder` (a STAGING or REPLACED name) exists without the toolkit's marker."""
-    if (folder.exists() or folder.is_symlink()) and not (folder.is_dir() and not folder.is_symlink()
-                                                         and (folder / OWNED_MARK).is_file()):  # fmt: skip
+    if (folder.exists() or folder.is_symlink()) and not is_owned(folder):
         raise DataFormatError(
             f"{folder}: not made by ssl_skel (no {OWNED_MARK} inside), so it is not removed; "
             "move it away or choose another --out"
@@ -95,12 +99,6 @@ def _make_owned(folder: Path) -> None:
     (folder / OWNED_MARK).write_bytes(b"made by ssl_skel during a conversion; removed when it ends\n")
 
 
-def _remove_owned(folder: Path) -> None:
-    """Remove `folder` if the toolkit made it (its marker is inside); anything else stays."""
-    if folder.is_dir() and not folder.is_symlink() and (folder / OWNED_MARK).is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def _is_ours(path: Path) -> bool:
     return path.name in OURS or path.name.startswith(tuple(o for o in OURS if o.endswith("_"))) or _is_temporary(path)
 
@@ -111,18 +109,6 @@ def _is_temporary(path: Path) -> bool:
 
 def _entries(root: Path) -> list[str]:
     return [name for name in (*OUTPUT_FILES, "splits") if (root / name).exists()]
-
-
-def _move_back(out: Path, replaced: Path) -> None:
-    """Put a dataset that was moved aside to `replaced` back into `out` (manifest last)."""
-    (out / "manifest.json").unlink(missing_ok=True)
-    for name in _entries(replaced):
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(replaced / name, target)
-    os.replace(replaced / "manifest.json", out / "manifest.json")
-    _remove_owned(replaced)
 
 
 def staged_writer(out: str | Path, num_samples: int, shape: Sequence[int], *, sequential: bool = False) -> DataWriter:
@@ -146,10 +132,10 @@ def publish(out: str | Path, *, rows_checked: bool = False) -> Path:
     try:
         validate_dataset(staging, rows_checked=rows_checked)
     except BaseException:
-        _remove_owned(staging)
+        remove_owned(staging)
         raise
     _check_owned(replaced)
-    _remove_owned(replaced)
+    remove_owned(replaced)
     had_old = (out / "manifest.json").exists()
     try:
         if had_old:
@@ -162,12 +148,13 @@ def publish(out: str | Path, *, rows_checked: bool = False) -> Path:
         os.replace(staging / "manifest.json", out / "manifest.json")
     except BaseException:
         if had_old and (replaced / "manifest.json").exists():
-            _move_back(out, replaced)
-        _remove_owned(replaced)
-        _remove_owned(staging)
+            (out / "manifest.json").unlink(missing_ok=True)  # the new one, if the error came after it
+            restore_replaced(out)
+        remove_owned(replaced)
+        remove_owned(staging)
         raise
-    _remove_owned(replaced)
-    _remove_owned(staging)
+    remove_owned(replaced)
+    remove_owned(staging)
     return out
 
 
