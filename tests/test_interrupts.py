@@ -204,7 +204,9 @@ def test_twenty_ctrl_c_during_gendata_with_workers_never_hang(tmp_path):
             pytest.fail(f"trial {trial}: gendata hung after Ctrl-C")
         err = proc.stderr.read()
         assert "Traceback" not in err, (trial, err)
-        assert rc in (0, 130), (trial, rc, err)
+        # -SIGINT: the signal came while the interpreter was still starting (no handler yet, nothing written)
+        assert rc in (0, 130, -signal.SIGINT), (trial, rc, err)
+        assert rc != -signal.SIGINT or not err.strip(), (trial, err)
         if rc == 130:
             interrupted += 1
             assert [line for line in err.splitlines() if "ssl-skel" in line] == [
