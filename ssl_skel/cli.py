@@ -117,13 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     trust = TRUST_PICKLE in rest  # any command: pickles (pyskl files, legacy label files) may hold any object
     rest = [a for a in rest if a != TRUST_PICKLE]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:  # outside the error mapping: a Ctrl-C while an error is being reported is one line too
+        return _run(name, rest, trust)
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; what was written stays consistent (atomic writes)
+        print(f"ssl-skel {name}: interrupted (Ctrl-C){INTERRUPTED.get(name, '')}", file=sys.stderr)
+        return 130
+
+
+def _run(name: str, rest: list[str], trust: bool) -> int:
+    """Run command `name`; user errors (and OS errors about a named path) become one line and status 2."""
     try:
         module = importlib.import_module(COMMANDS[name][0])
         with _trusting_pickles() if trust else contextlib.nullcontext():
             return int(module.main(rest) or 0)
-    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; what was written stays consistent (atomic writes)
-        print(f"ssl-skel {name}: interrupted (Ctrl-C){INTERRUPTED.get(name, '')}", file=sys.stderr)
-        return 130
     except user_errors() as exc:
         print(f"ssl-skel {name}: error: {one_line(exc)}", file=sys.stderr)
         return 2

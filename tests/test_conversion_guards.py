@@ -252,3 +252,31 @@ def test_a_reader_waits_for_a_running_swap(tmp_path):
     finally:
         held.release()
     assert len(open_arrays(out, "xsub", "train")) == 3  # its holder gone: the reader puts the old dataset back
+
+
+@pytest.mark.parametrize("folder", [".staging", ".replaced"])
+def test_a_ctrl_c_while_an_owned_folder_is_made_leaves_nothing_that_blocks(tmp_path, monkeypatch, folder):
+    """Found by the Ctrl-C loop: interrupted between making `.replaced` and writing its marker, the folder stayed
+    without one and every later conversion refused it as the user's."""
+    from ssl_skel.data.formats import output
+
+    out = tmp_path / "out"
+    convert_pyskl(pkl(tmp_path), out)
+    before = snapshot(out)
+    real = os.rename
+
+    def interrupted(src, dst):
+        if Path(dst).name == folder:
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(output.os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        convert_pyskl(pkl(tmp_path, 1, "b.pkl"), out)
+    monkeypatch.undo()
+    assert {k: v for k, v in snapshot(out).items() if ".new/" not in k} == before
+    (out / f"{folder}.4242.new").mkdir()  # what a kill between its mkdir and its marker leaves
+    convert_pyskl(pkl(tmp_path, 1, "b.pkl"), out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["data.npy", "labels.npy", "num_frames.npy", "names.txt", "splits", "manifest.json"]
+    )

@@ -95,7 +95,7 @@ SLEEPING_POOL = """
 import os, sys, time
 from ssl_skel.data.formats.common import parallel_map
 def nap(i):
-    print(os.getpid(), flush=True)
+    os.write(1, f"{os.getpid()}\\n".encode())  # one write: the two workers' lines never interleave
     time.sleep(120)
     return i
 for _ in parallel_map(nap, [0, 1], 2, "nap", progress=False):
@@ -255,3 +255,21 @@ def test_ctrl_c_during_pretraining_is_one_line_and_resumable(tiny_data, tmp_path
                              text=True, timeout=300)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed from {run / 'last.pt'} at epoch {epoch}" in (run / "log.txt").read_text()
+
+
+def test_ctrl_c_while_an_error_is_reported_is_one_line(monkeypatch, capsys):
+    """Found by the Ctrl-C loop: the error mapping imports torch lazily; a Ctrl-C then gave two tracebacks."""
+    from ssl_skel import cli as cli_module
+    from ssl_skel.commands import info
+    from ssl_skel.data.storage import DataFormatError
+
+    def failing(argv):
+        raise DataFormatError("x: bad")
+
+    def slow_report(exc):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(info, "main", failing)
+    monkeypatch.setattr(cli_module, "one_line", slow_report)
+    assert cli(["info", "x"]) == 130
+    assert capsys.readouterr().err.strip() == "ssl-skel info: interrupted (Ctrl-C)"

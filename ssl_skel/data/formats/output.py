@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 OURS = (STAGING, REPLACED, CONVERSION_LOCK, ".cache", ".arrays_cache", ".penn_clips_", ".sbu_clips_")
 
 R = TypeVar("R")
+NEW_SUFFIX = ".new"  # `<.staging|.replaced>.<pid>.new`: an owned folder being made (`_make_owned`)
 
 
 # --------------------------------------------------------------------------- the output folder
@@ -80,6 +81,7 @@ def check_out(out: str | Path) -> Path:
             raise DataFormatError(f"{exc}; not overwriting it, choose a new or empty folder") from None
     remove_owned(replaced)
     remove_owned(out / STAGING)
+    _remove_half_made(out)
     remove_stray_temporaries(out)
     return out
 
@@ -94,13 +96,36 @@ def _check_owned(folder: Path) -> None:
 
 
 def _make_owned(folder: Path) -> None:
-    """Create `folder` (which must not exist) with the marker that lets a later run remove it."""
-    folder.mkdir()
-    (folder / OWNED_MARK).write_bytes(b"made by ssl_skel during a conversion; removed when it ends\n")
+    """Create `folder` (which must not exist) with the marker that lets a later run remove it: made under a
+    temporary name and renamed, so a kill or Ctrl-C never leaves the folder without its marker."""
+    new = folder.with_name(f"{folder.name}.{os.getpid()}{NEW_SUFFIX}")
+    _remove_if_half_made(new)  # a leftover of a killed process with the same pid
+    new.mkdir()
+    (new / OWNED_MARK).write_bytes(b"made by ssl_skel during a conversion; removed when it ends\n")
+    os.rename(new, folder)
+
+
+def _remove_half_made(out: Path) -> None:
+    """Remove what a `_make_owned` killed before its rename left: empty or marker-only `.staging.<pid>.new`."""
+    for name in (STAGING, REPLACED):
+        for new in out.glob(f"{name}.*{NEW_SUFFIX}"):
+            _remove_if_half_made(new)
+
+
+def _remove_if_half_made(new: Path) -> None:
+    if new.is_dir() and not new.is_symlink() and {p.name for p in new.iterdir()} <= {OWNED_MARK}:
+        (new / OWNED_MARK).unlink(missing_ok=True)
+        new.rmdir()
 
 
 def _is_ours(path: Path) -> bool:
-    return path.name in OURS or path.name.startswith(tuple(o for o in OURS if o.endswith("_"))) or _is_temporary(path)
+    half_made = path.name.startswith((f"{STAGING}.", f"{REPLACED}.")) and path.name.endswith(NEW_SUFFIX)
+    return (
+        path.name in OURS
+        or path.name.startswith(tuple(o for o in OURS if o.endswith("_")))
+        or half_made
+        or _is_temporary(path)
+    )
 
 
 def _is_temporary(path: Path) -> bool:
@@ -136,6 +161,7 @@ def publish(out: str | Path, *, rows_checked: bool = False) -> Path:
         raise
     _check_owned(replaced)
     remove_owned(replaced)
+    _remove_half_made(out)
     had_old = (out / "manifest.json").exists()
     try:
         if had_old:
