@@ -175,14 +175,30 @@ def _clips(tmp_path: Path, n: int = 400) -> tuple[Path, Path, Path]:
     return folder, table, write_lab5(tmp_path)
 
 
+# the real `ssl-skel gendata`, each clip made to take 20 ms more (even cached ones): a run lasts seconds on any
+# machine, so the random Ctrl-C's land inside it (before, during and after the workers), not after it
+SLOW_CLIPS = """
+import sys, time
+from ssl_skel.cli import main
+from ssl_skel.data.formats import arrays
+real = arrays._process
+def slow(job):
+    time.sleep(0.02)
+    return real(job)
+arrays._process = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(_cpus() < 2, reason="one CPU: workers=2 runs in-process")
 def test_twenty_ctrl_c_during_gendata_with_workers_never_hang(tmp_path):
     folder, table, layout = _clips(tmp_path)
     out = tmp_path / "out"
-    base = [sys.executable, "-m", "ssl_skel.cli", "gendata", "arrays", "--folder", str(folder), "--table", str(table),
-            "--layout", str(layout), "--centre", "first", "--no-progress"]  # fmt: skip
-    argv = [*base, "--out", str(out), "--workers", "2"]
+    base = ["gendata", "arrays", "--folder", str(folder), "--table", str(table), "--layout", str(layout),
+            "--centre", "first", "--no-progress"]  # fmt: skip
+    argv = [sys.executable, "-c", SLOW_CLIPS, *base, "--out", str(out), "--workers", "2"]
+    base = [sys.executable, "-m", "ssl_skel.cli", *base]
     reference = tmp_path / "reference"
     assert subprocess.run([*base, "--out", str(reference)], env=_env(), timeout=300).returncode == 0
     digest = read_manifest(reference)["content_sha256"]
@@ -191,7 +207,9 @@ def test_twenty_ctrl_c_during_gendata_with_workers_never_hang(tmp_path):
     for trial in range(20):
         if trial % 5 == 0:  # start again from nothing now and then: the cache must not be always warm
             subprocess.run(["rm", "-rf", str(out)], check=True)
-        proc = subprocess.Popen(argv, env=_env(), stderr=subprocess.PIPE, text=True, start_new_session=True)
+        log = tmp_path / f"stderr{trial}.txt"  # a file, not a pipe: a full pipe would block the child
+        with open(log, "w") as stderr:
+            proc = subprocess.Popen(argv, env=_env(), stderr=stderr, start_new_session=True)
         time.sleep(rng.uniform(0.3, 3.0))
         try:
             os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
@@ -201,8 +219,8 @@ def test_twenty_ctrl_c_during_gendata_with_workers_never_hang(tmp_path):
             rc = proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"trial {trial}: gendata hung after Ctrl-C")
-        err = proc.stderr.read()
+            pytest.fail(f"trial {trial}: gendata hung after Ctrl-C; its stderr ends {log.read_text()[-2000:]!r}")
+        err = log.read_text()
         assert "Traceback" not in err, (trial, err)
         # -SIGINT: the signal came while the interpreter was still starting (no handler yet, nothing written)
         assert rc in (0, 130, -signal.SIGINT), (trial, rc, err)
@@ -230,8 +248,9 @@ def test_ctrl_c_during_pretraining_is_one_line_and_resumable(tiny_data, tmp_path
     run = tmp_path / "run"
     argv = [sys.executable, "-m", "ssl_skel.cli", "pretrain", "--config", "synthetic", f"data.root={tiny_data}",
             f"run_dir={run}", *TINY_RUN, "train.epochs=200", "train.save_every=1"]  # fmt: skip
-    proc = subprocess.Popen(argv, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+    log = tmp_path / "stderr.txt"  # a file, not a pipe: a full pipe would block the child
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(argv, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while not (run / "epoch_0002.pt").exists():
@@ -242,7 +261,7 @@ def test_ctrl_c_during_pretraining_is_one_line_and_resumable(tiny_data, tmp_path
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    err = proc.stderr.read()
+    err = log.read_text()
     assert rc == 130 and "Traceback" not in err, err
     assert [line for line in err.splitlines() if line.startswith("ssl-skel")] == [
         "ssl-skel pretrain: interrupted (Ctrl-C); run the same command again to continue from the last checkpoint"
