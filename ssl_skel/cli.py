@@ -3,13 +3,14 @@
 Why: commands import heavy modules (torch, faiss, matplotlib) only when they run, so
 `ssl-skel --help` is instant, and every command is a plain `main(argv) -> int` that
 tests and notebooks can call directly. Errors the user can fix (bad config, bad file,
-missing data) print one line and exit with status 2; anything else is a bug and keeps
-its traceback.
+missing data) print one line and exit with status 2; Ctrl-C prints one line and exits with
+130; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -37,6 +38,11 @@ COMMANDS = {
 }
 
 
+# what Ctrl-C leaves behind, said in the one line it prints (exit status 130, as a shell reports SIGINT)
+RESUMABLE = "; run the same command again to continue from the last checkpoint"
+INTERRUPTED = {"pretrain": RESUMABLE, "finetune": RESUMABLE, "semi": RESUMABLE, "fusion": RESUMABLE}
+
+
 def _usage() -> str:
     lines = ["usage: ssl-skel <command> [options]", "", "commands:"]
     width = max(len(name) for name in COMMANDS)
@@ -51,11 +57,32 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'bad input', not 'bug'."""
     from ssl_skel.core.checkpoint import CheckpointError
     from ssl_skel.core.config import ConfigError
-    from ssl_skel.core.io import DiskFullError
+    from ssl_skel.core.io import DiskFullError, OutputPathError
     from ssl_skel.data.layouts import LayoutError
     from ssl_skel.data.storage import DataFormatError
 
-    return (UserError, ConfigError, DataFormatError, LayoutError, CheckpointError, FileNotFoundError, DiskFullError)
+    return (
+        UserError,
+        ConfigError,
+        DataFormatError,
+        LayoutError,
+        CheckpointError,
+        FileNotFoundError,
+        DiskFullError,
+        OutputPathError,
+    )
+
+
+# OS errors about a path the user named (where a file cannot be made or written): one line, not a traceback
+PATH_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG}
+MAX_LINE = 1000  # characters of an error line; a longer message (a 900 KB name in it) is cut in the middle
+
+
+def path_error(exc: OSError) -> str:
+    """'<path>: <reason>' for an OSError that names its file (the path cut when very long)."""
+    from ssl_skel.core.io import short_path
+
+    return f"{short_path(exc.filename)}: {exc.strerror or exc}"
 
 
 def one_line(exc: BaseException) -> str:
@@ -65,7 +92,10 @@ def one_line(exc: BaseException) -> str:
     if "Original Traceback" in text:
         last = [line for line in text.splitlines() if line.strip()][-1]
         text = re.sub(r"^[\w.]+(Error|Exception): ", "", last.strip())
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    if len(text) > MAX_LINE:
+        text = f"{text[: MAX_LINE // 2]} ...({len(text) - MAX_LINE} characters)... {text[-MAX_LINE // 2 :]}"
+    return text
 
 
 def _trusting_pickles() -> contextlib.AbstractContextManager:
@@ -87,8 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     trust = TRUST_PICKLE in rest  # any command: pickles (pyskl files, legacy label files) may hold any object
     rest = [a for a in rest if a != TRUST_PICKLE]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    module = importlib.import_module(COMMANDS[name][0])
+    try:  # outside the error mapping: a Ctrl-C while an error is being reported is one line too
+        return _run(name, rest, trust)
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; what was written stays consistent (atomic writes)
+        print(f"ssl-skel {name}: interrupted (Ctrl-C){INTERRUPTED.get(name, '')}", file=sys.stderr)
+        return 130
+
+
+def _run(name: str, rest: list[str], trust: bool) -> int:
+    """Run command `name`; user errors (and OS errors about a named path) become one line and status 2."""
     try:
+        module = importlib.import_module(COMMANDS[name][0])
         with _trusting_pickles() if trust else contextlib.nullcontext():
             return int(module.main(rest) or 0)
     except user_errors() as exc:
@@ -103,9 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ssl_skel.core.io import disk_full
 
         full = disk_full(exc, exc.filename or "output")
-        if full is None:
+        if full is None and (exc.errno not in PATH_ERRNOS or exc.filename is None):
             raise
-        print(f"ssl-skel {name}: error: {full}", file=sys.stderr)
+        print(f"ssl-skel {name}: error: {full or path_error(exc)}", file=sys.stderr)
         return 2
 
 

@@ -316,3 +316,106 @@ def test_layout_file_alias_bomb(tmp_path, capsys):
     )
     with pytest.raises(LayoutError, match=r"bomb\.yaml: expands to more than"):
         load_layout_file(bomb)
+
+
+# --------------------------------------------------------------------------- issue 25 item 13: OS errors as one line
+TINY_PRETRAIN = ["data.clip_length=16", "data.num_workers=0", "train.batch_size=2", "model.params.hidden_size=16",
+                 "model.params.num_heads=1", "train.epochs=1"]  # fmt: skip
+
+
+def test_a_900kb_name_is_one_short_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default run_dir is runs/<name>
+    data = _arrays(tmp_path / "data", n=8)
+    config = tmp_path / "long.yaml"
+    config.write_text("base: synthetic\nname: " + "x" * 900_000 + "\n")
+    line = one_line_error(capsys, ["pretrain", "--config", str(config), f"data.root={data}", *TINY_PRETRAIN], "name")
+    assert len(line) < 1000, len(line)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def read_only(monkeypatch, folder: Path) -> None:
+    """Writes under `folder` fail as on a read-only filesystem (EROFS); reads work (root ignores chmod)."""
+    import builtins
+    import errno
+    import io
+
+    prefix = str(folder.resolve())
+
+    def below(path) -> bool:
+        try:
+            return os.path.abspath(os.fsdecode(path)).startswith(prefix)
+        except TypeError:
+            return False
+
+    def refuse(path):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
+
+    real_open, real_mkdir, real_builtin_open = os.open, os.mkdir, builtins.open
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+    def os_open(path, flags, *args, **kwargs):
+        if flags & writing and below(path):
+            refuse(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        if below(path) and not os.path.isdir(path):
+            refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    def builtin_open(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, bytes, os.PathLike)) and any(c in mode for c in "wax+") and below(file):
+            refuse(file)
+        return real_builtin_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(builtins, "open", builtin_open)
+    monkeypatch.setattr(io, "open", builtin_open)
+
+
+def test_gendata_into_a_read_only_folder(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "ro"
+    out.mkdir()
+    read_only(monkeypatch, out)
+    one_line_error(capsys, ["gendata", "synthetic", "--out", str(out), "--clips-per-class", "1", "--num-subjects", "2",
+                            "--max-frames", "24"], str(out), "Read-only file system")  # fmt: skip
+
+
+def test_knn_into_a_read_only_folder(tmp_path, capsys, monkeypatch, checkpoint):
+    _arrays(tmp_path / "data", n=8)
+    out = tmp_path / "ro"
+    out.mkdir()
+    read_only(monkeypatch, out)
+    one_line_error(capsys, ["knn", "--checkpoint", str(checkpoint), "--out", str(out / "knn"), "--no-plots"],
+                   str(out), "Read-only file system")  # fmt: skip
+
+
+def test_out_below_a_file(tmp_path, capsys, checkpoint):
+    _arrays(tmp_path / "data", n=8)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    one_line_error(capsys, ["gendata", "synthetic", "--out", str(afile / "sub"), "--clips-per-class", "1",
+                            "--num-subjects", "2", "--max-frames", "24"], str(afile), "not a folder")  # fmt: skip
+    one_line_error(capsys, ["knn", "--checkpoint", str(checkpoint), "--out", str(afile / "sub"), "--no-plots"],
+                   str(afile), "not a folder")  # fmt: skip
+    assert afile.read_text() == "mine"
+
+
+def test_knn_out_that_is_a_file(tmp_path, capsys, checkpoint):
+    _arrays(tmp_path / "data", n=8)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    one_line_error(capsys, ["knn", "--checkpoint", str(checkpoint), "--out", str(afile), "--no-plots"],
+                   str(afile), "is a file")  # fmt: skip
+    assert afile.read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["info", "export", "linear", "knn", "finetune", "semi"])
+def test_checkpoint_errors_exit_2(command, tmp_path, capsys, checkpoint):
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(checkpoint.read_bytes()[:2000])
+    argv = {"info": [str(damaged)], "export": [str(damaged), str(tmp_path / "enc.pt")]}.get(
+        command, ["--checkpoint", str(damaged)]
+    )
+    one_line_error(capsys, [command, *argv], "damaged.pt", "truncated or corrupt checkpoint")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,35 @@ def test_base_errors_name_the_file(tmp_path: Path) -> None:
         load_config(write(tmp_path, {"base": "no_such_preset"}, "c.yaml"))
     with pytest.raises(ConfigError, match="is a folder"):
         load_config(tmp_path)
+
+
+# --------------------------------------------------------------------------- issue 25 item 7: duplicate keys
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("train:\n  lr: 0.1\nmodel: {name: stgcn}\ntrain:\n  epochs: 3\n", "train"),
+        ("train:\n  lr: 0.1\n  epochs: 3\n  lr: 0.008\n", "train.lr"),
+        ("data: {root: a, root: b}\n", "data.root"),
+        ("runs:\n  - {a: 1, a: 2}\n", "runs[0].a"),
+    ],
+)
+def test_duplicate_yaml_keys_are_refused_with_the_key_and_file(tmp_path, text, key):
+    from ssl_skel.core.safe_yaml import parse_yaml
+
+    with pytest.raises(ConfigError, match=rf"^dup.yaml: duplicate key {re.escape(key)!s} \(line \d+\)"):
+        parse_yaml(text, "dup.yaml")
+
+
+def test_duplicate_top_level_block_in_a_config_file_is_one_line(tmp_path):
+    tree = yaml.safe_dump(BASE)
+    path = tmp_path / "run.yaml"
+    path.write_text(tree + "train:\n  lr: 0.008\n")
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: duplicate key train \(line \d+\)"):
+        load_config(path)
+
+
+def test_yaml_merge_keys_are_not_duplicates(tmp_path):
+    from ssl_skel.core.safe_yaml import parse_yaml
+
+    tree = parse_yaml("base: &b {lr: 0.1, epochs: 3}\ntrain:\n  <<: *b\n  lr: 0.5\n", "m.yaml")
+    assert tree["train"] == {"lr": 0.5, "epochs": 3}

@@ -115,6 +115,7 @@ def test_a_swap_killed_midway_is_undone_on_the_next_run(tmp_path):
     # what a kill -9 between "old dataset moved aside" and "new manifest in" leaves behind
     replaced = out / ".replaced"
     replaced.mkdir()
+    (replaced / common.OWNED_MARK).touch()  # the toolkit's folders carry its marker (issue 25 item 2)
     for name in ("data.npy", "labels.npy", "splits", "manifest.json"):
         os.replace(out / name, replaced / name)
     shutil.copy(out / "names.txt", out / "names.tmp-half")  # a half-moved new file would be here
@@ -452,6 +453,7 @@ def test_stray_temporaries_are_cleaned_on_the_next_run(tmp_path):
     out = tmp_path / "out"
     convert_pyskl(good_pkl(tmp_path), out)
     (out / ".staging").mkdir()
+    (out / ".staging" / common.OWNED_MARK).touch()  # made by the toolkit (issue 25 item 2)
     (out / ".staging" / ".data.npy.tmp").write_bytes(b"half")
     (out / ".labels.npy.x1y2.tmp").write_bytes(b"half")
     convert_pyskl(good_pkl(tmp_path, 2.0, "b.pkl"), out)

@@ -1,5 +1,7 @@
 """Seeded, bounded fuzzing of what users feed the toolkit (issue 14): mutated `.skeleton` files,
-pyskl pickles and config files go through the converters and the config loader.
+pyskl pickles and config files go through the converters and the config loader; and (issue 25) clip
+tables in other encodings and with odd headers, YAML with duplicate keys, the trust switch's
+environment values, export targets, and layouts of up to 3000 joints.
 
 For every mutation: no traceback (only a result or a one-line user error), exit status 0 or 2,
 every good input kept (a good file converts alongside a bad one with --skip-bad; a dataset
@@ -9,8 +11,10 @@ already in --out survives a failed conversion byte for byte), and what is writte
 from __future__ import annotations
 
 import copy
+import os
 import pickle
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import pytest
 from ssl_skel.cli import main as cli
 from ssl_skel.core.config import ConfigError, load_config, resolve_preset
 from ssl_skel.data.formats.common import validate_dataset
+from ssl_skel.data.storage import read_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ntu"
 SEED = 20261201
@@ -272,3 +277,279 @@ def test_fuzz_config_files(tmp_path, capsys, preset):
         if case % 10 == 0:  # the CLI route too
             run_cli(["info", str(path)], capsys)
     assert outcomes == {"valid", "refused"}
+
+
+# =========================================================================== issue 25: the new families
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- CSV tables: encodings and headers
+TABLE_ROWS = [("c0", "walk", "train"), ("c1", "run", "train"), ("c2", "walk", "test"), ("c3", "run", "test")]
+
+
+def mutate_table(rng: random.Random) -> bytes:
+    """A clip table as users export them: other encodings, BOMs, line ends, repeated or missing columns, ragged
+    rows, quotes, NUL bytes."""
+    header = ["clip", "label", "split"]
+    rows = [list(r) for r in TABLE_ROWS]
+    for _ in range(rng.randint(1, 3)):
+        op = rng.choice(["dup_col", "drop_col", "extra_value", "short_row", "rename", "quote", "accent", "blank"])
+        if op == "dup_col":
+            col = rng.randrange(len(header))
+            header.append(header[col])
+            for r in rows:
+                r.append(rng.choice(["x", r[col] if col < len(r) else ""]))
+        elif op == "drop_col" and len(header) > 1:
+            col = rng.randrange(len(header))
+            del header[col]
+            for r in rows:
+                del r[col : col + 1]
+        elif op == "extra_value":
+            rng.choice(rows).append(rng.choice(["", "extra", "1"]))
+        elif op == "short_row":
+            r = rng.choice(rows)
+            del r[rng.randrange(len(r)) :]
+        elif op == "rename":
+            header[rng.randrange(len(header))] = rng.choice(["Label", "label ", "", "clip", "name", "split"])
+        elif op == "quote":
+            r = rng.choice(rows)
+            if r:
+                r[0] = rng.choice(['"c0', 'c0"', '"c,0"', "c 0"])
+        elif op == "accent":
+            r = rng.choice(rows)
+            if len(r) > 1:
+                r[1] = rng.choice(["gehen", "laufen\u00e9", "\u8d70", "run\x00"])
+        else:
+            rows.insert(rng.randrange(len(rows) + 1), [])
+    newline = rng.choice(["\n", "\r\n", "\r"])
+    text = newline.join(",".join(r) for r in [header, *rows]) + newline
+    encoding = rng.choice(["utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16", "cp1252"])
+    data = text.encode(encoding, errors="replace")
+    if rng.random() < 0.1:
+        data = data[: rng.randrange(len(data))] + bytes(rng.randrange(256) for _ in range(4))
+    return data
+
+
+def test_fuzz_clip_tables(tmp_path, capsys):
+    rng = random.Random(SEED + 3)
+    clips, out, table = tmp_path / "clips", tmp_path / "out", tmp_path / "t.csv"
+    clips.mkdir()
+    data = np.random.default_rng(0)
+    for name, _, _ in TABLE_ROWS:
+        np.save(clips / f"{name}.npy", (data.normal(size=(6, 5, 3)) + 1).astype(np.float32))
+    layout = tmp_path / "lab5.yaml"
+    layout.write_text("joints: [a, b, c, d, e]\nparents: [a, a, b, a, a]\ncentre: b\n")
+    argv = ["gendata", "arrays", "--folder", str(clips), "--table", str(table), "--out", str(out),
+            "--layout", str(layout), "--centre", "first", "--no-progress"]  # fmt: skip
+    table.write_text("clip,label,split\n" + "\n".join(",".join(r) for r in TABLE_ROWS) + "\n")
+    assert run_cli(argv, capsys)[0] == 0
+    outcomes = set()
+    for case in range(30):
+        table.write_bytes(mutate_table(rng))
+        before = dataset_files(out)
+        rc, err = run_cli(argv if case % 2 else [*argv, "--skip-bad"], capsys)
+        outcomes.add(rc)
+        if rc == 2:
+            assert str(table) in one_error_line(err) or "clip" in err, (case, err)
+            assert dataset_files(out) == before, case
+        else:
+            validate_dataset(out)
+            labels = (out / "labels.npy").exists() and read_manifest(out)["class_names"]
+            assert labels and all("\ufeff" not in c and "\x00" not in c for c in labels), (case, labels)
+    assert outcomes == {0, 2}
+
+
+# --------------------------------------------------------------------------- YAML: duplicate keys
+def duplicate_a_key(text: str, rng: random.Random) -> tuple[str, str]:
+    """`text` with one mapping key repeated in its own block (the later one would silently win) and that key."""
+    lines = text.splitlines()
+    keyed = [i for i, line in enumerate(lines) if re.match(r"^\s*[A-Za-z_][\w.]*:", line)]
+    i = rng.choice(keyed)
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    end = i + 1  # the end of the key's block: the next line at its indent or less
+    while end < len(lines) and (not lines[end].strip() or len(lines[end]) - len(lines[end].lstrip()) > indent):
+        end += 1
+    key = lines[i].split(":", 1)[0].strip()
+    lines.insert(end, " " * indent + f"{key}: {rng.choice(['1', 'x', '{}', '[]', '0.008'])}")
+    return "\n".join(lines) + "\n", key
+
+
+@pytest.mark.parametrize("preset", ["synthetic", "ntu60_xsub"])
+def test_fuzz_duplicate_yaml_keys(tmp_path, capsys, preset):
+    rng = random.Random(SEED + 4)
+    text = resolve_preset(preset).read_text()
+    path = tmp_path / "dup.yaml"
+    for case in range(20):
+        mutated, key = duplicate_a_key(text, rng)
+        path.write_text(mutated)
+        with pytest.raises(ConfigError, match=rf"dup.yaml: duplicate key (\S+\.)?{re.escape(key)} \(line \d+\)"):
+            load_config(path)
+        if case % 5 == 0:
+            rc, err = run_cli(["info", str(path)], capsys)
+            assert rc == 2 and "duplicate key" in one_error_line(err)
+
+
+# --------------------------------------------------------------------------- environment switches
+ENV_WORDS = ["1", "true", "yes", "0", "false", "no", "", "on", "off", "y", "t", "2", "-1", "maybe", "true1",
+             "yes please", "\u0661", "nul\x01"]  # fmt: skip
+
+
+def expected_trust(value: str) -> bool | None:
+    """The documented rule: 1/true/yes trust, empty/0/false/no do not (any case, outer blanks ignored), else None."""
+    word = value.strip().lower()
+    return True if word in ("1", "true", "yes") else False if word in ("", "0", "false", "no") else None
+
+
+def test_fuzz_trust_switch(tmp_path, capsys, monkeypatch):
+    from collections import defaultdict
+
+    from ssl_skel.data.formats import pickles
+
+    rng = random.Random(SEED + 5)
+    pkl, out = tmp_path / "anno.pkl", tmp_path / "out"
+    pkl.write_bytes(pickle.dumps(defaultdict(list, _good_pyskl())))  # names a class: runs code when unpickled
+    seen = set()
+    for case in range(40):
+        word = rng.choice(ENV_WORDS)
+        word = "".join(c.upper() if rng.random() < 0.5 else c for c in word)
+        value = rng.choice(["", " ", "\t"]) + word + rng.choice(["", " ", "\n"])
+        monkeypatch.setenv(pickles.TRUST_ENV, value)
+        expect = expected_trust(value)
+        seen.add(expect)
+        if expect is None:
+            with pytest.raises(ConfigError, match=re.escape(f"{pickles.TRUST_ENV}={value!r}")):
+                pickles.trust_from_env()
+        else:
+            assert pickles.trust_from_env() is expect, repr(value)
+        if case % 4 == 0:  # through a conversion: only a recognised yes reads the pickle
+            rc, err = run_cli(["gendata", "pyskl", "--pkl", str(pkl), "--out", str(out)], capsys)
+            assert rc == (0 if expect else 2), (repr(value), err)
+            if expect is None:
+                assert pickles.TRUST_ENV in one_error_line(err)
+            elif expect is False:
+                assert "could run code" in one_error_line(err)
+    assert seen == {True, False, None}
+
+
+# --------------------------------------------------------------------------- export targets
+EXPORT_TARGETS = ["new", "nested_new", "user_file", "source", "link_to_source", "run_checkpoint", "folder",
+                  "below_a_file", "fifo", "dev_null", "long_name"]  # fmt: skip
+
+
+def export_target(kind: str, folder: Path, source: Path, run_ck: Path) -> tuple[Path, bool | None]:
+    """(DST, whether export may write it: True always, None only with --force, False never)."""
+    if kind == "new":
+        return folder / "enc.out", True
+    if kind == "nested_new":
+        return folder / "a" / "b" / "enc.out", True
+    if kind == "user_file":
+        (folder / "notes.txt").write_text("mine")
+        return folder / "notes.txt", None
+    if kind == "source":
+        return source, False
+    if kind == "link_to_source":
+        (folder / "link.pt").symlink_to(source)
+        return folder / "link.pt", False
+    if kind == "run_checkpoint":
+        return run_ck, False
+    if kind == "folder":
+        (folder / "sub").mkdir()
+        return folder / "sub", False
+    if kind == "below_a_file":
+        (folder / "afile").write_text("x")
+        return folder / "afile" / "enc.out", False
+    if kind == "fifo":
+        os.mkfifo(folder / "fifo")
+        return folder / "fifo", False
+    if kind == "dev_null":
+        return Path("/dev/null"), False
+    return folder / ("x" * 300), False
+
+
+def test_fuzz_export_targets(tmp_path, capsys):
+    from eval_helpers import tiny_encoder, write_checkpoint
+
+    rng = random.Random(SEED + 6)
+    source = write_checkpoint(tmp_path / "run" / "last.pt", tiny_encoder())
+    run_ck = write_checkpoint(tmp_path / "run" / "epoch_0001.pt", tiny_encoder(1))
+    protected = {p: p.read_bytes() for p in (source, run_ck)}
+    outcomes = set()
+    for case in range(30):
+        folder = tmp_path / f"case{case}"
+        folder.mkdir()
+        kind, fmt, force = rng.choice(EXPORT_TARGETS), rng.choice(["pt", "safetensors"]), rng.random() < 0.5
+        dst, writable = export_target(kind, folder, source, run_ck)
+        before = dst.read_bytes() if kind in ("user_file", "source", "run_checkpoint") else None
+        rc, err = run_cli(["export", str(source), str(dst), "--format", fmt, *(["--force"] if force else [])], capsys)
+        outcomes.add(rc)
+        assert rc == (0 if writable or (writable is None and force) else 2), (kind, force, err)
+        if rc == 2:
+            one_error_line(err)
+            if before is not None:
+                assert dst.read_bytes() == before, kind
+        assert {p: p.read_bytes() for p in protected} == protected, kind
+    assert Path("/dev/null").is_char_device()
+    assert outcomes == {0, 2}
+
+
+# --------------------------------------------------------------------------- layout sizes
+def random_layout(v: int, rng: random.Random) -> tuple[dict, bool]:
+    """A declaration of v joints (chain, star or random tree), maybe broken; and whether it should load."""
+    names = [f"j{i}" for i in range(v)]
+    shape = rng.choice(["chain", "star", "tree"])
+    parents = [0] + [i - 1 if shape == "chain" else 0 if shape == "star" else rng.randrange(i) for i in range(1, v)]
+    decl = {"joints": list(names), "parents": [names[p] for p in parents], "centre": names[rng.randrange(v)]}
+    pairs = list(range(1, v - 1, 2))
+    decl["flip_pairs"] = [[names[i], names[i + 1]] for i in rng.sample(pairs, min(len(pairs), 5))]
+    op = rng.choice(["none", "none", "cycle", "two_roots", "unknown_parent", "dup_name", "self_pair", "bad_index"])
+    inner = [i for i in range(1, v) if i in set(parents[1:])]  # joints other than the root that have children
+    if op == "cycle" and inner:
+        a = rng.choice(inner)
+        decl["parents"][a] = names[parents.index(a)]  # a's parent becomes its own child: a two-joint cycle
+        return decl, False
+    if op == "two_roots" and v > 1:
+        j = rng.randrange(1, v)
+        decl["parents"][j] = names[j]
+        return decl, False
+    if op == "unknown_parent":
+        decl["parents"][rng.randrange(v)] = "nobody"
+        return decl, False
+    if op == "dup_name" and v > 1:
+        decl["joints"][rng.randrange(1, v)] = names[0]
+        return decl, False
+    if op == "self_pair":
+        decl["flip_pairs"].append([names[0], names[0]])
+        return decl, False
+    if op == "bad_index":
+        decl["parents"][rng.randrange(v)] = v + rng.randrange(5)
+        return decl, False
+    return decl, True
+
+
+def test_fuzz_layout_sizes(tmp_path):
+    import yaml
+
+    from ssl_skel.data.layouts import LayoutError, load_layout_file
+
+    rng = random.Random(SEED + 7)
+    path = tmp_path / "big.yaml"
+    outcomes = set()
+    for case in range(40):
+        v = rng.choice([1, 2, 3, 7, 25, 200, 1000] if case else [3000])
+        decl, ok = random_layout(v, rng)
+        path.write_text(yaml.safe_dump(decl))
+        try:
+            layout = load_layout_file(path)
+        except LayoutError as exc:
+            assert not ok, (case, v, str(exc)[:200])
+            assert "\n" not in str(exc) and str(path) in str(exc)
+            outcomes.add("refused")
+            continue
+        assert ok, (case, v, decl["parents"][:10])
+        outcomes.add("loaded")
+        assert layout.num_joints == v and [layout.joint_names[p] for p in layout.parents] == decl["parents"]
+        assert sum(1 for j, p in enumerate(layout.parents) if j == p) == 1
+    assert outcomes == {"loaded", "refused"}

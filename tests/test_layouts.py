@@ -184,3 +184,80 @@ def test_old_manifests_and_specs_with_only_a_name_still_work(tmp_path: Path) -> 
     del manifest["layout_def"], manifest["preprocess"]  # what an older converter wrote
     (root / "manifest.json").write_text(json.dumps(manifest))
     assert open_native(root, "b", "train").skeleton is get_layout("kinect20")
+
+
+# --------------------------------------------------------------------------- issue 25 item 12: large layouts
+class WorkLimit(Exception):
+    pass
+
+
+class CountingName(str):
+    """A joint name that counts how often it is compared (C-level scans such as tuple.index call __eq__)."""
+
+    compared = 0
+
+    def __eq__(self, other):
+        CountingName.compared += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def big_layout(v: int) -> dict:
+    """A chain (the deepest tree: each joint's parent is the one before), names given as separate objects."""
+    joints = [CountingName(f"j{i}") for i in range(v)]
+    parents = [CountingName(f"j{max(i - 1, 0)}") for i in range(v)]
+    pairs = [[CountingName(f"j{i}"), CountingName(f"j{i + 1}")] for i in range(1, v - 1, 2)]
+    edges = [[CountingName(f"j{i}"), CountingName(f"j{v - 1 - i}")] for i in range(0, v // 2, 7)]
+    return {"name": "big", "joints": joints, "parents": parents, "centre": CountingName("j0"),
+            "flip_pairs": pairs, "gcn": {"edges": edges, "centre": CountingName("j1")}}  # fmt: skip
+
+
+def layout_work(v: int, limit: int) -> int:
+    """Python lines run in layouts.py plus joint-name comparisons to build (and rebuild from its stored form)
+    a v-joint layout; WorkLimit once they pass `limit` (a quadratic check then stops early)."""
+    import sys
+
+    from ssl_skel.data import layouts
+
+    lines = 0
+
+    def local(frame, event, arg):
+        nonlocal lines
+        if event == "line":
+            lines += 1
+            if lines + CountingName.compared > limit:
+                raise WorkLimit
+        return local
+
+    def tracer(frame, event, arg):
+        return local if frame.f_code.co_filename == layouts.__file__ else None
+
+    CountingName.compared = 0
+    decl = big_layout(v)
+    sys.settrace(tracer)
+    try:
+        layout = Layout.from_dict(decl, where="big.yaml")
+        stored_layout("big", layout.to_dict())
+    finally:
+        sys.settrace(None)
+    assert layout.num_joints == v and layout.parents[-1] == v - 2
+    return lines + CountingName.compared
+
+
+def test_a_3000_joint_layout_costs_linear_work():
+    small = layout_work(300, limit=10**6)
+    big = layout_work(3000, limit=20 * small)  # linear: ~10x the work of 300 joints; quadratic: ~100x
+    assert big < 15 * small, (small, big)
+
+
+def test_a_3000_joint_layout_file_loads(tmp_path):
+    v = 3000
+    path = tmp_path / "big.yaml"
+    names = [f"j{i}" for i in range(v)]
+    path.write_text(
+        f"joints: [{', '.join(names)}]\nparents: [j0, {', '.join(names[:-1])}]\ncentre: j0\n"
+        f"flip_pairs: [{', '.join(f'[j{i}, j{i + 1}]' for i in range(1, v - 1, 2))}]\n"
+    )
+    layout = load_layout_file(path)
+    assert layout.num_joints == v and layout.parents[:3] == (0, 0, 1) and layout.flip_permutation[1] == 2

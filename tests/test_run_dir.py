@@ -213,3 +213,49 @@ def test_info_describes_a_dataset_with_an_empty_split(tmp_path, capsys):
     )
     assert main(["info", str(root)]) == 0
     assert "split xsub: train 2, test 0" in capsys.readouterr().out
+
+
+def test_resume_on_regenerated_data_of_the_same_size_is_refused(tmp_path, capsys):
+    """Issue 25 item 6: the dataset was regenerated (same size, other content) between a run and its resume."""
+    from ssl_skel.cli import main
+    from ssl_skel.data.storage import read_manifest
+    from ssl_skel.data.synthetic import generate_dataset
+
+    data = tmp_path / "data"
+    generate_dataset(data, seed=0, clips_per_class=2, num_subjects=2, max_frames=24)
+    common = ["--config", "synthetic", f"data.root={data}", f"run_dir={tmp_path / 'run'}", "data.clip_length=16",
+              "data.num_workers=0", "train.batch_size=8", "train.epochs=2", "model.params.hidden_size=16",
+              "model.params.num_heads=1", "objective.params.proj_output_dim=16"]  # fmt: skip
+    assert main(["pretrain", *common, "--stop-after-epoch", "1"]) == 0
+    trained_on = read_manifest(data)["content_sha256"]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["data_sha256"] == trained_on
+    generate_dataset(data, seed=1, clips_per_class=2, num_subjects=2, max_frames=24)  # same shape, other clips
+    assert read_manifest(data)["shape"] and read_manifest(data)["content_sha256"] != trained_on
+    capsys.readouterr()
+    assert main(["pretrain", *common]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "last.pt: the training data changed since this checkpoint" in err and str(data) in err, err
+    assert "--resume none" in err
+    assert main(["pretrain", *common, "--resume", "none"]) == 0  # starting afresh is allowed
+
+
+def test_a_kill_between_last_and_the_periodic_checkpoint_loses_no_epoch_file(tmp_path, monkeypatch):
+    """Issue 25 item 14: killed after last.pt was written, before its epoch_N.pt copy: the resume recreates it."""
+    from ssl_skel.engine import resume
+
+    run = tmp_path / "run"
+    real = resume.copy_atomic
+
+    def killed(src, dst):
+        monkeypatch.setattr(resume, "copy_atomic", real)
+        raise KeyboardInterrupt  # the process dies here
+
+    monkeypatch.setattr(resume, "copy_atomic", killed)
+    cfg = toy_train_cfg(epochs=3, save_every=1)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(run, cfg=cfg)
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1 and not (run / "epoch_0001.pt").exists()
+    _fit(run, cfg=cfg)
+    assert sorted(p.name for p in run.glob("epoch_*.pt")) == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
+    assert [load_checkpoint(run / f"epoch_000{i}.pt")["epoch"] for i in (1, 2, 3)] == [1, 2, 3]

@@ -64,6 +64,8 @@ __all__ = [
     "to_dict",
 ]
 
+MAX_NAME_BYTES = 255  # a run's name becomes a folder name (runs/<name>): the common file system limit
+
 # The spatial, noise and masking steps of a training view, in pipeline order: the one declaration
 # `ssl_skel.data.transforms` builds its steps from and `AugmentConfig.one_of` chooses among.
 SPATIAL_STEPS = ("shear", "rotate", "yaw", "flip", "corrupt", "noise", "blur", "joint_mask", "frame_mask", "axis_mask")
@@ -205,6 +207,17 @@ class Config:
 
     def __post_init__(self) -> None:
         check(0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}")
+        name_bytes = len(self.name.encode())
+        check(
+            name_bytes <= MAX_NAME_BYTES,
+            f"name is {name_bytes} bytes, more than {MAX_NAME_BYTES} (it names the run; run_dir is runs/<name>)",
+        )
+        check("\0" not in self.name + self.run_dir, "name and run_dir must not hold NUL characters")
+        longest = max((len(part.encode()) for part in Path(self.run_dir).parts), default=0)
+        check(
+            longest <= MAX_NAME_BYTES,
+            f"run_dir has a {longest}-byte folder name, more than a file system takes ({MAX_NAME_BYTES})",
+        )
 
 
 def config_from_tree(tree: Any, source: str = "config") -> Config:

@@ -27,6 +27,55 @@ class DiskFullError(OSError):
     """No space left (or quota/file-size limit hit) while writing a named file: a user error, one line."""
 
 
+class OutputPathError(Exception):
+    """An output folder that cannot be made or written (below a file, read-only, no permission): a user error."""
+
+
+def make_folder(path: str | Path, what: str = "output folder") -> bool:
+    """Create `path` (and its parents) unless it is a folder already; True when it was created.
+
+    OutputPathError (one line naming the path) when it or a folder above it is a file, or the file
+    system refuses (read-only, no permission, a name too long).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return False
+    if path.exists() or path.is_symlink():
+        raise OutputPathError(f"{short_path(path)}: is a file, not a folder; choose a folder for the {what}")
+    above = next((p for p in path.parents if p.exists() or p.is_symlink()), None)
+    if above is not None and not above.is_dir():
+        raise OutputPathError(
+            f"{short_path(path)}: cannot make the {what}: {short_path(above)} is a file, not a folder"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"{short_path(path)}: cannot make the {what} ({exc.strerror or exc})") from None
+    return True
+
+
+def output_folder(path: str | Path, what: str = "output folder") -> Path:
+    """`make_folder`, then check a file can be written in it (a read-only mount or a folder without write
+    permission fails here, with one line, not at the first result file)."""
+    path = Path(path)
+    make_folder(path, what)
+    probe = path / f".write-test.{os.getpid()}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputPathError(f"{short_path(path)}: cannot write in the {what} ({exc.strerror or exc})") from None
+    return path
+
+
+def short_path(path: str | bytes | Path, keep: int = 200) -> str:
+    """A path for a message: a very long one (a 900 KB name) is cut in the middle."""
+    text = os.fsdecode(path)
+    if len(text) <= keep:
+        return text
+    return f"{text[: keep // 2]}...({len(text) - keep} characters)...{text[-keep // 2 :]}"
+
+
 def disk_full(exc: BaseException, path: str | Path) -> DiskFullError | None:
     """A DiskFullError naming `path` when `exc` (or what caused it) is a disk-full error, else None."""
     seen = exc

@@ -2,8 +2,9 @@
 
 Why: presets, layout files and `key=value` overrides are all YAML, and a config path can name
 any file. `parse_yaml` builds plain trees only (no Python objects), keeps `on`/`off`/`yes` as
-strings, and refuses alias bombs, deep nesting and huge files with one ConfigError line that
-names the source, instead of eating memory or the recursion limit.
+strings, and refuses alias bombs, deep nesting, huge files and duplicate keys with one ConfigError
+line that names the source, instead of eating memory or the recursion limit, or silently keeping
+the last of two `train:` blocks.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class _Loader(yaml.SafeLoader):
 
         if node is not None and size(node) > MAX_YAML_NODES:
             raise ConfigError(f"expands to more than {MAX_YAML_NODES} values (YAML aliases); refused")
+        if node is not None:
+            _refuse_duplicate_keys(node)
         return node
 
     def compose_node(self, parent: Any, index: Any) -> Any:
@@ -66,6 +69,31 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def _refuse_duplicate_keys(root: Any) -> None:
+    """ConfigError naming the dotted key and its line when a mapping repeats a key (YAML would keep the last
+    silently: a second `train:` block drops the first). Merge keys (`<<: *base`) may be overridden."""
+    seen: set[int] = set()
+    todo: list[tuple[Any, str]] = [(root, "")]
+    while todo:
+        node, path = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            todo += [(child, f"{path}[{i}]") for i, child in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for key, value in node.value:
+                if key.tag == "tag:yaml.org,2002:merge" or not isinstance(key, yaml.ScalarNode):
+                    todo.append((value, path))
+                    continue
+                name = f"{path}.{key.value}" if path else str(key.value)
+                if key.value in keys:
+                    raise ConfigError(f"duplicate key {name} (line {key.start_mark.line + 1}); keep one of them")
+                keys.add(key.value)
+                todo.append((value, name))
 
 
 _Loader.add_implicit_resolver(

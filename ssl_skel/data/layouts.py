@@ -24,6 +24,7 @@ A declaration file:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -63,8 +64,8 @@ class Layout:
         v = len(self.joint_names)
         if v == 0:
             raise LayoutError(f"{where}: no joints")
-        if len(set(self.joint_names)) != v:
-            dup = next(n for n in self.joint_names if self.joint_names.count(n) > 1)
+        if len(self._positions) != v:
+            dup = next(n for n, count in Counter(self.joint_names).items() if count > 1)
             raise LayoutError(f"{where}: joint {dup!r} is declared twice")
         if len(self.parents) != v:
             raise LayoutError(f"{where}: {len(self.parents)} parents for {v} joints")
@@ -96,14 +97,21 @@ class Layout:
         if len(roots) != 1:
             named = ", ".join(repr(self.joint_names[j]) for j in roots) or "none"
             raise LayoutError(f"{where}: a layout needs exactly one root joint (its own parent); found {named}")
+        # each joint is walked towards the root once: a walk stops at a joint already known to reach it
+        state = [0] * len(self.parents)  # 0: not seen, 1: on the current walk, 2: reaches the root
+        state[roots[0]] = 2
         for start in range(len(self.parents)):
-            path, j = [start], start
-            while self.parents[j] != j:
-                j = self.parents[j]
-                if j in path:
-                    cycle = " -> ".join(self.joint_names[k] for k in path[path.index(j) :] + [j])
-                    raise LayoutError(f"{where}: joint {self.joint_names[start]!r} is in a parent cycle ({cycle})")
+            path, j = [], start
+            while state[j] == 0:
+                state[j] = 1
                 path.append(j)
+                j = self.parents[j]
+            if state[j] == 1:  # the walk met itself
+                loop = path[path.index(j) :] + [j]
+                cycle = " -> ".join(self.joint_names[k] for k in loop)
+                raise LayoutError(f"{where}: joint {self.joint_names[start]!r} is in a parent cycle ({cycle})")
+            for k in path:
+                state[k] = 2
 
     # ----------------------------------------------------------------- the attribute API
     @property
@@ -146,9 +154,14 @@ class Layout:
         """The joint the GCN spatial partition measures distances to (ST-GCN's `center`)."""
         return self.root if self.graph_centre is None else self.graph_centre
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        """joint name -> index (a dict, so looking names up stays linear in the layout's size)."""
+        return {name: j for j, name in enumerate(self.joint_names)}
+
     def index(self, joint: str | int, where: str = "") -> int:
         """A joint given by name or 0-based index -> its index; LayoutError naming it otherwise."""
-        return _joint_index(joint, self.joint_names, where or self.source or f"layout {self.name}")
+        return _joint_index(joint, self._positions, where or self.source or f"layout {self.name}")
 
     # ----------------------------------------------------------------- as data
     def to_dict(self) -> dict[str, Any]:
@@ -183,6 +196,10 @@ class Layout:
         if not isinstance(joints, list) or not all(isinstance(j, str) and j for j in joints):
             raise LayoutError(f"{where}: 'joints' must be a list of joint names")
         names = tuple(joints)
+        positions = {n: j for j, n in enumerate(names)}
+        if len(positions) != len(names):
+            dup = next(n for n, count in Counter(names).items() if count > 1)
+            raise LayoutError(f"{where}: joint {dup!r} is declared twice")
         parents = decl["parents"]
         if not isinstance(parents, list):
             raise LayoutError(f"{where}: 'parents' must be a list (one parent per joint, names or indices)")
@@ -192,31 +209,33 @@ class Layout:
         for j, p in enumerate(parents):
             if isinstance(p, int) and not isinstance(p, bool) and not 0 <= p < len(names):
                 raise LayoutError(f"{where}: joint {names[j]!r} has parent {p}, out of range 0..{len(names) - 1}")
-            parent_idx.append(_joint_index(p, names, where, f"parent of joint {names[j]!r}"))
+            parent_idx.append(_joint_index(p, positions, where, f"parent of joint {names[j]!r}"))
         pairs = decl.get("flip_pairs") or []
         if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
             raise LayoutError(f"{where}: 'flip_pairs' must be a list of [left, right] pairs")
-        flips = tuple(tuple(_joint_index(j, names, where, "flip pair") for j in p) for p in pairs)
+        flips = tuple(tuple(_joint_index(j, positions, where, "flip pair") for j in p) for p in pairs)
         gcn = decl.get("gcn") or {}
         if not isinstance(gcn, dict) or set(gcn) - {"edges", "centre"}:
             raise LayoutError(f"{where}: 'gcn' takes 'edges' (list of [a, b]) and 'centre' (a joint)")
-        edges = tuple(tuple(_joint_index(j, names, where, "gcn edge") for j in e) for e in gcn.get("edges") or [])
+        edges = tuple(tuple(_joint_index(j, positions, where, "gcn edge") for j in e) for e in gcn.get("edges") or [])
         graph_centre = gcn.get("centre")
         views = decl.get("view_bones")
         view_bones = None
         if views is not None:
             if not isinstance(views, dict) or set(views) != {"z", "x"}:
                 raise LayoutError(f"{where}: 'view_bones' must be {{z: [from, to], x: [from, to]}}")
-            view_bones = tuple(tuple(_joint_index(j, names, where, "view bone") for j in views[k]) for k in ("z", "x"))
+            view_bones = tuple(
+                tuple(_joint_index(j, positions, where, "view bone") for j in views[k]) for k in ("z", "x")
+            )
         dims = decl.get("dims", [2, 3])
         return cls(
             name=str(decl.get("name") or name or "custom"),
             joint_names=names,
             parents=tuple(parent_idx),
-            centre=_joint_index(decl["centre"], names, where, "centre"),
+            centre=_joint_index(decl["centre"], positions, where, "centre"),
             flip_pairs=flips,
             graph_edges=edges,
-            graph_centre=None if graph_centre is None else _joint_index(graph_centre, names, where, "gcn centre"),
+            graph_centre=None if graph_centre is None else _joint_index(graph_centre, positions, where, "gcn centre"),
             view_bones=view_bones,
             dims=tuple(int(d) for d in (dims if isinstance(dims, list) else [dims])),
             source=where,
@@ -231,16 +250,17 @@ class Layout:
             )
 
 
-def _joint_index(joint: Any, names: tuple[str, ...], where: str, what: str = "joint") -> int:
+def _joint_index(joint: Any, positions: dict[str, int], where: str, what: str = "joint") -> int:
+    """positions: joint name -> index, one entry per joint."""
     if isinstance(joint, bool) or not isinstance(joint, (int, str)):
         raise LayoutError(f"{where}: {what} {joint!r} is neither a joint name nor an index")
     if isinstance(joint, int):
-        if not 0 <= joint < len(names):
-            raise LayoutError(f"{where}: {what} names joint index {joint}, out of range 0..{len(names) - 1}")
+        if not 0 <= joint < len(positions):
+            raise LayoutError(f"{where}: {what} names joint index {joint}, out of range 0..{len(positions) - 1}")
         return joint
-    if joint not in names:
+    if joint not in positions:
         raise LayoutError(f"{where}: {what} names unknown joint {joint!r}")
-    return names.index(joint)
+    return positions[joint]
 
 
 # --------------------------------------------------------------------------- files
@@ -359,7 +379,7 @@ def joint_permutation(order: str | list, layout: Layout, where: str = "") -> np.
         raise LayoutError(f"{where}: {len(items)} joints given, layout {layout.name} has {layout.num_joints}")
     file_joints = [layout.index(int(s) if isinstance(s, str) and s.lstrip("-").isdigit() else s, where) for s in items]
     if len(set(file_joints)) != len(file_joints):
-        dup = next(j for j in file_joints if file_joints.count(j) > 1)
+        dup = next(j for j, count in Counter(file_joints).items() if count > 1)
         raise LayoutError(f"{where}: joint {layout.joint_names[dup]!r} is listed twice")
     perm = np.empty(layout.num_joints, dtype=np.int64)
     for position, joint in enumerate(file_joints):

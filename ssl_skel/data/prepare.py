@@ -16,6 +16,10 @@ Options (`Preprocess`, all explicit, recorded as a dict):
   joint's valid frames; a joint never valid is set to the mean of the person's other joints);
 - zero_missing: an all-zero joint counts as missing (OpenPose writes undetected joints as 0, 0, 0).
 A person with no valid joint in a frame is absent there (all zero), as everywhere in the toolkit.
+
+Plausibility: a finite coordinate beyond MAX_COORDINATE is refused before any centring (a clip of
+constant 1e30 would otherwise centre to all zeros and pass as a clip), and `prepare_batch` refuses
+a clip with more persons than the encoder takes unless told to drop the extra ones.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ssl_skel.data.layouts import Layout
 from ssl_skel.data.spec import InputSpec
 from ssl_skel.data.transforms import build_eval_transform
 
+MAX_COORDINATE = 1e5  # |x| above this is no skeleton coordinate (metres, pixels or millimetres)
 CENTRES = ("first", "frame", "none")
 SCALES = ("none", "rms")
 MISSING = ("bad", "fill")
@@ -190,6 +195,7 @@ def clean_clip(
         raise ClipError(
             f"{c} channels: {d} coordinates, but layout {layout.name} is {'/'.join(map(str, layout.dims))}D{hint}"
         )
+    check_magnitudes(actors, layout, opts)
     missing = missing_joints(actors, opts)
     stats = CleanStats()
     if missing.any():
@@ -203,6 +209,20 @@ def clean_clip(
     elif not np.isfinite(actors).all():  # a NaN score alone: confidence 0
         actors = np.nan_to_num(actors, nan=0.0, posinf=0.0, neginf=0.0)
     return normalise(actors, layout, opts), stats
+
+
+def check_magnitudes(actors: np.ndarray, layout: Layout, opts: Preprocess) -> None:
+    """ClipError naming the first finite coordinate beyond MAX_COORDINATE (NaN/inf are the `missing` option's).
+    actors: (M, T, V, C) as read, before centring."""
+    coords = actors[..., : coord_channels(actors, opts)]
+    with np.errstate(invalid="ignore"):
+        big = np.isfinite(coords) & (np.abs(coords) > MAX_COORDINATE)
+    if big.any():
+        m, t, j, c = (int(i[0]) for i in np.nonzero(big))
+        raise ClipError(
+            f"coordinate {float(coords[m, t, j, c]):.3g} at person {m} frame {t} joint {layout.joint_names[j]!r} is "
+            f"not a plausible position (|x| > {MAX_COORDINATE:g}); check the file's units"
+        )
 
 
 def select_persons(actors: np.ndarray, num_persons: int) -> np.ndarray:
@@ -225,14 +245,16 @@ def to_ctvm(actors: np.ndarray) -> np.ndarray:
 
 
 def prepare_batch(
-    clips: Sequence[Any], spec: InputSpec, *, resize: str = "endpoints", view: str = "none"
+    clips: Sequence[Any], spec: InputSpec, *, resize: str = "endpoints", view: str = "none", drop_persons: bool = False
 ) -> np.ndarray:
     """Raw clips (each (T, V, C) or (M, T, V, C), any length) -> (N, C, clip_length, V, M) as evaluation saw them.
 
     Replays the normalisation recorded in `spec.preprocess` (none for datasets that did not record one:
     their clips are taken as already normalised), pads or selects persons to `spec.num_persons`, and
     applies the dataset's own eval transform (`build_eval_transform` with the run's `data.resize` and
-    `data.preprocess`, here `resize` and `view`) to all frames of each clip.
+    `data.preprocess`, here `resize` and `view`) to all frames of each clip. A clip with more persons present
+    than the encoder takes is refused unless drop_persons=True (then the ones present in the most frames are
+    kept, as the converters keep them).
     """
     layout = spec.skeleton
     opts = Preprocess.from_dict(spec.preprocess or {"centre": "none"})
@@ -241,6 +263,12 @@ def prepare_batch(
     for i, clip in enumerate(clips):
         try:
             actors, _ = clean_clip(clip, layout, opts, channels=spec.in_channels)
+            persons = int(present(actors).any(axis=1).sum())
+            if persons > spec.num_persons and not drop_persons:
+                raise ClipError(
+                    f"{persons} persons, the encoder takes {spec.num_persons}; pass drop_persons=True to keep the "
+                    f"{spec.num_persons} present in the most frames"
+                )
         except ClipError as exc:
             raise ClipError(f"clip {i}: {exc}") from None
         out.append(transform(to_ctvm(select_persons(actors, spec.num_persons)), np.random.default_rng(0)))

@@ -13,6 +13,11 @@ Why this shape: one copy of the data serves every benchmark (xsub, xview, ...), 
 memory-map it so memory does not grow with the dataset, and the manifest is written last,
 so a folder with a manifest is complete and a half-finished conversion is never mistaken
 for a finished one.
+
+A conversion swaps a new dataset in by renames (`formats.output.publish`): the old manifest
+moves to `.replaced` first, so a crash at any rename leaves a folder without a manifest and the
+previous dataset in `.replaced`. A reader finding that puts the previous dataset back
+(`restore_replaced`, under the conversion lock), or says a conversion is running.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -30,11 +36,19 @@ from typing import Any
 import numpy as np
 
 from ssl_skel.core.io import FULL_ERRNOS, atomic_save_npy, atomic_write_bytes, disk_full
+from ssl_skel.core.locks import FolderInUse, lock_file
 from ssl_skel.data.layouts import Layout, get_layout, stored_layout
+
+log = logging.getLogger(__name__)
 
 FORMAT = "ssl_skel/skeleton-arrays"
 VERSION = 1
 PARTS = ("train", "test")
+OUTPUT_FILES = ("data.npy", "labels.npy", "num_frames.npy", "names.txt")  # with splits/ and manifest.json
+STAGING = ".staging"  # a conversion's new dataset before the swap
+REPLACED = ".replaced"  # the previous dataset while a new one is swapped in
+OWNED_MARK = ".written-by-ssl_skel"  # inside STAGING and REPLACED: the toolkit made the folder, it may remove it
+CONVERSION_LOCK = ".ssl_skel.lock"  # held by the conversion writing a dataset folder (core.locks)
 
 
 class DataFormatError(ValueError):
@@ -245,6 +259,7 @@ class SkeletonArrays:
     root: Path
     layout_def: dict | None = None  # the full declaration (manifests since issue 11); None: built-in by name
     preprocess: dict | None = None  # the converter's normalisation, when it recorded one
+    content_sha256: str | None = None  # the manifest's digest of the data (None: a folder without one)
 
     @property
     def skeleton(self) -> Layout:
@@ -300,6 +315,8 @@ def read_manifest(root: str | Path) -> dict:
     root = Path(root)
     path = root / "manifest.json"
     if not path.exists():
+        _recover(root)  # a swap interrupted by a crash: the previous dataset goes back, or an explanation
+    if not path.exists():
         raise DataFormatError(f"{root}: no manifest.json (not a converted dataset, or the conversion did not finish)")
     try:
         manifest = json.loads(path.read_text())
@@ -308,6 +325,69 @@ def read_manifest(root: str | Path) -> dict:
     if manifest.get("format") != FORMAT:
         raise DataFormatError(f"{path}: format is {manifest.get('format')!r}, expected {FORMAT!r}")
     return manifest
+
+
+# --------------------------------------------------------------------------- an interrupted swap
+def is_owned(folder: Path) -> bool:
+    """`folder` is a real folder the toolkit made (its OWNED_MARK is inside)."""
+    return folder.is_dir() and not folder.is_symlink() and (folder / OWNED_MARK).is_file()
+
+
+def remove_owned(folder: Path) -> None:
+    """Remove `folder` if the toolkit made it; anything else stays."""
+    if is_owned(folder):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def restore_replaced(out: Path) -> bool:
+    """Put a dataset that an interrupted swap moved aside to `out/.replaced` back into `out` (manifest last);
+    True when there was one. The caller holds the conversion lock."""
+    replaced = out / REPLACED
+    if (out / "manifest.json").exists() or not is_owned(replaced) or not (replaced / "manifest.json").is_file():
+        return False
+    for name in (*OUTPUT_FILES, "splits"):
+        if (replaced / name).exists():
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(replaced / name, target)
+    os.replace(replaced / "manifest.json", out / "manifest.json")
+    remove_owned(replaced)
+    return True
+
+
+def _recover(root: Path) -> None:
+    """`root` has no manifest: restore the dataset an interrupted swap moved aside, or raise DataFormatError saying
+    that a conversion is running now, or what to do. Returns quietly when nothing of a swap is there."""
+    replaced = root / REPLACED
+    if not (is_owned(replaced) and (replaced / "manifest.json").is_file()):
+        if is_owned(root / STAGING):
+            raise DataFormatError(
+                f"{root}: a conversion into this folder did not finish (it left {STAGING}, no manifest.json "
+                "yet); run it again"
+            )
+        return
+    try:
+        held = lock_file(root / CONVERSION_LOCK)
+    except FolderInUse as exc:
+        raise DataFormatError(
+            f"{root}: a conversion (pid {exc.holder}) is replacing this dataset right now; wait for it to end"
+        ) from None
+    except OSError as exc:
+        raise DataFormatError(
+            f"{root}: an interrupted conversion left the previous dataset in {replaced} and this folder cannot be "
+            f"written here ({exc.strerror or exc}); run gendata again with --out {root} to restore it"
+        ) from None
+    try:
+        if restore_replaced(root):
+            log.warning("%s: restored the previous dataset that an interrupted conversion had moved aside", root)
+    except OSError as exc:
+        raise DataFormatError(
+            f"{root}: an interrupted conversion left the previous dataset in {replaced}, and putting it back failed "
+            f"({exc.strerror or exc}); run gendata again with --out {root}"
+        ) from None
+    finally:
+        held.release()
 
 
 def open_native(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
@@ -342,5 +422,6 @@ def open_native(root: str | Path, benchmark: str, part: str) -> SkeletonArrays:
         root=root,
         layout_def=manifest.get("layout_def"),
         preprocess=manifest.get("preprocess"),
+        content_sha256=manifest.get("content_sha256"),
     )
     return check_split(arrays, benchmark, part)

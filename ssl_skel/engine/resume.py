@@ -4,7 +4,9 @@ from (`find_resume`), whether it may (`check_resume`), and reading the state bac
 Why refuse: a resume that silently keeps the old learning rate while `config.yaml` says the new
 one reports a run that never happened, so a checkpoint whose stored config differs from this
 run's is refused, naming the keys (FREE_KEYS may differ: they do not change what is trained);
-one whose weights hold NaN/inf is refused too (the run that wrote it diverged).
+one whose weights hold NaN/inf is refused too (the run that wrote it diverged), and so is one
+trained on other data than the dataset folder now holds (regenerated under the same name and
+size: the manifest's content digest, recorded in every checkpoint as `data_sha256`, differs).
 """
 
 from __future__ import annotations
@@ -69,8 +71,28 @@ def config_differences(old: Any, new: Any) -> list[tuple[str, Any, Any]]:
     return diffs
 
 
-def check_resume(path: Path, config: Any) -> None:
-    """Refuse to continue from `path` when its stored config differs from this run's `config`."""
+def with_data_digest(meta: Mapping[str, Any], train_set: Any) -> dict[str, Any]:
+    """`meta` plus `data_sha256`, the training data's content digest (a manifest's `content_sha256`), when the
+    training set knows it (`train_set.arrays.content_sha256`); checkpoints carry it so a resume can compare."""
+    digest = getattr(getattr(train_set, "arrays", None), "content_sha256", None)
+    return {**meta, "data_sha256": digest} if isinstance(digest, str) and digest else dict(meta)
+
+
+def check_data(path: Path, ck: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+    """Refuse to continue from `path` when it was trained on data whose digest differs from this run's."""
+    old, new = ck.get("data_sha256"), meta.get("data_sha256")
+    if old and new and old != new:
+        root = (meta.get("config") or {}).get("data", {}).get("root", "the dataset folder")
+        raise ConfigError(
+            f"{path}: the training data changed since this checkpoint ({root} now holds other clips: content "
+            f"sha256 {new[:12]}..., the checkpoint was trained on {old[:12]}...); resume on the data it was trained "
+            "on, or start afresh with --resume none or another run_dir"
+        )
+
+
+def check_resume(path: Path, config: Any, meta: Mapping[str, Any] | None = None) -> None:
+    """Refuse to continue from `path` when its stored config differs from this run's `config`, or (with `meta`)
+    its training data's digest differs from `meta["data_sha256"]`."""
     ck = load_checkpoint(path, mmap=True)
     diffs = config_differences(ck.get("config"), config)
     if diffs:
@@ -80,6 +102,7 @@ def check_resume(path: Path, config: Any) -> None:
             f"{path}: this run's config differs from the one the checkpoint was trained with: {shown}{more}; "
             "resume with the same settings, or start afresh with --resume none or another run_dir"
         )
+    check_data(path, ck, meta or {})
     if isinstance(ck.get("model"), dict):
         check_finite_weights(ck["model"], path)  # a diverged run's weights: say so, not "lower the lr"
 
@@ -88,7 +111,7 @@ def resume_point(run_dir: str | Path, resume: Any, meta: Mapping[str, Any]) -> P
     """The checkpoint this run continues from (None: a fresh start), checked against `meta["config"]`."""
     path = find_resume(run_dir, resume)
     if path is not None and "config" in meta:
-        check_resume(path, meta["config"])
+        check_resume(path, meta["config"], meta)
     return path
 
 
@@ -107,9 +130,18 @@ def save_loop(loop: Loop) -> Path:
         "metrics": {"history": [dict(h) for h in history], "last": dict(history[-1]) if history else {}},
     }
     last = save_checkpoint(payload, loop.run_dir / "last.pt")
-    if loop.epoch % loop.cfg.save_every == 0 or loop.epoch == loop.cfg.epochs:
-        copy_atomic(last, loop.run_dir / f"epoch_{loop.epoch:04d}.pt")
+    keep_periodic(loop, last, replace=True)
     return last
+
+
+def keep_periodic(loop: Loop, last: Path, *, replace: bool) -> None:
+    """Copy `last` to epoch_NNNN.pt when this epoch is a periodic one (every `save_every`, and the last): after
+    each save (replace=True), and on resume when the copy is missing (replace=False: a kill between last.pt and
+    its copy then loses no epoch file)."""
+    periodic = loop.epoch % loop.cfg.save_every == 0 or loop.epoch == loop.cfg.epochs
+    target = loop.run_dir / f"epoch_{loop.epoch:04d}.pt"
+    if loop.epoch > 0 and periodic and (replace or not target.exists()):
+        copy_atomic(last, target)
 
 
 def restore_loop(loop: Loop, path: Path) -> None:
@@ -132,3 +164,5 @@ def restore_loop(loop: Loop, path: Path) -> None:
     loop.epoch, loop.step = int(ck["epoch"]), int(ck["step"])
     loop.history = list(ck.get("metrics", {}).get("history", []))
     loop.last_good = loop.resumed_from = path
+    if loop.info.is_main and Path(path).resolve() == (loop.run_dir / "last.pt").resolve():
+        keep_periodic(loop, Path(path), replace=False)

@@ -40,7 +40,7 @@ from ssl_skel.engine.logging import RunLogger, format_scalars
 from ssl_skel.engine.loop import Loop, build_loop
 from ssl_skel.engine.optimizer import build_optimizer
 from ssl_skel.engine.plots import plot_history
-from ssl_skel.engine.resume import restore_loop, resume_point, save_loop
+from ssl_skel.engine.resume import restore_loop, resume_point, save_loop, with_data_digest
 from ssl_skel.engine.run_dir import claim_run_dir
 from ssl_skel.engine.seeding import derive_seed, seed_everything
 from ssl_skel.engine.step import NonFiniteLossError, check_finite, grad_norm_and_clip, scalar_terms, to_device
@@ -102,6 +102,7 @@ def fit(
     """
     if not isinstance(checkpoint_meta, Mapping) or checkpoint_meta.get("kind") not in KINDS:
         raise ValueError(f"checkpoint_meta must be a dict with 'kind' in {KINDS}")
+    checkpoint_meta = with_data_digest(checkpoint_meta, train_set)  # a resume checks the data is the same
     info = D.setup(device)
     run_lock = claim_run_dir(run_dir, lock=info.is_main)  # one run at a time in run_dir
     deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()

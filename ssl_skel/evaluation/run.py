@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ssl_skel.core.checkpoint import encoder_from_payload, read_checkpoint
 from ssl_skel.core.config import MAX_SEED, Config, ConfigError, apply_overrides, config_from_tree, load_config
+from ssl_skel.core.io import output_folder
 from ssl_skel.evaluation.outputs import EvalResult, write_outputs
 from ssl_skel.evaluation.protocol import EvalData, FeatureCache
 from ssl_skel.evaluation.results import format_table
@@ -204,7 +205,7 @@ def run_protocol(run: EvalRun, settings: ProtocolSettings, *, out: str | Path | 
     out: this protocol's folder (default: `run.out_dir(settings.tag)`). Returns None on DDP ranks other than 0.
     """
     out_dir = Path(out) if out is not None else run.out_dir(settings.tag)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(out_dir, "--out folder")  # one line now if it cannot be written, not at the first result file
     result = settings.evaluate(run, out_dir)
     if result is None:
         return None

@@ -97,24 +97,43 @@ class FrozenEncoder(nn.Module):
         """x: (N, C, T, V, M) joints -> (N, dim) features ("fused" for unified encoders)."""
         return self.embed_modalities(x, (modality or self.modalities[0],))[modality or self.modalities[0]]
 
-    def prepare(self, clips: Sequence[Any]) -> torch.Tensor:
+    def prepare(self, clips: Sequence[Any], *, drop_persons: bool = False) -> torch.Tensor:
         """Raw clips -> the (N, C, T, V, M) batch evaluation saw.
 
         clips: a list of arrays, each (T, V, C) or (M, T, V, C), any length and number of persons. The
         training data's normalisation (centring, view alignment, scaling, missing joints; stored in the
         checkpoint), person padding or selection and the dataset's eval transform (resampling to the
-        clip length) are applied: `ssl_skel.data.prepare.prepare_batch`.
+        clip length) are applied: `ssl_skel.data.prepare.prepare_batch`. A clip with more persons than the
+        encoder takes is an error unless drop_persons=True; implausible coordinates (1e30) are an error.
         """
-        return torch.from_numpy(prepare_batch(clips, self.spec, **self.eval_view))
+        return torch.from_numpy(prepare_batch(clips, self.spec, **self.eval_view, drop_persons=drop_persons))
 
-    def embed_clips(self, clips: Sequence[Any], modality: str | None = "fused", batch_size: int = 256) -> torch.Tensor:
-        """Raw clips (see `prepare`) -> (N, dim) features, `batch_size` clips per forward pass."""
-        parts = [
-            self.embed(self.prepare(clips[i : i + batch_size]), modality) for i in range(0, len(clips), batch_size)
-        ]
+    def embed_clips(
+        self, clips: Sequence[Any], modality: str | None = "fused", batch_size: int = 256, *, drop_persons: bool = False
+    ) -> torch.Tensor:
+        """Raw clips (see `prepare`) -> (N, dim) features, `batch_size` clips per forward pass; ValueError naming
+        the clip if a feature is NaN/inf (never returned silently)."""
+        parts = []
+        for i in range(0, len(clips), batch_size):
+            try:
+                batch = self.prepare(clips[i : i + batch_size], drop_persons=drop_persons)
+            except ValueError as exc:  # ClipError "clip k: ..." counts from the batch's first clip
+                raise type(exc)(_renumber(str(exc), i)) from None
+            parts.append(self.embed(batch, modality))
+            bad = (~torch.isfinite(parts[-1])).any(dim=1).nonzero()
+            if len(bad):
+                raise ValueError(f"embed_clips: clip {i + int(bad[0])}: the encoder returned NaN/inf features")
         if not parts:
             raise ValueError("embed_clips: no clips given")
         return torch.cat(parts)
 
     def forward(self, x: torch.Tensor, modality: str | None = "fused") -> torch.Tensor:
         return self.embed(x, modality)
+
+
+def _renumber(message: str, offset: int) -> str:
+    """'clip 3: ...' of a batch starting at clip `offset` -> 'clip {3 + offset}: ...'."""
+    head, sep, rest = message.partition(": ")
+    if sep and head.startswith("clip ") and head[5:].isdigit():
+        return f"clip {int(head[5:]) + offset}: {rest}"
+    return message

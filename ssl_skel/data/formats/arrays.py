@@ -39,7 +39,7 @@ from ssl_skel.data.formats.clip_files import (
     read_clip_file,
     trim_nan_padding,
 )
-from ssl_skel.data.formats.common import check_out, parallel_map, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import check_out, locks_output, parallel_map, publish, report_bad, staged_writer
 from ssl_skel.data.formats.options import (
     align_view_option,
     centre_option,
@@ -73,6 +73,7 @@ from ssl_skel.data.storage import DataFormatError
 log = logging.getLogger(__name__)
 
 CACHE_DIR = ".arrays_cache"
+MAX_PERSONS_UNASKED = 10  # more persons in a clip (every clip gets that many slots) only with max_persons
 CACHE_VERSION = 1
 
 
@@ -107,7 +108,13 @@ class ArraysOptions:
         "channels per joint (required for .csv/.json when not the layout's dims (+1 with --score))",
         minimum=1,
     )
-    max_persons: int | None = option(None, "keep at most this many persons per clip", minimum=1)
+    max_persons: int | None = option(
+        None, f"keep at most this many persons per clip (needed above {MAX_PERSONS_UNASKED})", minimum=1
+    )
+    min_frames: int = option(2, "a clip with fewer frames is bad (default 2: one pose is no action)", minimum=1)
+    max_frames: int = option(
+        10_000, "a clip with more frames is bad (default 10000: every clip is padded to the longest)", minimum=1
+    )
     workers: int = workers_option()
     skip_bad: bool = skip_bad_option("convert the good clips even if some are bad")
     progress: bool = progress_option()
@@ -228,6 +235,7 @@ class _Plan:
     layout: Layout | None = None
 
 
+@locks_output
 def convert_arrays(
     raw: str | Path, out: str | Path, options: ArraysOptions | None = None, **overrides: Any
 ) -> ArraysReport:
@@ -260,12 +268,15 @@ def convert_arrays(
     ]
     results = {r.name: r for r in parallel_map(_process, jobs, opts.workers, "import clips", opts.progress)}
     plan.bad.update({n: r.error for n, r in results.items() if r.error})
+    sources = {j.name: j.source for j in jobs}
     if opts.channels is None:
-        _check_channels(plan.bad, results, {j.name: j.source for j in jobs})
+        _check_channels(plan.bad, results, sources)
+    _check_frames(plan.bad, results, sources, opts)
     report_bad(plan.bad, plan.total, opts.skip_bad, "clip", f"; good clips are cached in {cache_dir}")
     good = [j for j in jobs if j.name not in plan.bad]
     if not good:
         raise DataFormatError(f"{plan.where}: none of the {plan.total} clips could be read")
+    _check_persons([j.name for j in good], results, sources, opts)
     return _write(out, plan, good, results, opts, started)
 
 
@@ -327,6 +338,38 @@ def _check_channels(bad: dict[str, str], results: dict[str, _Result], sources: d
     for n, r in results.items():
         if not r.error and r.shape[-1] != common_c:
             bad[n] = f"{sources[n]}: {r.shape[-1]} channels, the other clips have {common_c}"
+
+
+def _check_frames(
+    bad: dict[str, str], results: dict[str, _Result], sources: dict[str, str], opts: ArraysOptions
+) -> None:
+    """Clips shorter than min_frames or longer than max_frames are bad, with the flag that accepts them."""
+    for n, r in results.items():
+        if r.error or n in bad:
+            continue
+        t = r.shape[1]
+        if t < opts.min_frames:
+            bad[n] = (
+                f"{sources[n]}: {t} frame{'s' if t != 1 else ''}, fewer than --min-frames {opts.min_frames}; "
+                f"pass --min-frames {t} to accept it"
+            )
+        elif t > opts.max_frames:
+            bad[n] = (
+                f"{sources[n]}: {t} frames, more than --max-frames {opts.max_frames} (every clip is padded to the "
+                f"longest); pass --max-frames {t} to accept it, or cut it"
+            )
+
+
+def _check_persons(good: list[str], results: dict[str, _Result], sources: dict[str, str], opts: ArraysOptions) -> None:
+    """More than MAX_PERSONS_UNASKED persons in a clip only with max_persons (each clip gets that many slots)."""
+    crowded = max(good, key=lambda n: results[n].shape[0])
+    m = results[crowded].shape[0]
+    if opts.max_persons is None and m > MAX_PERSONS_UNASKED:
+        raise DataFormatError(
+            f"{sources[crowded]}: {m} persons in one clip, more than {MAX_PERSONS_UNASKED} (every clip would get "
+            f"{m} person slots); pass --max-persons N to keep the N present in the most frames "
+            f"(--max-persons {m} keeps them all)"
+        )
 
 
 def _array_sources(array: Path, table: Path | None, clip_column: str | None) -> tuple[list, list]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssl_skel.data.formats.common import check_out
+from ssl_skel.data.formats.common import check_out, conversion_lock
 from ssl_skel.data.formats.options import option, with_overrides
 from ssl_skel.data.layouts import NTU25
 from ssl_skel.data.synthetic import generate_dataset, is_current, summary
@@ -56,7 +56,8 @@ def make_synthetic(
     opts = with_overrides(SyntheticOptions, options, overrides)
     if opts.if_stale and is_current(out, **opts.settings()):
         return SyntheticReport(Path(out), up_to_date=True)
-    check_out(out)  # never over a user's files
-    start = time.perf_counter()
-    path = generate_dataset(out, **opts.settings())
+    with conversion_lock(out):  # one writer at a time
+        check_out(out)  # never over a user's files
+        start = time.perf_counter()
+        path = generate_dataset(out, **opts.settings())
     return SyntheticReport(path, False, summary(path), time.perf_counter() - start)

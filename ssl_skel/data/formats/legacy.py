@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ssl_skel.data.formats.common import as_labels, iter_chunks, layout_for_joints, publish, staged_writer
+from ssl_skel.data.formats.common import as_labels, iter_chunks, layout_for_joints, locks_output, publish, staged_writer
 from ssl_skel.data.formats.options import joint_order_option, layout_option, option, trust_pickle_option, with_overrides
 from ssl_skel.data.formats.pickles import load_pickle
 from ssl_skel.data.layouts import Layout, choose_layout, joint_permutation
@@ -224,6 +224,7 @@ class LegacyOptions:
     chunk: int = 256  # samples copied at a time
 
 
+@locks_output
 def convert_legacy(path: str | Path, out: str | Path, options: LegacyOptions | None = None, **overrides: Any) -> Path:
     """Write a legacy layout (both parts) as a native dataset folder with one benchmark split.
 

@@ -39,6 +39,7 @@ from ssl_skel.data.formats.common import (
     check_out,
     check_rows,
     find_files,
+    locks_output,
     parallel_map,
     publish,
     report_bad,
@@ -283,6 +284,7 @@ class NtuOptions:
     progress: bool = progress_option()
 
 
+@locks_output
 def convert_ntu(raw: str | Path, out: str | Path, options: NtuOptions | None = None, **overrides: Any) -> NtuReport:
     """Convert a folder of raw `.skeleton` files (see the module docstring).
 

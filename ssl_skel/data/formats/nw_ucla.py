@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from ssl_skel.data.formats.common import as_label, check_coordinates, check_regular, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import (
+    as_label,
+    check_coordinates,
+    check_regular,
+    locks_output,
+    publish,
+    report_bad,
+    staged_writer,
+)
 from ssl_skel.data.formats.normalise import centre
 from ssl_skel.data.formats.options import align_view_option, option, skip_bad_option, with_overrides
 from ssl_skel.data.layouts import KINECT_V1_20
@@ -150,6 +158,7 @@ class UclaOptions:
     align_view: bool = align_view_option("rotate each clip: frame-0 spine onto +z, shoulders onto +x")
 
 
+@locks_output
 def convert_ucla(raw: str | Path, out: str | Path, options: UclaOptions | None = None, **overrides: Any) -> UclaReport:
     """Convert `raw` (all_sqe/ + train_split.json + val_split.json) into `out` (see module docstring).
 

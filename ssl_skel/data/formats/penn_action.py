@@ -28,7 +28,7 @@ import numpy as np
 
 from ssl_skel.data.formats.arrays import ArraysReport, convert_arrays
 from ssl_skel.data.formats.clip_cache import ClipTable, RawClip, cache_clips
-from ssl_skel.data.formats.common import check_out
+from ssl_skel.data.formats.common import check_out, locks_output
 from ssl_skel.data.formats.options import (
     centre_option,
     option,
@@ -93,6 +93,7 @@ class PennOptions:
     progress: bool = progress_option()
 
 
+@locks_output
 def convert_penn(
     raw: str | Path, out: str | Path, options: PennOptions | None = None, **overrides: Any
 ) -> ArraysReport:

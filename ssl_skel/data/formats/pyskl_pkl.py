@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ssl_skel.data.formats.common import as_label, check_coordinates, publish, report_bad, staged_writer
+from ssl_skel.data.formats.common import as_label, check_coordinates, locks_output, publish, report_bad, staged_writer
 from ssl_skel.data.formats.options import (
     align_view_option,
     centre_option,
@@ -131,6 +131,7 @@ class PysklOptions:
         return Preprocess(centre=self.centre, align_view=self.align_view, scale=self.scale, score=self.with_score)
 
 
+@locks_output
 def convert_pyskl(
     path: str | Path, out: str | Path, options: PysklOptions | None = None, **overrides: Any
 ) -> PysklReport:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ssl_skel.data.formats.arrays import ArraysReport, convert_arrays
 from ssl_skel.data.formats.clip_cache import ClipTable, RawClip, cache_clips
-from ssl_skel.data.formats.common import check_out
+from ssl_skel.data.formats.common import check_out, locks_output
 from ssl_skel.data.formats.options import (
     align_view_option,
     centre_option,
@@ -85,6 +85,7 @@ class SbuOptions:
     progress: bool = progress_option()
 
 
+@locks_output
 def convert_sbu(raw: str | Path, out: str | Path, options: SbuOptions | None = None, **overrides: Any) -> ArraysReport:
     """Convert the SBU folder (`raw` holds the set folders s01s02 ...).
 

@@ -9,6 +9,10 @@ ClipError: the clip is bad, named with the reason; table problems raise DataForm
 from __future__ import annotations
 
 import csv
+import io
+import os
+import stat
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +45,52 @@ def parse_train_on(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
-    """A CSV table -> its rows as {column: value}, stripped; DataFormatError when unreadable or empty."""
+    """A CSV table -> its rows as {column: value}, stripped; DataFormatError (one line naming `path`) when it is
+    unreadable, empty, not UTF-8 text (a UTF-8 byte-order mark is allowed), repeats a column name, or has a row
+    with more values than the header (short rows are padded with empty values)."""
+    text = read_text_file(path, "table")
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise DataFormatError(f"{path}: cannot read the table ({exc.strerror or exc})") from None
+        header = [name.strip() for name in next(reader, [])]
+        named = [name for name in header if name]
+        if len(set(named)) != len(named):
+            dup = next(name for name, count in Counter(named).items() if count > 1)
+            raise DataFormatError(f"{path}: column {dup!r} appears twice in the header; keep one of them")
+        rows = []
+        for values in reader:
+            if not values:
+                continue
+            if len(values) > len(header) and any(v.strip() for v in values[len(header) :]):
+                raise DataFormatError(
+                    f"{path}: line {reader.line_num} has {len(values)} values, the header has {len(header)} "
+                    "(a comma inside a value needs quotes)"
+                )
+            values = values + [""] * (len(header) - len(values))
+            rows.append({name: value.strip() for name, value in zip(header, values)})
+    except csv.Error as exc:
+        raise DataFormatError(f"{path}: not a readable CSV table (line {reader.line_num}: {exc})") from None
     if not rows:
         raise DataFormatError(f"{path}: the table has no rows")
-    return [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in rows]
+    return rows
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A small text file a user wrote (a table, a class list) as text; DataFormatError naming it when it is not a
+    regular file or not UTF-8 text. A UTF-8 byte-order mark (spreadsheet exports write one) is dropped."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise DataFormatError(f"{path}: not a regular file (a folder, pipe or device); the {what} must be a file")
+        payload = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    if b"\0" in payload:
+        raise DataFormatError(f"{path}: holds NUL bytes (a binary file, not a {what} of text)")
+    try:
+        return payload.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(
+            f"{path}: not UTF-8 text (byte 0x{payload[exc.start]:02x} at offset {exc.start}); save the {what} as UTF-8"
+        ) from None
 
 
 def columns_from_npz(path: Path) -> list[dict[str, str]] | None:
@@ -137,5 +178,5 @@ def read_classes(spec: str | Sequence[str] | None) -> list[str] | None:
     if not isinstance(spec, str):
         return [str(s) for s in spec]
     if Path(spec).is_file():
-        return [line.strip() for line in Path(spec).read_text().splitlines() if line.strip()]
+        return [line.strip() for line in read_text_file(Path(spec), "class list").splitlines() if line.strip()]
     return [s.strip() for s in spec.split(",") if s.strip()]
