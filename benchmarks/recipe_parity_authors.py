@@ -356,10 +356,18 @@ def run_authors(
 
 
 # =========================================================================== single clips
-def authors_tensor(feeder, index: int, seed: int) -> np.ndarray:
-    """Their preprocessed clip `index` (3, 52, 20, 1) float64, Python RNG seeded with `seed` first."""
+def authors_tensor(feeder, clip: int | str, seed: int) -> np.ndarray:
+    """Their preprocessed clip (3, 52, 20, 1) float64, Python RNG seeded with `seed` first.
+
+    clip: a position in the feeder's list or a file name such as "a01_s01_e01_v03".
+    """
+    if isinstance(clip, str):
+        names = [item["file_name"] for item in feeder.data_dict]
+        if clip not in names:
+            raise KeyError(f"{clip}: not in their {feeder.train_val} list")
+        clip = names.index(clip)
     random.seed(seed)
-    return feeder[index][0]
+    return feeder[clip][0]
 
 
 def authors_draws(length: int, seed: int, train: bool, frames: int = 52) -> dict:
