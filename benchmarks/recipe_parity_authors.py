@@ -543,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         warm_up_epoch=args.warm_up,
         repeat=args.repeat,
         num_worker=args.workers,
+        seed=args.seed,
     )
     authors = import_authors(args.ctrgcn)
     with tempfile.TemporaryDirectory(prefix="ctrgcn_ucla_") as tmp:
