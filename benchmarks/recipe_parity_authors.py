@@ -21,6 +21,7 @@ The loop is `main.py`'s `Processor.train`/`eval` with the settings of `config/uc
   the Python RNG of worker w at seed w every epoch and hands it batches w, w + 32, ...; the
   augmentation draws come from those streams. `WorkerStreams` replays exactly that in one
   process (`--workers 0` is their loader without workers: one stream seeded by `--seed`);
+  `--check` compares it with a real multi-worker DataLoader batch for batch;
 - each epoch: the training pass (their mean loss and running accuracy on augmented clips), the
   test pass (view 3, their top-1), and, not in their code, a clean pass: their test-time
   preprocessing over the 1020 training clips once (no repeat), eval mode, which shows how well
@@ -356,10 +357,18 @@ def run_authors(
 
 
 # =========================================================================== single clips
-def authors_tensor(feeder, index: int, seed: int) -> np.ndarray:
-    """Their preprocessed clip `index` (3, 52, 20, 1) float64, Python RNG seeded with `seed` first."""
+def authors_tensor(feeder, clip: int | str, seed: int) -> np.ndarray:
+    """Their preprocessed clip (3, 52, 20, 1) float64, Python RNG seeded with `seed` first.
+
+    clip: a position in the feeder's list or a file name such as "a01_s01_e01_v03".
+    """
+    if isinstance(clip, str):
+        names = [item["file_name"] for item in feeder.data_dict]
+        if clip not in names:
+            raise KeyError(f"{clip}: not in their {feeder.train_val} list")
+        clip = names.index(clip)
     random.seed(seed)
-    return feeder[index][0]
+    return feeder[clip][0]
 
 
 def authors_draws(length: int, seed: int, train: bool, frames: int = 52) -> dict:
@@ -403,6 +412,42 @@ def check_preprocessing(feeders: dict, seeds=(0, 1, 7), clips=(0, 1, 2, 500, 101
                 draws = authors_draws(len(feeder.data[index]), seed, train)
                 worst = max(worst, float(np.abs(theirs - reference_tensor(feeder.data[index], draws)).max()))
     return worst
+
+
+def _worker_init(worker_id: int) -> None:
+    init_seed(worker_id)  # what their worker_init_fn=init_seed does
+
+
+def check_worker_streams(feeders: dict, seed: int = 0, workers: int = 4, batch_size: int = 16) -> bool:
+    """`WorkerStreams` against a real DataLoader with `workers` processes and their worker_init_fn:
+    the same indices and bit-identical batches over 2.75 cycles of workers."""
+
+    def first(loader, n: int) -> list:
+        out = []
+        for x, _, index in loader:
+            out.append((x, index))
+            if len(out) == n:
+                return out
+        return out
+
+    n = workers * 11 // 4
+    torch.manual_seed(seed)
+    real = DataLoader(
+        feeders["train"],
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        worker_init_fn=_worker_init,
+    )
+    real = first(real, n)
+    torch.manual_seed(seed)
+    streams = WorkerStreams(feeders["train"], batch_size, workers)
+    streams.new_epoch()
+    mine = first(DataLoader(streams, batch_size=batch_size, shuffle=True, num_workers=0, drop_last=True), n)
+    return len(real) == len(mine) == n and all(
+        torch.equal(a[1], b[1]) and torch.equal(a[0], b[0]) for a, b in zip(real, mine)
+    )
 
 
 # =========================================================================== their weights -> ours
@@ -535,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         warm_up_epoch=args.warm_up,
         repeat=args.repeat,
         num_worker=args.workers,
+        seed=args.seed,
     )
     authors = import_authors(args.ctrgcn)
     with tempfile.TemporaryDirectory(prefix="ctrgcn_ucla_") as tmp:
@@ -544,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     preprocessing = check_preprocessing(feeders)
     print(f"their feeder vs the notes' formulas: max |diff| {preprocessing:.2e}", flush=True)
     if args.check:
+        print("one-process worker streams == a real 4-worker DataLoader:", check_worker_streams(feeders), flush=True)
         print("forward parity:", json.dumps(forward_parity(authors)), flush=True)
         return 0
     meta = {
