@@ -17,13 +17,15 @@ batch and averaged after global pooling, graph from the layout's "spatial" parti
 the paper's widths: 10 blocks 64, 64, 64, 64, 128, 128, 128, 256, 256, 256 (stride 2
 entering 128 and 256). Differences: no classifier inside the encoder; the input batch norm
 is shared by the persons (V * C features, as in the SSL ST-GCN); convolutions directly
-followed by batch norm carry no bias.
+followed by batch norm carry no bias. `partition: ctrgcn` and `init: ctrgcn` give the
+authors' graph values and initialisation (by default: ST-GCN's partition, torch's init).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +56,12 @@ class CTRGCNParams:
     temporal_kernel: int = 5
     dilations: tuple[int, ...] = (1, 2)
     rel_reduction: int = 8
+    # spatial: ST-GCN's averaged partition by hop distance; ctrgcn: the authors' graph (self, children summed
+    # into parents, parents spread over children: `ssl_skel.data.layouts.ctrgcn_adjacency`)
     partition: Partition = "spatial"
+    # pytorch: torch's default initialisation (the batch norm after the graph convolution at 1e-6); ctrgcn: the
+    # authors' (convolutions kaiming-normal fan-out, batch norms 1 and 0, those in the temporal module N(1, 0.02))
+    init: Literal["pytorch", "ctrgcn"] = "pytorch"
 
     def __post_init__(self) -> None:
         check(self.stream in MODALITIES, f"stream must be one of {list(MODALITIES)}")
@@ -191,6 +198,29 @@ class CTRGCN(SingleStreamGCN):
             blocks.append(CTRGCNBlock(in_channels, channels, adjacency, params, stride, residual=i > 0))
             in_channels = channels
         self.blocks = nn.Sequential(*blocks)
+        if params.init == "ctrgcn":
+            self.init_as_authors()
+
+    @torch.no_grad()
+    def init_as_authors(self) -> None:
+        """CTR-GCN's initialisation: every convolution kaiming-normal (fan-out) with zero bias, every batch norm
+        weight 1 and bias 0, except the temporal modules' (weight N(1, 0.02)) and the norm after each graph
+        convolution (weight 1e-6). The shared topology keeps the graph, alpha stays 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        for module in self.modules():
+            if isinstance(module, MultiScaleTemporalConv):
+                for bn in module.modules():
+                    if isinstance(bn, nn.BatchNorm2d):
+                        bn.weight.normal_(1.0, 0.02)
+            elif isinstance(module, RefinedGraphConv):
+                nn.init.constant_(module.bn.weight, 1e-6)
 
     def embed_stream(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, T, V, M) already in this encoder's stream -> (N, dim)."""
