@@ -25,4 +25,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     run = EvalRun.open(eval_args.eval_request(args))
-    return eval_args.print_written(run_protocol(run, eval_args.finetune_settings(args, run.cfg.train)))
+    return eval_args.print_written(run_protocol(run, eval_args.finetune_settings(args, run.cfg)))
