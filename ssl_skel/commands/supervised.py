@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=None, help="data loader workers (default: data.num_workers)")
     p.add_argument("--resume", default="auto", help="auto (default), none, or a checkpoint path")
     p.add_argument("--no-plots", action="store_true", help="skip the confusion matrix and t-SNE PNGs")
+    p.add_argument(
+        "--stop-after-epoch", type=int, default=None, help="stop after this many epochs (the schedule stays)"
+    )
     p.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. train.epochs=10")
     return p
 
@@ -45,5 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         num_workers=args.num_workers,
         resume=args.resume,
         plots=not args.no_plots,
+        stop_after_epoch=args.stop_after_epoch,
     )
     return eval_args.print_written(run_supervised(request))

@@ -86,7 +86,8 @@ class FinetuneSettings:
     freeze_encoder: train only the head (a linear probe with augmented views);
     resume: "auto" (the run folder's last checkpoint, if any), "none", or a checkpoint path;
     labelled: train on a class-balanced part of the train split only (the semi-supervised protocol);
-    name: results.json's protocol without a labelled fraction (finetune; supervised for a run from scratch).
+    name: results.json's protocol without a labelled fraction (finetune; supervised for a run from scratch);
+    stop_after_epoch: a time-limited part of the schedule (the test figure is then the stopping epoch's).
     """
 
     train: TrainConfig = TrainConfig()
@@ -96,6 +97,7 @@ class FinetuneSettings:
     resume: bool | str = "auto"
     labelled: LabelFraction | None = None
     name: str = "finetune"
+    stop_after_epoch: int | None = None  # stop after this many epochs of the train.epochs schedule (resume later)
 
     @property
     def tag(self) -> str:
@@ -157,7 +159,8 @@ def evaluate_finetune(
         extra["labelled"] = {"percent": labelled.percent, "subset_seed": labelled.seed, "clips": int(len(rows))}
     clean_set = LabelledSubset(clean_set, clean_sample(clean_set.labels, sup.clean_train_clips, data.seed))
     test_set = data.dataset("test", train=False, spec=encoder.spec)
-    monitor = FitMonitor(clean_set, test_set, settings.train.epochs, sup.eval_every, data.batch_size, data.num_workers)
+    last_epoch = min(settings.train.epochs, settings.stop_after_epoch or settings.train.epochs)
+    monitor = FitMonitor(clean_set, test_set, last_epoch, sup.eval_every, data.batch_size, data.num_workers)
     params = settings.method_params()
     method = build_method("supervised", params, encoder, num_classes=train_set.num_classes)
     meta = {
@@ -178,11 +181,12 @@ def evaluate_finetune(
         resume=settings.resume,
         eval_hook=monitor,
         device=device,
+        stop_after_epoch=settings.stop_after_epoch,
     )
     if not is_main_process():
         return None
     pred = monitor.last_held_out
-    if pred is None or monitor.last_epoch != settings.train.epochs:  # a finished run resumed: nothing trained
+    if pred is None or monitor.last_epoch != last_epoch:  # a finished run resumed: nothing trained
         pred = predict(
             method, test_set, batch_size=data.batch_size, num_workers=data.num_workers, device=_device_of(method)
         )
@@ -214,7 +218,11 @@ def evaluate_finetune(
             "train_clips": len(train_set),
             "clean_train_clips": len(clean_set),
         },
-        selection="model after the final epoch, evaluated once on the test split",
+        selection=(
+            "model after the final epoch, evaluated once on the test split"
+            if last_epoch == train.epochs
+            else f"model after epoch {last_epoch} of a {train.epochs}-epoch schedule (stopped early)"
+        ),
         extra={"checkpoint_out": str(result.last_checkpoint), **fitted, **extra},
     )
 

@@ -95,10 +95,16 @@ class FitMonitor:
 
 def fit_summary(history: list[dict]) -> dict:
     """results.json entries from the run's per-epoch history: the final clean training and held-out top-1,
-    the curve, and `underfitting` (final clean training top-1 at or below the held-out one; None without
-    figures)."""
+    the curve (with the epoch's mean loss and its training pass's CPU seconds), and `underfitting` (final
+    clean training top-1 at or below the held-out one; None without figures)."""
+    extras = {"loss": "loss", "cpu_s": "train_cpu_s", "samples_per_s": "samples_per_s"}
     curve = [
-        {"epoch": int(h["epoch"]), "clean_train_top1": h[CLEAN_KEY], "test_top1": h[HELD_OUT_KEY]}
+        {
+            "epoch": int(h["epoch"]),
+            "clean_train_top1": h[CLEAN_KEY],
+            "test_top1": h[HELD_OUT_KEY],
+            **{name: h[key] for key, name in extras.items() if key in h},
+        }
         for h in history
         if CLEAN_KEY in h and HELD_OUT_KEY in h
     ]

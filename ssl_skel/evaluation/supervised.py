@@ -31,7 +31,8 @@ from ssl_skel.evaluation.run import Written
 class SupervisedRequest:
     """A supervised run from scratch: the preset (name or YAML path) and `key=value` overrides; out: the run
     folder (None: the config's run_dir); seed / num_workers: None = the config's; device: None = cuda when
-    available; resume: auto (the run folder's last.pt, if any), none, or a checkpoint path."""
+    available; resume: auto (the run folder's last.pt, if any), none, or a checkpoint path; stop_after_epoch: stop
+    after this many epochs of the schedule (continue later with resume)."""
 
     config: str | Path
     overrides: Sequence[str] = ()
@@ -41,6 +42,7 @@ class SupervisedRequest:
     num_workers: int | None = None
     resume: bool | str = "auto"
     plots: bool = True
+    stop_after_epoch: int | None = None
 
 
 def scratch_encoder(cfg: Config, data: EvalData, seed: int) -> nn.Module:
@@ -62,6 +64,8 @@ def run_supervised(request: SupervisedRequest) -> Written | None:
             f"{request.config}: objective {cfg.objective.name!r} is a self-supervised preset; "
             "pretrain it with `ssl-skel pretrain`, or fine-tune a checkpoint with `ssl-skel finetune`"
         )
+    if request.stop_after_epoch is not None and request.stop_after_epoch < 1:
+        raise ConfigError(f"--stop-after-epoch {request.stop_after_epoch}: must be >= 1")
     seed = cfg.seed if request.seed is None else request.seed
     if not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"--seed {seed}: must be in 0..{MAX_SEED}")
@@ -75,6 +79,7 @@ def run_supervised(request: SupervisedRequest) -> Written | None:
         modality=str(cfg.objective.params.get("modality", "")),
         resume=request.resume,
         name="supervised",
+        stop_after_epoch=request.stop_after_epoch,
     )
     _check_head_params(cfg, settings, request.config)
     out = Path(request.out or cfg.run_dir)

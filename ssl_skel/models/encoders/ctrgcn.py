@@ -126,11 +126,12 @@ class RefinedGraphConv(nn.Module):
         self.down = nn.Identity() if in_channels == out_channels else conv_bn(in_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = 0
+        y = None
         for k, conv in enumerate(self.convs):
             refinement, values = conv(x)
             relation = refinement * self.alpha + self.topology[k]  # (N, C_out, V_out, V_in)
-            y = y + torch.einsum("ncuv,nctv->nctu", relation, values)
+            z = torch.einsum("ncuv,nctv->nctu", relation, values)
+            y = z if y is None else y + z  # no copy of the first partition's output
         return F.relu(self.bn(y) + self.down(x))
 
 
