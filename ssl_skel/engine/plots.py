@@ -42,6 +42,22 @@ def _class_colours(n: int) -> list:
     return [cmap(i / max(1, n - 1)) if n > 20 else cmap(i) for i in range(n)]
 
 
+def history_panels(
+    history: Sequence[dict], skip: Sequence[str] = ("epoch",), shared: Sequence[str] = ("accuracy/",)
+) -> dict[str, list[str]]:
+    """{panel title: the history keys drawn in it}: one panel per key, except keys starting with a `shared`
+    prefix, which share the prefix's panel (shared panels first)."""
+    # every key any epoch has (an online monitor reports only every few epochs), in first-seen order
+    names = list(
+        dict.fromkeys(k for h in history for k, v in h.items() if k not in skip and isinstance(v, (int, float)))
+    )
+    panels: dict[str, list[str]] = {}
+    for name in sorted(names, key=lambda n: not any(n.startswith(p) for p in shared)):  # stable: order kept
+        group = next((prefix for prefix in shared if name.startswith(prefix)), name)
+        panels.setdefault(group, []).append(name)
+    return panels
+
+
 def plot_history(
     history: Sequence[dict],
     path: str | Path,
@@ -53,18 +69,9 @@ def plot_history(
     Keys starting with one of `shared` share one panel with a legend (e.g. accuracy/clean_train beside
     accuracy/test, so a run whose training accuracy does not rise above the held-out one is seen at a glance).
     """
-    if not history:
+    panels = history_panels(history, skip, shared)
+    if not panels:
         return None
-    # every key any epoch has (an online monitor reports only every few epochs), in first-seen order
-    names = list(
-        dict.fromkeys(k for h in history for k, v in h.items() if k not in skip and isinstance(v, (int, float)))
-    )
-    if not names:
-        return None
-    panels: dict[str, list[str]] = {}
-    for name in sorted(names, key=lambda n: not any(n.startswith(p) for p in shared)):  # shared panels first
-        group = next((prefix for prefix in shared if name.startswith(prefix)), name)
-        panels.setdefault(group, []).append(name)
     cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig = _figure((4 * cols, 3 * rows))
