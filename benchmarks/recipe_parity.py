@@ -21,8 +21,10 @@ Rows per epoch: lr, test accuracy and clean training accuracy (the test-time pre
 the 1020 training clips, eval mode) for each side, and CPU seconds of each side's training pass.
 Then: the preprocessed tensors' max difference for the same clip (their feeder against our
 pipeline driven by their draws: test clips, and training clips for the draws of a fixed seed),
-our `ctrgcn` graph against theirs, and forward parity of our encoder on their mapped weights.
-The markdown table (`--markdown`) is what BENCHMARKS.md holds.
+our `ctrgcn` graph against theirs, and forward parity of our encoder on their mapped weights;
+with `--step-bench N`, the CPU seconds of N training steps of each side measured alternately in
+one process (the per-epoch figures come from runs at different moments of a shared machine). The
+printed markdown is what BENCHMARKS.md holds.
 """
 
 from __future__ import annotations
@@ -196,6 +198,62 @@ def graph_row(authors) -> float:
         return float(np.abs(ours.blocks[0].gcn.topology.numpy() - theirs).max())
 
 
+def interleaved_steps(authors, feeders: dict, data: Path, recipe: authors_side.AuthorsRecipe, steps: int) -> dict:
+    """CPU seconds per training step of each side, measured alternately in this process (same load, same
+    moment): their model, feeder and SGD; our preset's encoder, head, dataset and optimiser. Batches of
+    `recipe.batch_size` from each side's own pipeline; one warm-up step each first."""
+    import time
+
+    import torch
+    from torch.utils.data import DataLoader
+
+    from ssl_skel.core.config import load_config
+    from ssl_skel.data.datasets import build_dataset
+    from ssl_skel.engine.optimizer import build_optimizer
+    from ssl_skel.models.encoders import build_encoder
+    from ssl_skel.objectives import build_method
+
+    authors_side.init_seed(0)
+    theirs = authors.Model(**recipe.model_args)
+    their_opt = torch.optim.SGD(
+        theirs.parameters(),
+        lr=0.02,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay,
+    )
+    their_batches = iter(DataLoader(feeders["train"], batch_size=recipe.batch_size, shuffle=True, drop_last=True))
+    cfg = load_config(PRESET, our_overrides(data, recipe, 0))
+    train_set = build_dataset(cfg.supervised.data_config(cfg.data), "train", train=True, seed=0)
+    encoder = build_encoder(cfg.model.name, cfg.model.params, train_set.spec)
+    ours = build_method("supervised", {"head_init": cfg.supervised.head_init}, encoder, num_classes=10)
+    our_opt = build_optimizer(ours, cfg.train, 0.02)
+    our_batches = iter(DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, drop_last=True))
+
+    def their_step() -> None:
+        x, y, _ = next(their_batches)
+        loss = torch.nn.functional.cross_entropy(theirs(x.float()), y.long())
+        their_opt.zero_grad()
+        loss.backward()
+        their_opt.step()
+
+    def our_step() -> None:
+        loss = ours(next(our_batches))["loss"]
+        our_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        our_opt.step()
+
+    theirs.train(), ours.train()
+    cpu = {"authors": 0.0, "ssl_skel": 0.0}
+    for i in range(steps + 1):
+        for name, step in (("authors", their_step), ("ssl_skel", our_step)):
+            start = time.process_time()
+            step()
+            if i:  # the first step of each warms up
+                cpu[name] += time.process_time() - start
+    return {f"{name}_cpu_s_per_step": value / max(steps, 1) for name, value in cpu.items()} | {"steps": steps}
+
+
 def table(theirs: list[dict], ours: list[dict] | None) -> str:
     """Markdown, one row per epoch: lr, then test top-1, clean training top-1 and the training pass's CPU
     seconds, the authors' code beside ssl_skel's."""
@@ -223,8 +281,10 @@ def table(theirs: list[dict], ours: list[dict] | None) -> str:
     return "\n".join(lines)
 
 
-def summary(theirs: list[dict], ours: list[dict] | None, prep: dict, graph: float, parity: dict) -> str:
-    """The lines under the table: headline figures, preprocessing, graph and forward parity."""
+def summary(
+    theirs: list[dict], ours: list[dict] | None, prep: dict, graph: float, parity: dict, steps: dict | None = None
+) -> str:
+    """The lines under the table: headline figures, CPU per step, preprocessing, graph and forward parity."""
     out = []
     for name, rows in (("authors", theirs), ("ssl_skel", ours)):
         if rows:
@@ -235,6 +295,12 @@ def summary(theirs: list[dict], ours: list[dict] | None, prep: dict, graph: floa
                 f"{100 * last['clean_train_acc']:.1f} % (best test epoch {100 * best:.1f} %); "
                 f"training pass {np.mean(cpu):.0f} CPU-s per epoch (1 thread)"
             )
+    if steps:
+        a, b = steps["authors_cpu_s_per_step"], steps["ssl_skel_cpu_s_per_step"]
+        out.append(
+            f"- training step (batch 16, forward, backward, SGD), {steps['steps']} steps each, measured alternately "
+            f"in one process: authors {a:.2f} CPU-s, ssl_skel {b:.2f} CPU-s ({100 * (b / a - 1):+.0f} %)"
+        )
     out.append(
         f"- preprocessed tensors, max |authors - ssl_skel| on the same clips ({prep['source']}): test "
         f"{prep['test_max_abs']:.1e}, training (their draws of seeds 0-2 fed to our transforms) "
@@ -274,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ours-json", type=Path, help="a finished run's results.json to reuse (ours)")
     p.add_argument("--run-dir", type=Path, help="our run folder (default: a temporary one)")
     p.add_argument("--out", type=Path, help="JSON with both sides")
+    p.add_argument("--step-bench", type=int, default=0, help="also time N training steps of each side alternately")
     args = p.parse_args(argv)
 
     import torch
@@ -302,11 +369,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         ours = rows_of(results, recipe)
         prep = preprocessing_row(feeders, data)
+        steps = interleaved_steps(authors, feeders, data, recipe, args.step_bench) if args.step_bench else None
     graph = graph_row(authors)
     parity = authors_side.forward_parity(authors)
     print(table(theirs, ours))
     print()
-    print(summary(theirs, ours, prep, graph, parity))
+    print(summary(theirs, ours, prep, graph, parity, steps))
     if args.out:
         payload = {
             "seed": args.seed,
@@ -318,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             "preprocessing": prep,
             "graph_max_abs": graph,
             "forward_parity": parity,
+            "interleaved_steps": steps,
         }
         args.out.write_text(json.dumps(payload, indent=1))
     return 0
