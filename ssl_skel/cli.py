@@ -29,6 +29,7 @@ COMMANDS = {
     "knn": ("ssl_skel.commands.knn", "KNN retrieval with faiss on frozen features"),
     "semi": ("ssl_skel.commands.semi", "semi-supervised evaluation with 1%/10% of the labels"),
     "finetune": ("ssl_skel.commands.finetune", "supervised fine-tuning with a classification head"),
+    "supervised": ("ssl_skel.commands.supervised", "train a supervised reference from scratch (nwucla_ctrgcn)"),
     "ensemble": ("ssl_skel.commands.ensemble", "combine saved class scores of several runs"),
     "export": ("ssl_skel.commands.export", "write an encoder-only file from a checkpoint"),
     "import-weights": ("ssl_skel.commands.import_weights", "convert the authors' released weights (umurl)"),

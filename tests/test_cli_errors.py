@@ -81,6 +81,13 @@ BAD_CALLS = {
     "knn": [["--bogus"], [], ["--checkpoint", "/nonexistent.pt"]],
     "semi": [["--bogus"], [], ["--checkpoint", "/nonexistent.pt"]],
     "finetune": [["--bogus"], [], ["--checkpoint", "/nonexistent.pt"]],
+    "supervised": [
+        ["--bogus"],
+        [],
+        ["--config", "/nonexistent.yaml"],
+        ["--config", "synthetic"],  # a self-supervised preset
+        ["--config", "nwucla_ctrgcn", "--stop-after-epoch", "0"],
+    ],
     "ensemble": [["--bogus"], [], ["/nonexistent.npy"]],
     "export": [["--bogus"], [], ["/nonexistent.pt", "{tmp}/enc.pt"]],
     "fusion": [["--bogus"], [], ["--config", "/nonexistent.yaml"]],

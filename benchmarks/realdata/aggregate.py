@@ -59,4 +59,10 @@ def fold_mean(runs: dict[str, dict]) -> dict:
     for key in ("finetune", "scratch"):
         if all(r.get(key) for r in folds):
             out[key] = {**folds[0][key], "top1": float(np.mean([r[key]["top1"] for r in folds]))}
+            clean = [r[key].get("clean_train_top1") for r in folds]
+            if all(c is not None for c in clean):
+                out[key]["clean_train_top1"] = float(np.mean(clean))
+            flags = [r[key].get("underfitting") for r in folds]
+            if any(f is not None for f in flags):  # records of older runs have neither figure
+                out[key]["underfitting"] = any(flags)
     return out

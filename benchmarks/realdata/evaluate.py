@@ -56,10 +56,12 @@ def supervised(
         shutil.rmtree(folder)
     if not done.exists():
         stages.run_finetune(checkpoint, random_init, seed, settings, folder)
-    metrics = json.loads(done.read_text())["metrics"]
-    first = next(iter(metrics.values()))
+    results = json.loads(done.read_text())
+    first = next(iter(results["metrics"].values()))
     return {
         "top1": float(first["top1"]),
+        "clean_train_top1": results.get("clean_train_top1"),  # the run's own training clips, un-augmented
+        "underfitting": results.get("underfitting"),
         "epochs": settings.epochs,
         "lr": settings.lr,
         "batch": settings.batch_size or config_batch,

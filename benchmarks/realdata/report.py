@@ -158,7 +158,10 @@ def report(ctx: dict) -> str:
         if vals:
             first = next(r[key] for r in runs if r.get(key))
             recipe = f"{first['epochs']} epochs" + (f", batch {first['batch']}" if "batch" in first else "")
-            lines.append(f"| {label} ({recipe}) | fused | {fmt(mean_std(vals))} (test top-1) | – |")
+            clean = [r[key]["clean_train_top1"] for r in runs if r.get(key, {}).get("clean_train_top1") is not None]
+            fit = f"; clean train {fmt(mean_std(clean))}" if clean else ""
+            fit += " – UNDERFITTING" if any(r[key].get("underfitting") for r in runs if r.get(key)) else ""
+            lines.append(f"| {label} ({recipe}) | fused | {fmt(mean_std(vals))} (test top-1{fit}) | – |")
     curves = [f"seed {r['seed']}: " + ", ".join(f"{e}: {k:.1f}" for e, k in r["curve"]) for r in runs if r["curve"]]
     lines += _fold_lines(ctx)
     if ctx.get("note"):

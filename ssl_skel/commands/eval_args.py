@@ -14,7 +14,7 @@ from ssl_skel.core.config import ConfigError
 from ssl_skel.core.devices import device_arg
 
 if TYPE_CHECKING:
-    from ssl_skel.core.config import TrainConfig
+    from ssl_skel.core.config import Config
     from ssl_skel.evaluation.finetune import FinetuneSettings
     from ssl_skel.evaluation.run import EvalRequest, Written
     from ssl_skel.evaluation.semi import LabelFraction
@@ -89,24 +89,31 @@ def checked(build: Callable[..., T], *args, **kwargs) -> T:
 
 def add_finetune_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", default="", help="encoder output to classify (default: the encoder's, fused)")
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--dropout", type=float, default=None, help="before the head (default: supervised.dropout)")
+    parser.add_argument(
+        "--label-smoothing", type=float, default=None, help="default: the config's supervised.label_smoothing"
+    )
     parser.add_argument(
         "--freeze-encoder", action="store_true", help="train only the head (linear probe with augmentation)"
     )
     parser.add_argument("--resume", default="auto", help="auto (default), none, or a checkpoint path")
 
 
-def finetune_settings(
-    args: argparse.Namespace, train: TrainConfig, labelled: LabelFraction | None = None
-) -> FinetuneSettings:
+def finetune_settings(args: argparse.Namespace, cfg: Config, labelled: LabelFraction | None = None) -> FinetuneSettings:
+    """The fine-tuning settings: the config's train and supervised sections, --dropout / --label-smoothing
+    replacing the supervised section's when given."""
+    import dataclasses
+
     from ssl_skel.evaluation.finetune import FinetuneSettings
 
+    supervised = cfg.supervised
+    for name in ("dropout", "label_smoothing"):
+        if getattr(args, name) is not None:
+            supervised = checked(dataclasses.replace, supervised, **{name: getattr(args, name)})
     return FinetuneSettings(
-        train=train,
+        train=cfg.train,
+        supervised=supervised,
         modality=args.modality,
-        dropout=args.dropout,
-        label_smoothing=args.label_smoothing,
         freeze_encoder=args.freeze_encoder,
         resume=args.resume,
         labelled=labelled,

@@ -28,4 +28,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     labelled = eval_args.checked(LabelFraction, args.percent, args.subset_seed)
     run = EvalRun.open(eval_args.eval_request(args))
-    return eval_args.print_written(run_protocol(run, eval_args.finetune_settings(args, run.cfg.train, labelled)))
+    return eval_args.print_written(run_protocol(run, eval_args.finetune_settings(args, run.cfg, labelled)))

@@ -10,6 +10,7 @@ preset lookup, `base:` and overrides (`presets`), and safe YAML reading (`safe_y
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "LINEAR_NORMALIZE",
     "MAX_CLIP_LENGTH",
     "MAX_SEED",
+    "ROTATE_AXES",
     "SPATIAL_STEPS",
     "AugmentConfig",
     "Config",
@@ -48,6 +50,7 @@ __all__ = [
     "RGBDDataConfig",
     "SkeletonBranchConfig",
     "StageConfig",
+    "SupervisedConfig",
     "SyntheticRGBDConfig",
     "TrainConfig",
     "apply_overrides",
@@ -71,15 +74,26 @@ MAX_NAME_BYTES = 255  # a run's name becomes a folder name (runs/<name>): the co
 SPATIAL_STEPS = ("shear", "rotate", "yaw", "flip", "corrupt", "noise", "blur", "joint_mask", "frame_mask", "axis_mask")
 
 
+ROTATE_AXES = ("x", "y", "z")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Skeleton augmentations for SSL views (probabilities and magnitudes)."""
+    """Skeleton augmentations of training views (probabilities and magnitudes): SSL views in `data.augment`,
+    supervised clips in `supervised.augment` (a section of its own, see `SupervisedConfig`)."""
 
     shear: float = 0.5  # max shear coefficient (0 = off)
     rotate_deg: float = 0.0  # max rotation angle about each axis, degrees (0 = off)
+    # the axes rotate_deg turns about, in the order the rotations apply (x then y then z: R = Rz Ry Rx);
+    # CTR-GCN's NW-UCLA feeder: [y, x] (about y first, then about x; no z)
+    rotate_axes: tuple[str, ...] = ROTATE_AXES
+    rotate_integer: bool = False  # whole-degree angles, uniform over -rotate_deg..rotate_deg (CTR-GCN's randint)
     yaw_deg: float = 0.0  # max extra rotation about the vertical (y) axis, degrees; 180 = any yaw (0 = off)
     flip_prob: float = 0.5  # left/right flip with joint swap
-    temporal: typing.Literal["crop_resize", "shift"] = "crop_resize"  # shift: CrosSCLR's mirrored random shift
+    # which frames a view keeps: crop_resize (a random crop resized to clip_length), shift (CrosSCLR's mirrored
+    # random shift), random_sorted (clip_length frames drawn at random over the whole clip and sorted, no
+    # interpolation: CTR-GCN's NW-UCLA feeder)
+    temporal: typing.Literal["crop_resize", "shift", "random_sorted"] = "crop_resize"
     crop_min: float = 0.5  # temporal crop keeps a fraction in [crop_min, 1] of the valid frames
     crop_min_frames: int = 2  # ... but never fewer frames than this (all when the clip is shorter); UmURL 64
     crop_rounding: typing.Literal["round", "floor"] = "round"  # frames kept = rounding(ratio * T); UmURL floor
@@ -104,6 +118,10 @@ class AugmentConfig:
         check(0.0 <= self.corrupt_zero_prob <= 1.0, "corrupt_zero_prob must be in [0, 1]")
         check(min(self.shear, self.noise_std, self.rotate_deg, self.yaw_deg) >= 0, "magnitudes must be >= 0")
         check(self.corrupt_mix >= 0, "corrupt_mix must be >= 0")
+        bad_axes = [a for a in self.rotate_axes if a not in ROTATE_AXES]
+        check(not bad_axes, f"rotate_axes: unknown axes {bad_axes} (allowed: x, y, z)")
+        check(0 < len(self.rotate_axes) == len(set(self.rotate_axes)), "rotate_axes must name 1 to 3 different axes")
+        check(not self.rotate_integer or float(self.rotate_deg).is_integer(), "rotate_integer needs whole rotate_deg")
         unknown = [n for n in self.one_of if n not in SPATIAL_STEPS]
         check(not unknown, f"one_of: unknown steps {unknown} (allowed: {', '.join(SPATIAL_STEPS)})")
         check(len(set(self.one_of)) == len(self.one_of), "one_of: a step is named twice")
@@ -129,6 +147,13 @@ class DataConfig:
     # deterministic steps before augmenting and as the eval view; crossclr: per-frame spine
     # centring, resize to clip_length, per-frame rotation about y (CrosSCLR's preprocess_ntu.py)
     preprocess: typing.Literal["none", "crossclr"] = "none"
+    # per-clip scaling of training and evaluation clips: minmax maps each coordinate axis of a clip to [-1, 1]
+    # over all its frames and joints (after the spatial augmentation, before frames are picked: CTR-GCN NW-UCLA)
+    normalize: typing.Literal["none", "minmax"] = "none"
+    # the evaluation view's frames: resize (all valid frames resampled to clip_length, see `resize`) or
+    # linspace (frames floor(linspace(0, T - 1, clip_length)), no interpolation: CTR-GCN's NW-UCLA test feeder)
+    eval_frames: typing.Literal["resize", "linspace"] = "resize"
+    repeat: int = 1  # a training epoch passes this many times over the training split, shuffled as one set
     num_workers: int = 2
     # where the training views' linear steps (shear, rotation, yaw, joint corruption) run: loader (in the
     # DataLoader workers) or device (on the batch, on the training device; the workers only crop and resize)
@@ -140,6 +165,7 @@ class DataConfig:
         check(self.clip_length <= MAX_CLIP_LENGTH, f"clip_length must be <= {MAX_CLIP_LENGTH}")
         check(self.num_views >= 1, "num_views must be >= 1")
         check(self.num_workers >= 0, "num_workers must be >= 0")
+        check(self.repeat >= 1, "repeat must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -192,6 +218,57 @@ class EvalConfig:
         check(0.0 < self.monitor_fraction < 1.0, "monitor_fraction must be in (0, 1)")
 
 
+def _no_augmentation() -> AugmentConfig:
+    return AugmentConfig(shear=0.0, flip_prob=0.0, crop_min=1.0)
+
+
+HeadInit = typing.Literal["normal", "ctrgcn", "stgcn"]
+
+
+@dataclass(frozen=True)
+class SupervisedConfig:
+    """A supervised run's own recipe (fine-tuning, semi-supervised, training from scratch).
+
+    Why a section of its own: the SSL views' heavy augmentation (`data.augment`) is what makes a
+    contrastive task hard; a classifier trained on it underfits. A supervised run reads its
+    augmentation, clip length, dataset repeat and head from here and never from `data.augment`;
+    from `data` it takes only what the data is (root, benchmark, preprocess, resize, normalize,
+    eval_frames). Default: no augmentation (every training clip is its evaluation view).
+    """
+
+    clip_length: int = 0  # frames per clip; 0 = data.clip_length (a pretrained encoder's own)
+    augment: AugmentConfig = field(default_factory=_no_augmentation)
+    repeat: int = 1  # a training epoch passes this many times over the training split (CTR-GCN NW-UCLA: 5)
+    dropout: float = 0.0  # before the linear head
+    label_smoothing: float = 0.0
+    # the head's initial weights: normal (N(0, 0.01), bias 0), ctrgcn (N(0, sqrt(2 / classes)), bias torch's
+    # default: CTR-GCN's fc), stgcn (N(0, 0.02), bias 0: ST-GCN's weights_init)
+    head_init: HeadInit = "normal"
+    # every eval_every epochs (and after the last) the run scores an un-augmented pass over up to
+    # clean_train_clips training clips (a fixed class-stratified sample) and the test split, so underfitting
+    # shows; 0 = only after the last epoch
+    eval_every: int = 1
+    clean_train_clips: int = 1000
+
+    def __post_init__(self) -> None:
+        check(self.clip_length == 0 or 2 <= self.clip_length <= MAX_CLIP_LENGTH, "clip_length must be 0 or >= 2")
+        check(self.repeat >= 1, "repeat must be >= 1")
+        check(0.0 <= self.dropout < 1.0 and 0.0 <= self.label_smoothing < 1.0, "dropout, label_smoothing in [0, 1)")
+        check(self.eval_every >= 0 and self.clean_train_clips >= 1, "eval_every >= 0, clean_train_clips >= 1")
+
+    def data_config(self, data: DataConfig) -> DataConfig:
+        """The data section a supervised run reads: `data` with this section's augmentation, clip length and
+        repeat, one view per clip (what the data is comes from `data`; how it is augmented never does)."""
+        return dataclasses.replace(
+            data,
+            augment=self.augment,
+            clip_length=self.clip_length or data.clip_length,
+            repeat=self.repeat,
+            num_views=1,
+            augment_on="loader",
+        )
+
+
 @dataclass(frozen=True)
 class Config:
     """A complete run: what a checkpoint stores so its encoder can be rebuilt alone."""
@@ -201,6 +278,7 @@ class Config:
     objective: ObjectiveConfig
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     seed: int = 0
     run_dir: str = ""  # empty: runs/<preset name>
     name: str = ""  # preset name, filled from the file name when empty

@@ -31,7 +31,9 @@ class SkeletonClips(Dataset):
     """One split as items {"views": [(C, T, V, M) float32 tensors], "label": int, "index": int}.
 
     train=True: `num_views` independently augmented views (transform); train=False: one
-    deterministic view (eval_transform). `index` is the position in the split.
+    deterministic view (eval_transform). `index` is the position in the split. `repeat` (training
+    only): the split passes `repeat` times per epoch, as one set of N * repeat items (item i is clip
+    i % N with draws of its own), as CTR-GCN's NW-UCLA feeder does.
 
     A crop-resize + linear-steps pipeline (the UmURL recipe) makes a clip's views together
     (`ssl_skel.data.batched`: the same draws and values as view by view). augment_on="device":
@@ -50,9 +52,13 @@ class SkeletonClips(Dataset):
         train: bool,
         seed: int,
         augment_on: Literal["loader", "device"] = "loader",
+        repeat: int = 1,
     ) -> None:
+        if repeat < 1:
+            raise ValueError(f"repeat must be >= 1, got {repeat}")
         self.arrays = arrays
         self.train = train
+        self.repeat = int(repeat) if train else 1
         self.num_views = num_views if train else 1
         self.transform = transform if train else eval_transform
         self.seed = int(seed)
@@ -81,7 +87,7 @@ class SkeletonClips(Dataset):
         self._epoch.fill_(int(epoch))
 
     def __len__(self) -> int:
-        return len(self.arrays)
+        return len(self.arrays) * self.repeat
 
     def subset(self, rows: np.ndarray) -> SkeletonClips:
         """The same clips pipeline over `rows` (positions 0..N-1) of this split only: the memory map is shared."""
@@ -106,9 +112,10 @@ class SkeletonClips(Dataset):
         if not -len(self) <= i < len(self):
             raise IndexError(f"index {i} out of range for a split of {len(self)} clips")
         i = int(i) % len(self)
-        clip = self.valid_frames(i)
+        pos = i % len(self.arrays)  # the clip's split position; i (which names its pass too) seeds the draws
+        clip = self.valid_frames(pos)
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        item = {"label": int(self.labels[i]), "index": i}
+        item = {"label": int(self.labels[pos]), "index": pos}
         if self.planner is None:
             item["views"] = [torch.from_numpy(self.transform(clip, rng)) for _ in range(self.num_views)]
             return item
@@ -159,9 +166,23 @@ def build_dataset(cfg: DataConfig, part: Literal["train", "test"], *, train: boo
         arrays,
         clip_length=cfg.clip_length,
         num_views=cfg.num_views,
-        transform=build_transforms(cfg.augment, layout, cfg.clip_length, resize=cfg.resize, preprocess=cfg.preprocess),
-        eval_transform=build_eval_transform(cfg.clip_length, resize=cfg.resize, preprocess=cfg.preprocess),
+        transform=build_transforms(
+            cfg.augment,
+            layout,
+            cfg.clip_length,
+            resize=cfg.resize,
+            preprocess=cfg.preprocess,
+            normalize=cfg.normalize,
+        ),
+        eval_transform=build_eval_transform(
+            cfg.clip_length,
+            resize=cfg.resize,
+            preprocess=cfg.preprocess,
+            normalize=cfg.normalize,
+            frames=cfg.eval_frames,
+        ),
         train=train,
         seed=seed,
         augment_on=cfg.augment_on,
+        repeat=cfg.repeat,
     )

@@ -413,8 +413,11 @@ def partition_adjacency(layout: Layout, strategy: str = "spatial") -> np.ndarray
     Each column is divided by the degree of the output joint (self-loop included), so a
     joint averages its neighbourhood, as ST-GCN's `normalize_digraph`. "spatial" (K=3):
     self, centripetal (input closer to the partition centre), centrifugal; "distance"
-    (K=2): self, neighbours; "uniform" (K=1).
+    (K=2): self, neighbours; "uniform" (K=1). "ctrgcn" (K=3): CTR-GCN's graph, see
+    `ctrgcn_adjacency`.
     """
+    if strategy == "ctrgcn":
+        return ctrgcn_adjacency(layout)
     hops = hop_distance(layout)
     reach = (hops <= 1).astype(np.float32)  # 1-hop neighbourhood with self-loops
     norm = reach / reach.sum(axis=0, keepdims=True)
@@ -430,4 +433,27 @@ def partition_adjacency(layout: Layout, strategy: str = "spatial") -> np.ndarray
         centripetal = np.where(closer, neighbours, 0.0)
         centrifugal = np.where(~closer, neighbours, 0.0)
         return np.stack([self_loops, centripetal, centrifugal]).astype(np.float32)
-    raise ValueError(f"unknown graph partition {strategy!r} (known: spatial, uniform, distance)")
+    raise ValueError(f"unknown graph partition {strategy!r} (known: spatial, uniform, distance, ctrgcn)")
+
+
+def ctrgcn_adjacency(layout: Layout) -> np.ndarray:
+    """(3, V, V) CTR-GCN's "spatial" graph from the layout's bones, as A[k, v, w] (input v -> output w).
+
+    k = 0: self (weight 1); k = 1 (their inward): each bone's child feeds its parent with weight
+    1 / (parents of the child) = 1, so a parent SUMS its children; k = 2 (their outward): each
+    parent feeds each child with weight 1 / (children of the parent). Unlike ST-GCN's, nothing
+    is averaged over the output joint's neighbourhood, and the partition follows bone direction
+    (child -> parent), not hop distance to a centre. Only the bones count (`gcn.edges` are not
+    directed, CTR-GCN's graphs have none).
+    """
+    v = layout.num_joints
+    inward = np.zeros((v, v), dtype=np.float64)  # inward[child, parent]: input child -> output parent
+    for child, parent in layout.bones:
+        inward[child, parent] = 1.0
+    outward = inward.T.copy()  # input parent -> output child
+
+    def by_input(a: np.ndarray) -> np.ndarray:  # each input's weights divided by how many outputs it feeds
+        fan = a.sum(axis=1, keepdims=True)
+        return np.divide(a, fan, out=np.zeros_like(a), where=fan > 0)
+
+    return np.stack([np.eye(v), by_input(inward), by_input(outward)]).astype(np.float32)

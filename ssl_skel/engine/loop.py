@@ -114,7 +114,7 @@ def build_loop(
         )
     total_steps = cfg.epochs * steps_per_epoch
     global_batch = cfg.batch_size * info.world_size * cfg.accumulate
-    lr = scaled_lr(cfg.lr, global_batch)
+    lr = scaled_lr(cfg.lr, global_batch) if cfg.lr_scaling == "linear" else cfg.lr
     optimizer = build_optimizer(method, cfg, lr)
     scheduler = build_scheduler(optimizer, cfg, total_steps, steps_per_epoch)
     amp = resolve_amp(cfg.amp, cfg.amp_dtype, dev)

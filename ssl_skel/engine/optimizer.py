@@ -9,7 +9,8 @@ from ssl_skel.core.config import TrainConfig
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer:
-    """AdamW / Adam / SGD / LARS; biases and norm weights (ndim <= 1) get no weight decay unless `decay_all`."""
+    """AdamW / Adam / SGD (optionally Nesterov) / LARS; biases and norm weights (ndim <= 1) get no weight decay
+    unless `decay_all`."""
     decay, no_decay = [], []
     for _, p in model.named_parameters():
         if p.requires_grad:
@@ -27,7 +28,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, lr: float) -> torch.opti
     if cfg.optimizer == "adam":  # UmURL: Adam with L2 weight decay added to the gradient
         return torch.optim.Adam(groups, lr=lr, fused=True)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.optimizer == "lars":
         from lightly.utils.lars import LARS
 

@@ -42,27 +42,52 @@ def _class_colours(n: int) -> list:
     return [cmap(i / max(1, n - 1)) if n > 20 else cmap(i) for i in range(n)]
 
 
-def plot_history(history: Sequence[dict], path: str | Path, skip: Sequence[str] = ("epoch",)) -> Path | None:
-    """history: per-epoch dicts of floats (FitResult.history). Returns the file, or None if empty."""
-    if not history:
-        return None
+def history_panels(
+    history: Sequence[dict], skip: Sequence[str] = ("epoch",), shared: Sequence[str] = ("accuracy/",)
+) -> dict[str, list[str]]:
+    """{panel title: the history keys drawn in it}: one panel per key, except keys starting with a `shared`
+    prefix, which share the prefix's panel (shared panels first)."""
     # every key any epoch has (an online monitor reports only every few epochs), in first-seen order
     names = list(
         dict.fromkeys(k for h in history for k, v in h.items() if k not in skip and isinstance(v, (int, float)))
     )
-    if not names:
+    panels: dict[str, list[str]] = {}
+    for name in sorted(names, key=lambda n: not any(n.startswith(p) for p in shared)):  # stable: order kept
+        group = next((prefix for prefix in shared if name.startswith(prefix)), name)
+        panels.setdefault(group, []).append(name)
+    return panels
+
+
+def plot_history(
+    history: Sequence[dict],
+    path: str | Path,
+    skip: Sequence[str] = ("epoch",),
+    shared: Sequence[str] = ("accuracy/",),
+) -> Path | None:
+    """history: per-epoch dicts of floats (FitResult.history). Returns the file, or None if empty.
+
+    Keys starting with one of `shared` share one panel with a legend (e.g. accuracy/clean_train beside
+    accuracy/test, so a run whose training accuracy does not rise above the held-out one is seen at a glance).
+    """
+    panels = history_panels(history, skip, shared)
+    if not panels:
         return None
-    cols = min(3, len(names))
-    rows = math.ceil(len(names) / cols)
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
     fig = _figure((4 * cols, 3 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        points = [(h.get("epoch", i + 1), h[name]) for i, h in enumerate(history) if name in h]
-        ax.plot([e for e, _ in points], [v for _, v in points], marker="o", markersize=3)
-        ax.set_title(name, fontsize=9)
+    for ax, (group, members) in zip(axes.flat, panels.items()):
+        is_shared = group not in members
+        for name in members:
+            points = [(h.get("epoch", i + 1), h[name]) for i, h in enumerate(history) if name in h]
+            label = name[len(group) :] if is_shared else None
+            ax.plot([e for e, _ in points], [v for _, v in points], marker="o", markersize=3, label=label)
+        ax.set_title(group.rstrip("/"), fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(names) :]:
+        if is_shared:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     return _save(fig, path)
 

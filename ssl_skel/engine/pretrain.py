@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from ssl_skel.core.checkpoint import encoder_entry
-from ssl_skel.core.config import Config, to_dict
+from ssl_skel.core.config import Config, ConfigError, to_dict
 from ssl_skel.data.datasets import build_dataset
 from ssl_skel.data.splits import monitor_split_of
 from ssl_skel.engine import distributed as D
@@ -37,6 +37,11 @@ def pretrain(
     eval_hook / best_metric: passed to `fit` (the online monitor, built a layer above:
     `ssl_skel.evaluation.monitor.KnnMonitor`).
     """
+    if cfg.objective.name == "supervised":
+        raise ConfigError(
+            f"{cfg.name}: a supervised preset (objective: supervised); train it with "
+            f"`ssl-skel supervised --config {cfg.name}`"
+        )
     info = D.setup(device)
     try:
         seed_everything(cfg.seed)  # same initial weights on every rank

@@ -15,6 +15,10 @@ The step schedule (UmURL's `adjust_learning_rate`, CrosSCLR's `step`) replaces t
 
 with milestones given in epochs and turned into steps (epoch * steps_per_epoch), so
 UmURL's `--schedule 351` runs epochs 0-350 at lr and 351-450 at 0.1 lr.
+
+An epoch-granular warm-up (`warmup_by: epoch`, CTR-GCN's `adjust_learning_rate`) holds one value
+per epoch: with U = steps_per_epoch, factor(s) = (s // U + 1) / (W / U) for s < W, so epochs
+1..5 of a 5-epoch warm-up run at 0.2, 0.4, ..., 1.0 times the base lr.
 """
 
 from __future__ import annotations
@@ -34,17 +38,22 @@ def lr_factor(
     min_lr_ratio: float = 0.0,
     milestone_steps: Sequence[int] | None = None,
     gamma: float = 0.1,
+    warmup_unit: int = 1,
 ) -> float:
     """Multiplier of the base learning rate before optimiser step `step` (0-based).
 
-    milestone_steps None: cosine; a sequence (possibly empty): the step schedule.
+    milestone_steps None: cosine; a sequence (possibly empty): the step schedule. warmup_unit: the
+    warm-up rises once every this many steps (steps_per_epoch for an epoch-granular warm-up; it must
+    divide warmup_steps).
     """
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     if not 0 <= warmup_steps <= total_steps:
         raise ValueError(f"warmup_steps must be in [0, {total_steps}], got {warmup_steps}")
+    if warmup_unit < 1 or warmup_steps % warmup_unit:
+        raise ValueError(f"warmup_unit must be >= 1 and divide warmup_steps {warmup_steps}, got {warmup_unit}")
     if step < warmup_steps:
-        return (step + 1) / warmup_steps
+        return (step // warmup_unit + 1) / (warmup_steps // warmup_unit)
     if milestone_steps is not None:
         return gamma ** sum(1 for m in milestone_steps if m <= step)
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
@@ -71,14 +80,16 @@ class WarmupCosine:
         min_lr_ratio: float = 0.0,
         milestone_steps: Sequence[int] | None = None,
         gamma: float = 0.1,
+        warmup_unit: int = 1,
     ) -> None:
-        lr_factor(0, total_steps, warmup_steps, min_lr_ratio, milestone_steps, gamma)  # validates the arguments
+        lr_factor(0, total_steps, warmup_steps, min_lr_ratio, milestone_steps, gamma, warmup_unit)  # validates
         self.optimizer = optimizer
         self.total_steps = total_steps
         self.warmup_steps = warmup_steps
         self.min_lr_ratio = min_lr_ratio
         self.milestone_steps = None if milestone_steps is None else tuple(int(m) for m in milestone_steps)
         self.gamma = gamma
+        self.warmup_unit = warmup_unit
         self.last_step = 0
         for group in optimizer.param_groups:
             group.setdefault("base_lr", group["lr"])
@@ -86,7 +97,13 @@ class WarmupCosine:
 
     def factor(self) -> float:
         return lr_factor(
-            self.last_step, self.total_steps, self.warmup_steps, self.min_lr_ratio, self.milestone_steps, self.gamma
+            self.last_step,
+            self.total_steps,
+            self.warmup_steps,
+            self.min_lr_ratio,
+            self.milestone_steps,
+            self.gamma,
+            self.warmup_unit,
         )
 
     def apply(self) -> float:
@@ -123,9 +140,9 @@ class WarmupCosine:
 
 
 def build_scheduler(optimizer: Optimizer, cfg: TrainConfig, total_steps: int, steps_per_epoch: int) -> WarmupCosine:
-    """The schedule `cfg` asks for: warm-up, then cosine (`lr_schedule: cosine`) or steps at `lr_milestones` epochs."""
+    """The schedule `cfg` asks for: warm-up (per step or per epoch), then cosine (`lr_schedule: cosine`) or steps
+    at `lr_milestones` epochs."""
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
-    if cfg.lr_schedule == "step":
-        milestones = [m * steps_per_epoch for m in cfg.lr_milestones]
-        return WarmupCosine(optimizer, total_steps, warmup, cfg.min_lr_ratio, milestones, cfg.lr_gamma)
-    return WarmupCosine(optimizer, total_steps, warmup, cfg.min_lr_ratio)
+    unit = steps_per_epoch if cfg.warmup_by == "epoch" else 1
+    milestones = [m * steps_per_epoch for m in cfg.lr_milestones] if cfg.lr_schedule == "step" else None
+    return WarmupCosine(optimizer, total_steps, warmup, cfg.min_lr_ratio, milestones, cfg.lr_gamma, unit)

@@ -193,6 +193,7 @@ def _run_epoch(loop: Loop, logger: RunLogger) -> dict[str, float]:
     sums: dict[str, float] = {}
     count = 0
     t_epoch = t_log = time.perf_counter()
+    cpu_epoch = time.process_time()
     samples_since_log = 0
     batches = itertools.islice(loop.loader, loop.micro_per_epoch)
     # a bar on a terminal; batch jobs get the step lines in log.txt and the epoch lines instead
@@ -251,5 +252,6 @@ def _run_epoch(loop: Loop, logger: RunLogger) -> dict[str, float]:
     stats = {"epoch": loop.epoch, **{n: s / max(count, 1) for n, s in sums.items()}}
     stats["lr"] = loop.optimizer.param_groups[0]["lr"]
     stats["samples_per_s"] = count * cfg.batch_size * info.world_size / max(elapsed, 1e-9)
+    stats["cpu_s"] = time.process_time() - cpu_epoch  # this process's CPU seconds of the pass (loader workers aside)
     logger.flush()
     return stats

@@ -11,7 +11,9 @@ probe with augmented clips, as some papers run it); the default fine-tunes every
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -29,12 +31,27 @@ class SupervisedParams:
     dropout: float = 0.0
     label_smoothing: float = 0.0
     freeze_encoder: bool = False
+    # normal: N(0, 0.01), bias 0; ctrgcn: N(0, sqrt(2 / classes)), bias torch's default (CTR-GCN's fc);
+    # stgcn: N(0, 0.02), bias 0 (ST-GCN's weights_init)
+    head_init: Literal["normal", "ctrgcn", "stgcn"] = "normal"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError("label_smoothing must be in [0, 1)")
+        if self.head_init not in ("normal", "ctrgcn", "stgcn"):
+            raise ValueError(f"head_init must be normal, ctrgcn or stgcn, got {self.head_init!r}")
+
+
+def init_head(head: nn.Linear, scheme: str) -> None:
+    """The head's initial weights (see `SupervisedParams.head_init`); torch's generator draws them."""
+    with torch.no_grad():
+        if scheme == "ctrgcn":  # the bias keeps nn.Linear's own uniform(+-1/sqrt(in)) draw
+            nn.init.normal_(head.weight, 0.0, math.sqrt(2.0 / head.out_features))
+            return
+        nn.init.normal_(head.weight, 0.0, 0.02 if scheme == "stgcn" else 0.01)
+        nn.init.zeros_(head.bias)
 
 
 @OBJECTIVES.register("supervised", params=SupervisedParams)
@@ -53,8 +70,7 @@ class Supervised(Method):
         self.num_classes = int(num_classes)
         self.dropout = nn.Dropout(params.dropout)
         self.head = nn.Linear(encoder.dim, self.num_classes)
-        nn.init.normal_(self.head.weight, 0.0, 0.01)
-        nn.init.zeros_(self.head.bias)
+        init_head(self.head, params.head_init)
         if params.freeze_encoder:
             freeze(self.encoder)
 

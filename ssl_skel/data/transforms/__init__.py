@@ -10,6 +10,9 @@ and noise would otherwise turn padding into a ghost body.
 The set follows the skeleton SSL literature (CrosSCLR/AimCLR/CMD/UmURL): shear and
 rotation as spatial augmentations, left/right flip with joint swap, temporal
 crop-resize, Gaussian noise and temporal blur, and spatial / temporal / axis masking.
+Supervised recipes add CTR-GCN's NW-UCLA steps: rotation about chosen axes in their order,
+per-clip min-max to [-1, 1], sorted random frames for training and floor-linspace frames for
+evaluation.
 The authors' own choices are options here: UmURL's crop floor of 64 frames, half-pixel
 linear resizing (torch `F.interpolate(..., align_corners=False)`), joint corruption and
 its per-view "one of" choice with shear; CrosSCLR's random shift with mirrored padding
@@ -45,13 +48,29 @@ from ssl_skel.data.transforms.pipeline import (
 from ssl_skel.data.transforms.preprocess import (
     PREPROCESS,
     FrameCentre,
+    MinMaxScale,
     ResizeAll,
     YAlign,
     build_preprocess,
     y_alignment,
 )
-from ssl_skel.data.transforms.spatial import Flip, JointCorruption, LinearStep, Rotate, Shear, Yaw, rotation_matrix
-from ssl_skel.data.transforms.temporal import CenterCropResize, RandomShift, TemporalCropResize
+from ssl_skel.data.transforms.spatial import (
+    Flip,
+    JointCorruption,
+    LinearStep,
+    Rotate,
+    Shear,
+    Yaw,
+    axis_rotation,
+    rotation_matrix,
+)
+from ssl_skel.data.transforms.temporal import (
+    CenterCropResize,
+    LinspaceFrames,
+    RandomShift,
+    RandomSortedFrames,
+    TemporalCropResize,
+)
 
 __all__ = [
     "PREPROCESS",
@@ -68,8 +87,11 @@ __all__ = [
     "JointCorruption",
     "JointMask",
     "LinearStep",
+    "LinspaceFrames",
+    "MinMaxScale",
     "OneOf",
     "RandomShift",
+    "RandomSortedFrames",
     "Resize",
     "ResizeAll",
     "Rotate",
@@ -78,6 +100,7 @@ __all__ = [
     "Transform",
     "YAlign",
     "Yaw",
+    "axis_rotation",
     "build_eval_transform",
     "build_preprocess",
     "build_transforms",

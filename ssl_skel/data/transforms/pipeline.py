@@ -15,9 +15,15 @@ from ssl_skel.core.config import SPATIAL_STEPS, AugmentConfig
 from ssl_skel.data.layouts import Layout
 from ssl_skel.data.transforms.frames import Resize, Transform
 from ssl_skel.data.transforms.noise import AxisMask, FrameMask, GaussianBlur, GaussianNoise, JointMask
-from ssl_skel.data.transforms.preprocess import ResizeAll, build_preprocess
+from ssl_skel.data.transforms.preprocess import MinMaxScale, ResizeAll, build_preprocess
 from ssl_skel.data.transforms.spatial import Flip, JointCorruption, Rotate, Shear, Yaw
-from ssl_skel.data.transforms.temporal import CenterCropResize, RandomShift, TemporalCropResize
+from ssl_skel.data.transforms.temporal import (
+    CenterCropResize,
+    LinspaceFrames,
+    RandomShift,
+    RandomSortedFrames,
+    TemporalCropResize,
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,9 @@ StepBuilder = Callable[[AugmentConfig, Layout], "Transform | None"]
 # how each step named in SPATIAL_STEPS is built; None: switched off (zero magnitude or probability)
 STEP_BUILDERS: dict[str, StepBuilder] = {
     "shear": lambda aug, layout: Shear(aug.shear) if aug.shear > 0 else None,
-    "rotate": lambda aug, layout: Rotate(aug.rotate_deg) if aug.rotate_deg > 0 else None,
+    "rotate": lambda aug, layout: (
+        Rotate(aug.rotate_deg, tuple(aug.rotate_axes), aug.rotate_integer) if aug.rotate_deg > 0 else None
+    ),
     "yaw": lambda aug, layout: Yaw(aug.yaw_deg) if aug.yaw_deg > 0 else None,
     "flip": lambda aug, layout: Flip(layout, aug.flip_prob) if aug.flip_prob > 0 else None,
     "corrupt": lambda aug, layout: (
@@ -93,27 +101,40 @@ def _spatial_steps(aug: AugmentConfig, layout: Layout) -> list[tuple[str, Transf
     return [(name, t) for name, t in named if t is not None]
 
 
+def _temporal_steps(aug: AugmentConfig, clip_length: int, resize: Resize, preprocess: str) -> list[Transform]:
+    """The step that picks a view's frames (with the resize a shift needs first)."""
+    if aug.temporal == "shift":
+        return ([ResizeAll(clip_length, resize)] if preprocess == "none" else []) + [RandomShift(aug.shift_pad_ratio)]
+    if aug.temporal == "random_sorted":
+        return [RandomSortedFrames(clip_length)]
+    return [TemporalCropResize(clip_length, aug.crop_min, 1.0, aug.crop_min_frames, aug.crop_rounding, resize)]
+
+
 def build_transforms(
-    aug: AugmentConfig, layout: Layout, clip_length: int, *, resize: Resize = "endpoints", preprocess: str = "none"
+    aug: AugmentConfig,
+    layout: Layout,
+    clip_length: int,
+    *,
+    resize: Resize = "endpoints",
+    preprocess: str = "none",
+    normalize: str = "none",
 ) -> Compose:
     """The training view pipeline from config: preprocess, temporal step, then spatial, noise, masks.
 
     A zero magnitude/probability leaves a transform out. The steps named in `aug.one_of` are
     replaced, at the place of the first of them, by one `OneOf` over them with
-    `aug.one_of_probs` (UmURL: corruption or shear, 50/50 per view).
+    `aug.one_of_probs` (UmURL: corruption or shear, 50/50 per view). normalize "minmax": the
+    min-max spans the whole clip, so the spatial steps run on the whole clip first, then the
+    min-max, then the temporal step (CTR-GCN's NW-UCLA order: rotate, min-max, pick frames).
     """
-    steps: list[Transform] = list(build_preprocess(preprocess, clip_length))
-    if aug.temporal == "shift":
-        steps.append(RandomShift(aug.shift_pad_ratio))
-        if preprocess == "none":
-            steps.insert(0, ResizeAll(clip_length, resize))
-    else:
-        steps.append(TemporalCropResize(clip_length, aug.crop_min, 1.0, aug.crop_min_frames, aug.crop_rounding, resize))
+    pre: list[Transform] = list(build_preprocess(preprocess, clip_length))
+    temporal = _temporal_steps(aug, clip_length, resize, preprocess)
     spatial = _spatial_steps(aug, layout)
     chosen = {name: t for name, t in spatial if name in aug.one_of}
     missing = [name for name in aug.one_of if name not in chosen]
     if missing:
         raise ValueError(f"augment.one_of names {missing}, which are switched off or unknown")
+    steps: list[Transform] = []
     placed = False
     for name, t in spatial:
         if name not in chosen:
@@ -121,10 +142,29 @@ def build_transforms(
         elif not placed:
             steps.append(OneOf(tuple(chosen[n] for n in aug.one_of), tuple(aug.one_of_probs)))
             placed = True
+    if normalize == "minmax":
+        return Compose(tuple(pre + steps + [MinMaxScale()] + temporal))
+    if normalize != "none":
+        raise ValueError(f"unknown normalize {normalize!r} (none or minmax)")
+    return Compose(tuple(pre + temporal + steps))
+
+
+def build_eval_transform(
+    clip_length: int,
+    *,
+    resize: Resize = "endpoints",
+    preprocess: str = "none",
+    normalize: str = "none",
+    frames: str = "resize",
+) -> Compose:
+    """The deterministic evaluation view: all valid frames resized to clip_length (frames "resize") or picked
+    at floor(linspace(0, T - 1, clip_length)) ("linspace"), after `preprocess` and the clip's min-max."""
+    steps: list[Transform] = list(build_preprocess(preprocess, clip_length))
+    if normalize == "minmax":
+        steps.append(MinMaxScale())
+    elif normalize != "none":
+        raise ValueError(f"unknown normalize {normalize!r} (none or minmax)")
+    if not build_preprocess(preprocess, clip_length):  # a preprocess resizes to clip_length itself
+        pick = LinspaceFrames(clip_length) if frames == "linspace" else CenterCropResize(clip_length, 1.0, resize)
+        steps.append(pick)
     return Compose(tuple(steps))
-
-
-def build_eval_transform(clip_length: int, *, resize: Resize = "endpoints", preprocess: str = "none") -> Compose:
-    """The deterministic evaluation view: all valid frames resized to clip_length (after `preprocess`)."""
-    pre = build_preprocess(preprocess, clip_length)
-    return Compose(pre if pre else (CenterCropResize(clip_length, 1.0, resize),))

@@ -1,5 +1,5 @@
 """Deterministic preprocessing before augmenting (and as the eval view): CrosSCLR's centring,
-resize and per-frame rotation about y (`build_preprocess`)."""
+resize and per-frame rotation about y (`build_preprocess`), and CTR-GCN's per-clip min-max (`MinMaxScale`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssl_skel.data.transforms.frames import Resize, Transform, _check, _resize
+from ssl_skel.data.transforms.frames import Resize, Transform, _check, _resize, presence
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,34 @@ class ResizeAll:
     def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         _check(x)
         return _resize(x, 0, x.shape[1], self.clip_length, self.resize)
+
+
+@dataclass(frozen=True)
+class MinMaxScale:
+    """Each coordinate axis of the clip mapped to [-1, 1] over all its frames, joints and persons.
+
+    x_c <- 2 (x_c - min_c) / (max_c - min_c) - 1, min and max over every present point of the clip
+    (CTR-GCN's NW-UCLA feeder, per clip and per axis, so the axes are stretched independently and
+    body proportions are not kept). Absent bodies stay zero; an axis with max == min maps to 0.
+    """
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        _check(x)
+        c = x.shape[0]
+        present = presence(x)
+        if present.all():
+            flat = x.reshape(c, -1)
+            lo, hi = flat.min(axis=1), flat.max(axis=1)
+        elif present.any():
+            lo = np.where(present, x, np.inf).reshape(c, -1).min(axis=1)
+            hi = np.where(present, x, -np.inf).reshape(c, -1).max(axis=1)
+        else:
+            return x
+        span = hi - lo
+        scale = np.divide(2.0, span, out=np.zeros_like(span), where=span > 0)[:, None, None, None]
+        mid = ((lo + hi) / 2)[:, None, None, None]
+        out = ((x - mid) * scale).astype(np.float32, copy=False)
+        return out if present.all() else np.where(present, out, 0.0).astype(np.float32, copy=False)
 
 
 PREPROCESS = ("none", "crossclr")

@@ -61,30 +61,67 @@ class Shear(LinearStep):
         joints[...] = True
 
 
-def rotation_matrix(angles: Sequence[float]) -> np.ndarray:
-    """Rotation about x, then y, then z (radians) for 3 angles; in-plane rotation for 1 angle."""
-    if len(angles) == 1:
+def axis_rotation(axis: str, angle: float) -> np.ndarray:
+    """(3, 3) right-handed rotation by `angle` (radians) about axis x, y or z (column vectors: x' = R x)."""
+    c, s = np.cos(angle), np.sin(angle)
+    if axis == "x":
+        return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+    if axis == "y":
+        return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+    if axis == "z":
+        return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    raise ValueError(f"unknown rotation axis {axis!r} (x, y or z)")
+
+
+def rotation_matrix(angles: Sequence[float], axes: Sequence[str] = ("x", "y", "z")) -> np.ndarray:
+    """Rotation about `axes[0]` by angles[0], then about axes[1] by angles[1], ... (radians): R = ... R1 R0.
+    One angle and no axes given: the in-plane (2-D) rotation."""
+    if len(angles) == 1 and tuple(axes) == ("x", "y", "z"):
         c, s = np.cos(angles[0]), np.sin(angles[0])
         return np.array([[c, -s], [s, c]])
-    ax, ay, az = angles
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    if len(angles) != len(axes):
+        raise ValueError(f"rotation_matrix: {len(angles)} angles for axes {list(axes)}")
+    out = np.eye(3)
+    for axis, angle in zip(axes, angles):
+        out = axis_rotation(axis, angle) @ out
+    return out
 
 
 @dataclass(frozen=True)
 class Rotate(LinearStep):
-    """Random rotation, each angle uniform in [-max_deg, max_deg]; rigid, so bone lengths are kept."""
+    """Random rotation, each angle uniform in [-max_deg, max_deg]; rigid, so bone lengths are kept.
+
+    3-D: one angle per axis of `axes`, drawn in that order, the rotations applied in that order
+    (default x, y, z: R = Rz Ry Rx). CTR-GCN's NW-UCLA feeder turns about y, then about x, by
+    whole degrees: axes ("y", "x"), integer=True (angles uniform over -max_deg..max_deg).
+    2-D: one in-plane angle (axes are not used).
+    """
 
     max_deg: float
+    axes: tuple[str, ...] = ("x", "y", "z")
+    integer: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.axes or len(set(self.axes)) != len(self.axes) or any(a not in "xyz" for a in self.axes):
+            raise ValueError(f"Rotate: axes must be 1 to 3 different axes of x, y, z; got {self.axes}")
+        if self.integer and not float(self.max_deg).is_integer():
+            raise ValueError(f"Rotate: integer angles need a whole max_deg, got {self.max_deg}")
+
+    def angles(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n angles in radians, uniform over [-max_deg, max_deg] (whole degrees when `integer`)."""
+        if self.integer:
+            m = int(self.max_deg)
+            return np.deg2rad(rng.integers(-m, m + 1, size=n).astype(np.float64))
+        return np.deg2rad(rng.uniform(-self.max_deg, self.max_deg, size=n))
 
     def fill(self, rng: np.random.Generator, matrix: np.ndarray, joints: np.ndarray) -> None:
         c = len(matrix)
         if c not in (2, 3):
             raise ValueError(f"Rotate needs 2 or 3 coordinate channels, got C={c}")
-        angles = np.deg2rad(rng.uniform(-self.max_deg, self.max_deg, size=1 if c == 2 else 3))
-        matrix[...] = rotation_matrix(angles)
+        if c == 2:
+            matrix[...] = rotation_matrix(self.angles(rng, 1))
+        else:
+            matrix[...] = rotation_matrix(self.angles(rng, len(self.axes)), self.axes)
         joints[...] = True
 
 

@@ -1,4 +1,5 @@
-"""Temporal steps: which frames a view keeps (random crop-resize, centre crop, CrosSCLR's shift)."""
+"""Temporal steps: which frames a view keeps (random crop-resize, centre crop, CrosSCLR's shift, CTR-GCN's
+sorted random frames and floor-linspace frames)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,47 @@ class RandomShift:
             return x
         padded = np.concatenate([x[:, :pad][:, ::-1], x, x[:, -pad:][:, ::-1]], axis=1)
         return np.ascontiguousarray(padded[:, start : start + t])
+
+
+@dataclass(frozen=True)
+class RandomSortedFrames:
+    """clip_length frames drawn at random over the whole clip and sorted; no interpolation, no crop.
+
+    CTR-GCN's NW-UCLA training feeder: `copies` slots per frame (their list `range(T) * 100`),
+    clip_length of the copies * T slots drawn without replacement, each slot naming its frame,
+    sorted. Nearly clip_length uniform draws with replacement: frames repeat when T < clip_length
+    and may repeat for any T.
+    """
+
+    clip_length: int
+    copies: int = 100
+
+    def __post_init__(self) -> None:
+        if self.clip_length < 1 or self.copies < 1:
+            raise ValueError(f"RandomSortedFrames: need clip_length >= 1, copies >= 1; got {self}")
+
+    def frames(self, rng: np.random.Generator, t: int) -> np.ndarray:
+        """The sorted frame indices drawn for a t-frame clip."""
+        slots = self.copies * t
+        picks = rng.choice(slots, size=self.clip_length, replace=self.clip_length > slots)
+        return np.sort(picks % t)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        _check(x)
+        return np.ascontiguousarray(x[:, self.frames(rng, x.shape[1])])
+
+
+@dataclass(frozen=True)
+class LinspaceFrames:
+    """Frames floor(linspace(0, T - 1, clip_length)) of the clip, no interpolation (CTR-GCN's NW-UCLA test view)."""
+
+    clip_length: int
+
+    def __post_init__(self) -> None:
+        if self.clip_length < 1:
+            raise ValueError(f"LinspaceFrames: clip_length must be >= 1, got {self.clip_length}")
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        _check(x)
+        frames = np.linspace(0, x.shape[1] - 1, self.clip_length).astype(np.int64)
+        return np.ascontiguousarray(x[:, frames])

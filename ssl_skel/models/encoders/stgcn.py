@@ -41,7 +41,7 @@ from ssl_skel.data.modalities import MODALITIES, to_modality
 from ssl_skel.models.encoders.base import InputSpec, SkeletonEncoder
 
 Stream = Literal["joint", "bone", "motion", "bone_motion"]
-Partition = Literal["spatial", "uniform", "distance"]
+Partition = Literal["spatial", "uniform", "distance", "ctrgcn"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class STGCNParams:
     dropout: float = 0.5
     partition: Partition = "spatial"
     edge_importance: bool = True  # learnable mask on each block's adjacency
+    # pytorch: torch's default initialisation; stgcn: the authors' weights_init (convolutions N(0, 0.02) with
+    # zero bias, batch norms weight N(1, 0.02) and bias 0)
+    init: Literal["pytorch", "stgcn"] = "pytorch"
 
     def __post_init__(self) -> None:
         check(self.stream in MODALITIES, f"stream must be one of {list(MODALITIES)}")
@@ -217,6 +220,20 @@ class STGCN(SingleStreamGCN):
             self.edge_importance = nn.ParameterList([nn.Parameter(torch.ones_like(adjacency)) for _ in self.blocks])
         else:
             self.edge_importance = None
+        if params.init == "stgcn":
+            self.init_as_authors()
+
+    @torch.no_grad()
+    def init_as_authors(self) -> None:
+        """ST-GCN's weights_init: convolutions N(0, 0.02) with zero bias, batch norms N(1, 0.02) and bias 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.normal_(0.0, 0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.weight.normal_(1.0, 0.02)
+                nn.init.zeros_(module.bias)
 
     def embed_stream(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, T, V, M) already in this encoder's stream -> (N, dim)."""
