@@ -13,7 +13,7 @@ by `ssl-skel gendata ucla` (`--converted`, json rewritten from the arrays). Eith
 names, labels and lengths are checked against the lists in their feeder.
 
 The loop is `main.py`'s `Processor.train`/`eval` with the settings of `config/ucla/default.yaml`
-(see /work/notes/ctrgcn_recipe.md for each step), run on CPU in this process:
+(see benchmarks/ctrgcn_recipe.md for each step), run on CPU in this process:
 - `init_seed(seed)` first (torch, numpy, Python), then the model is built, then the loaders;
 - SGD, momentum 0.9, Nesterov, weight decay on every parameter; lr set once per epoch:
   base * (e + 1) / warm_up for e < warm_up, else base * decay ** #{steps <= e};
