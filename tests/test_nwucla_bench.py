@@ -293,6 +293,7 @@ def test_stage_calls_pass_the_typed_settings_to_the_library(tmp_path, monkeypatc
     assert knn_out == tmp_path / "knn" and (knn.k, knn.modalities) == (1, ("fused", "joint"))
     ft_request = opened[2]
     assert (ft_request.seed, ft_request.num_workers, ft_request.random_init, ft_request.plots) == (3, 2, False, False)
-    assert ft_out == tmp_path / "ft" and ft.label_smoothing == 0.1 and ft.tag == "finetune"
+    assert ft_out == tmp_path / "ft" and ft.tag == "finetune"
+    assert ft.supervised == dataclasses.replace(cfg.supervised, label_smoothing=0.1)
     train = dataclasses.replace(cfg.train, epochs=5, lr=0.016, warmup_epochs=1, save_every=5)
     assert ft.train == train

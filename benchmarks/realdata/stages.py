@@ -193,7 +193,8 @@ def run_finetune(checkpoint: Path, random_init: bool, seed: int, settings: Super
         )
         if s.batch_size:
             train = dataclasses.replace(train, batch_size=s.batch_size)
-        ev.protocol(run, FinetuneSettings(train=train, label_smoothing=s.label_smoothing), out)
+        supervised = dataclasses.replace(run.cfg.supervised, label_smoothing=s.label_smoothing)
+        ev.protocol(run, FinetuneSettings(train=train, supervised=supervised), out)
 
 
 def _request(f: FrozenFeatures, out: Path):
